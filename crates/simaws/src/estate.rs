@@ -1,0 +1,419 @@
+//! The simulated AWS estate, described as plain data.
+//!
+//! An [`Estate`] holds accounts; each account holds regions; each region holds the
+//! Service Quotas catalogue (services and their quotas) and the CloudWatch metric
+//! series that the quotas' usage metrics point at. The protocol handlers only read
+//! this data; tests change it between refreshes through [`crate::SimAws::with_estate`].
+
+use std::collections::BTreeMap;
+
+/// Everything the simulator knows about.
+#[derive(Debug, Clone, Default)]
+pub struct Estate {
+    pub accounts: Vec<Account>,
+}
+
+/// One AWS account, recognised by the access key id its requests are signed with.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub access_key_id: String,
+    pub regions: Vec<Region>,
+}
+
+/// One region of one account.
+#[derive(Debug, Clone)]
+pub struct Region {
+    pub name: String,
+    pub services: Vec<Service>,
+    pub metrics: Vec<MetricSeries>,
+}
+
+/// A service as `ListServices` returns it, with its quotas.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub code: String,
+    pub name: String,
+    pub quotas: Vec<Quota>,
+}
+
+/// One quota of a service.
+#[derive(Debug, Clone)]
+pub struct Quota {
+    pub code: String,
+    pub name: String,
+    pub unit: String,
+    /// The AWS default; `None` leaves the quota out of `ListAWSDefaultServiceQuotas`.
+    pub default_value: Option<f64>,
+    /// The account-level applied value; `None` leaves it out of `ListServiceQuotas`,
+    /// as AWS does for quotas that only have a default.
+    pub applied_value: Option<f64>,
+    pub adjustable: bool,
+    pub global: bool,
+    pub usage_metric: Option<UsageMetric>,
+    pub period: Option<Period>,
+    pub description: String,
+    /// Resource-level applied values, returned with `QuotaAppliedAtLevel` RESOURCE or ALL.
+    pub resource_values: Vec<ResourceValue>,
+}
+
+/// A quota's `UsageMetric`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageMetric {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: BTreeMap<String, String>,
+    /// `Maximum` or `Sum`.
+    pub statistic: String,
+}
+
+/// A rate quota's `Period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub value: u32,
+    /// One of MICROSECOND, MILLISECOND, SECOND, MINUTE, HOUR, DAY, WEEK.
+    pub unit: &'static str,
+}
+
+/// An applied value for one resource (`QuotaContext`).
+#[derive(Debug, Clone)]
+pub struct ResourceValue {
+    /// An ARN, or `*` for every resource without its own value.
+    pub context_id: String,
+    pub scope_type: String,
+    pub value: f64,
+}
+
+/// A CloudWatch metric: a set of raw samples over time, from which `GetMetricData`
+/// computes each period's statistic the way CloudWatch does.
+#[derive(Debug, Clone)]
+pub struct MetricSeries {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: BTreeMap<String, String>,
+    /// How many raw samples land in each minute (evenly spaced).
+    pub samples_per_minute: u32,
+    pub shape: Shape,
+    /// Seconds after its timestamp before a sample becomes visible (late-arriving data).
+    pub lag_seconds: u64,
+    /// Epoch seconds before which the series has no samples.
+    pub starts_at: Option<f64>,
+}
+
+/// The value of each raw sample as a function of time.
+#[derive(Debug, Clone)]
+pub enum Shape {
+    Constant(f64),
+    /// `at_anchor + per_day * days since anchor`, never below zero.
+    Linear {
+        anchor: f64,
+        at_anchor: f64,
+        per_day: f64,
+    },
+    /// A linear trend plus deterministic noise of the given amplitude (uniform in ±amplitude).
+    Noisy {
+        anchor: f64,
+        at_anchor: f64,
+        per_day: f64,
+        amplitude: f64,
+        seed: u64,
+    },
+    /// Explicit per-minute values starting at `start` (epoch seconds, minute aligned);
+    /// minutes outside the list have no samples.
+    Minutes {
+        start: f64,
+        values: Vec<f64>,
+    },
+}
+
+impl Shape {
+    /// The raw sample value at `t` (epoch seconds), or `None` where the shape has no data.
+    pub fn value_at(&self, t: f64) -> Option<f64> {
+        let v = match self {
+            Shape::Constant(v) => *v,
+            Shape::Linear { anchor, at_anchor, per_day } => at_anchor + per_day * (t - anchor) / 86_400.0,
+            Shape::Noisy { anchor, at_anchor, per_day, amplitude, seed } => {
+                let trend = at_anchor + per_day * (t - anchor) / 86_400.0;
+                trend + amplitude * unit_noise(*seed, t)
+            }
+            Shape::Minutes { start, values } => {
+                if t < *start {
+                    return None;
+                }
+                let index = ((t - start) / 60.0).floor() as usize;
+                *values.get(index)?
+            }
+        };
+        Some(v.max(0.0))
+    }
+}
+
+/// Deterministic noise in [-1, 1] from a seed and a time, so runs are repeatable.
+fn unit_noise(seed: u64, t: f64) -> f64 {
+    let mut x = seed ^ (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^= x >> 33;
+    (x as f64 / u64::MAX as f64) * 2.0 - 1.0
+}
+
+impl Estate {
+    pub fn account_by_key(&self, access_key_id: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.access_key_id == access_key_id)
+    }
+
+    pub fn account_mut(&mut self, id: &str) -> Option<&mut Account> {
+        self.accounts.iter_mut().find(|a| a.id == id)
+    }
+}
+
+impl Account {
+    pub fn region(&self, name: &str) -> Option<&Region> {
+        self.regions.iter().find(|r| r.name == name)
+    }
+
+    pub fn region_mut(&mut self, name: &str) -> Option<&mut Region> {
+        self.regions.iter_mut().find(|r| r.name == name)
+    }
+}
+
+impl Region {
+    pub fn service(&self, code: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.code == code)
+    }
+
+    pub fn service_mut(&mut self, code: &str) -> Option<&mut Service> {
+        self.services.iter_mut().find(|s| s.code == code)
+    }
+
+    /// The series with exactly this namespace, name and dimension set.
+    pub fn metric(&self, namespace: &str, name: &str, dimensions: &BTreeMap<String, String>) -> Option<&MetricSeries> {
+        self.metrics.iter().find(|m| m.namespace == namespace && m.name == name && &m.dimensions == dimensions)
+    }
+
+    /// Quotas of every service that carry a usage metric, de-duplicated by metric and statistic.
+    pub fn distinct_usage_metrics(&self) -> Vec<&UsageMetric> {
+        let mut seen: Vec<&UsageMetric> = Vec::new();
+        for q in self.services.iter().flat_map(|s| &s.quotas) {
+            if let Some(m) = &q.usage_metric
+                && !seen.contains(&m)
+            {
+                seen.push(m);
+            }
+        }
+        seen
+    }
+}
+
+impl Service {
+    pub fn quota_mut(&mut self, code: &str) -> Option<&mut Quota> {
+        self.quotas.iter_mut().find(|q| q.code == code)
+    }
+}
+
+impl Quota {
+    /// A quota with a default value only, not adjustable, no usage metric.
+    pub fn new(code: &str, name: &str, default_value: f64) -> Quota {
+        Quota {
+            code: code.into(),
+            name: name.into(),
+            unit: "None".into(),
+            default_value: Some(default_value),
+            applied_value: None,
+            adjustable: false,
+            global: false,
+            usage_metric: None,
+            period: None,
+            description: String::new(),
+            resource_values: Vec::new(),
+        }
+    }
+
+    pub fn applied(mut self, value: f64) -> Quota {
+        self.applied_value = Some(value);
+        self
+    }
+
+    pub fn adjustable(mut self) -> Quota {
+        self.adjustable = true;
+        self
+    }
+
+    pub fn global(mut self) -> Quota {
+        self.global = true;
+        self
+    }
+
+    pub fn unit(mut self, unit: &str) -> Quota {
+        self.unit = unit.into();
+        self
+    }
+
+    pub fn usage(mut self, metric: UsageMetric) -> Quota {
+        self.usage_metric = Some(metric);
+        self
+    }
+
+    pub fn period(mut self, value: u32, unit: &'static str) -> Quota {
+        self.period = Some(Period { value, unit });
+        self
+    }
+
+    pub fn described(mut self, text: &str) -> Quota {
+        self.description = text.into();
+        self
+    }
+
+    pub fn resource(mut self, context_id: &str, scope_type: &str, value: f64) -> Quota {
+        self.resource_values.push(ResourceValue {
+            context_id: context_id.into(),
+            scope_type: scope_type.into(),
+            value,
+        });
+        self
+    }
+}
+
+impl UsageMetric {
+    pub fn new(namespace: &str, name: &str, dimensions: &[(&str, &str)], statistic: &str) -> Self {
+        UsageMetric {
+            namespace: namespace.into(),
+            name: name.into(),
+            dimensions: dims(dimensions),
+            statistic: statistic.into(),
+        }
+    }
+
+    /// The `AWS/Usage` `ResourceCount` metric with its four standard dimensions.
+    pub fn resource_count(service: &str, resource: &str, class: &str) -> Self {
+        UsageMetric::new(
+            "AWS/Usage",
+            "ResourceCount",
+            &[("Class", class), ("Resource", resource), ("Service", service), ("Type", "Resource")],
+            "Maximum",
+        )
+    }
+
+    /// The `AWS/Usage` `CallCount` metric of one API operation.
+    pub fn call_count(service: &str, operation: &str) -> Self {
+        UsageMetric::new(
+            "AWS/Usage",
+            "CallCount",
+            &[("Class", "None"), ("Resource", operation), ("Service", service), ("Type", "API")],
+            "Sum",
+        )
+    }
+
+    /// A series for this metric with one sample per minute.
+    pub fn series(&self, shape: Shape) -> MetricSeries {
+        MetricSeries {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            dimensions: self.dimensions.clone(),
+            samples_per_minute: 1,
+            shape,
+            lag_seconds: 0,
+            starts_at: None,
+        }
+    }
+}
+
+impl MetricSeries {
+    pub fn samples_per_minute(mut self, n: u32) -> MetricSeries {
+        self.samples_per_minute = n.max(1);
+        self
+    }
+
+    pub fn lag(mut self, seconds: u64) -> MetricSeries {
+        self.lag_seconds = seconds;
+        self
+    }
+
+    pub fn starting_at(mut self, epoch_seconds: f64) -> MetricSeries {
+        self.starts_at = Some(epoch_seconds);
+        self
+    }
+
+    /// The statistic of the samples in `[from, to)` that are visible at `now`,
+    /// or `None` when there are none (CloudWatch then returns no datapoint).
+    pub fn statistic(&self, stat: &str, from: f64, to: f64, now: f64) -> Option<f64> {
+        let step = 60.0 / f64::from(self.samples_per_minute);
+        let first = (from / step).ceil() * step;
+        let visible_until = now - self.lag_seconds as f64;
+        let mut count = 0u64;
+        let (mut sum, mut max, mut min) = (0.0, f64::MIN, f64::MAX);
+        let mut t = first;
+        while t < to {
+            if t <= visible_until
+                && self.starts_at.is_none_or(|s| t >= s)
+                && let Some(v) = self.shape.value_at(t)
+            {
+                count += 1;
+                sum += v;
+                max = max.max(v);
+                min = min.min(v);
+            }
+            t += step;
+        }
+        if count == 0 {
+            return None;
+        }
+        match stat {
+            "Sum" => Some(sum),
+            "Maximum" => Some(max),
+            "Minimum" => Some(min),
+            "Average" => Some(sum / count as f64),
+            "SampleCount" => Some(count as f64),
+            _ => None,
+        }
+    }
+}
+
+/// Builds a dimension map from pairs.
+pub fn dims(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn six_per_minute(shape: Shape) -> MetricSeries {
+        UsageMetric::call_count("EC2", "RunInstances").series(shape).samples_per_minute(6)
+    }
+
+    #[test]
+    fn sum_and_maximum_differ_when_a_minute_holds_several_samples() {
+        let s = six_per_minute(Shape::Constant(5.0));
+        assert_eq!(s.statistic("Sum", 600.0, 660.0, 1e12), Some(30.0));
+        assert_eq!(s.statistic("Maximum", 600.0, 660.0, 1e12), Some(5.0));
+        assert_eq!(s.statistic("SampleCount", 600.0, 660.0, 1e12), Some(6.0));
+    }
+
+    #[test]
+    fn samples_younger_than_the_lag_are_invisible() {
+        let s = six_per_minute(Shape::Constant(1.0)).lag(120);
+        // Samples at 600, 610, ... 650 each appear 120 s after their timestamp.
+        assert_eq!(s.statistic("Sum", 600.0, 660.0, 700.0), None);
+        assert_eq!(s.statistic("Sum", 600.0, 660.0, 745.0), Some(3.0));
+        assert_eq!(s.statistic("Sum", 600.0, 660.0, 770.0), Some(6.0));
+    }
+
+    #[test]
+    fn a_linear_shape_grows_by_its_daily_slope_and_never_goes_negative() {
+        let shape = Shape::Linear { anchor: 0.0, at_anchor: 10.0, per_day: 5.0 };
+        assert_eq!(shape.value_at(86_400.0), Some(15.0));
+        assert_eq!(shape.value_at(-86_400.0 * 3.0), Some(0.0));
+    }
+
+    #[test]
+    fn noise_stays_within_its_amplitude() {
+        let shape = Shape::Noisy { anchor: 0.0, at_anchor: 100.0, per_day: 0.0, amplitude: 3.0, seed: 7 };
+        for i in 0..1000 {
+            let v = shape.value_at(f64::from(i) * 60.0).expect("always defined");
+            assert!((97.0..=103.0).contains(&v), "{v} outside 100 ± 3");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Collectors: one per source of data, each in its own file, behind one method.
+//!
+//! A collector refreshes its own part of a target's [`TargetData`] and reports
+//! whether everything succeeded. Whatever fails keeps its last good data: a collector
+//! never blanks what it could not refresh, and never touches another source's data.
+//! The runner in [`crate::target`] times each collection and records its status, so
+//! every source reports its own success, last success and duration.
+
+pub mod quotas;
+pub mod usage;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::aws::TargetAws;
+use crate::clock::Clock;
+use crate::config::Config;
+
+pub use quotas::QuotaInventory;
+pub use usage::UsageTable;
+
+/// A source of data, one per collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// Quotas and their limits, from Service Quotas.
+    ServiceQuotas,
+    /// Usage of every quota with a usage metric, from CloudWatch.
+    Usage,
+}
+
+impl Source {
+    /// The `source` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::ServiceQuotas => "service_quotas",
+            Source::Usage => "usage",
+        }
+    }
+}
+
+/// Everything a collector needs to know about its target.
+#[derive(Debug, Clone)]
+pub struct TargetContext {
+    pub aws: TargetAws,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    /// Whether this target publishes global quotas. A global quota is the same in every
+    /// region, so each account publishes it from one region only.
+    pub publishes_global_quotas: bool,
+}
+
+/// The data of one target, each part owned by one collector.
+#[derive(Debug, Clone, Default)]
+pub struct TargetData {
+    pub account_id: Option<String>,
+    pub quotas: Arc<QuotaInventory>,
+    pub usage: Arc<UsageTable>,
+}
+
+/// What went wrong in a collection; the data the collector could refresh is kept.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct CollectError(pub String);
+
+/// One source's collector.
+pub trait Collector: Send + Sync {
+    const SOURCE: Source;
+
+    /// Refreshes this source's part of `data`, keeping the last good values of
+    /// anything that failed, and says what failed.
+    fn collect(
+        &self,
+        ctx: &TargetContext,
+        data: &mut TargetData,
+    ) -> impl Future<Output = Result<(), CollectError>> + Send;
+}

@@ -1,0 +1,105 @@
+//! The Service Quotas collector: lists every service, then each service's applied and
+//! default quotas, merged into one inventory.
+//!
+//! A service that fails keeps its last good quotas and records the error; a service
+//! that AWS stops listing, and a quota that disappears from a service, disappear from
+//! the inventory on the next successful listing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+
+use super::{CollectError, Collector, Source, TargetContext, TargetData};
+use crate::model::{Quota, ServiceInfo, merge_quotas};
+
+/// Every quota of a target, by service code.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QuotaInventory {
+    pub services: BTreeMap<String, ServiceQuotas>,
+}
+
+/// One service's quotas and the state of its last listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceQuotas {
+    pub info: ServiceInfo,
+    /// Sorted by quota code, then resource.
+    pub quotas: Arc<Vec<Quota>>,
+    /// Epoch seconds of the last successful listing of this service.
+    pub last_success: Option<f64>,
+    /// Why the last listing failed, if it did.
+    pub error: Option<String>,
+}
+
+impl QuotaInventory {
+    /// Every quota, in service order.
+    pub fn quotas(&self) -> impl Iterator<Item = &Quota> {
+        self.services.values().flat_map(|s| s.quotas.iter())
+    }
+}
+
+/// Reads quotas from Service Quotas.
+#[derive(Debug, Default)]
+pub struct QuotasCollector;
+
+impl Collector for QuotasCollector {
+    const SOURCE: Source = Source::ServiceQuotas;
+
+    async fn collect(&self, ctx: &TargetContext, data: &mut TargetData) -> Result<(), CollectError> {
+        let services = ctx.aws.list_services().await.map_err(|e| CollectError(e.to_string()))?;
+        let wanted: Vec<ServiceInfo> = services.into_iter().filter(|s| ctx.config.wants_service(&s.code)).collect();
+
+        let mut listings = Vec::with_capacity(wanted.len());
+        for service in wanted {
+            listings.push(list_service(ctx, service));
+        }
+        let listings: Vec<(ServiceInfo, Result<Vec<Quota>, String>)> =
+            futures_util::stream::iter(listings).buffer_unordered(ctx.config.concurrency.max(1)).collect().await;
+
+        let now = ctx.clock.now();
+        let previous = &data.quotas.services;
+        let mut inventory = QuotaInventory::default();
+        let mut failures = Vec::new();
+        for (info, listing) in listings {
+            let entry = match listing {
+                Ok(quotas) => ServiceQuotas { info, quotas: Arc::new(quotas), last_success: Some(now), error: None },
+                Err(error) => {
+                    tracing::warn!(
+                        aws.region = %ctx.aws.labels.region,
+                        service.code = %info.code,
+                        error = %error,
+                        "listing a service's quotas failed; keeping its last good quotas"
+                    );
+                    failures.push(info.code.clone());
+                    match previous.get(&info.code) {
+                        Some(old) => ServiceQuotas { error: Some(error), ..old.clone() },
+                        None => ServiceQuotas { info, quotas: Arc::default(), last_success: None, error: Some(error) },
+                    }
+                }
+            };
+            inventory.services.insert(entry.info.code.clone(), entry);
+        }
+        data.quotas = Arc::new(inventory);
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            failures.sort();
+            Err(CollectError(format!("listing failed for {} service(s): {}", failures.len(), failures.join(", "))))
+        }
+    }
+}
+
+/// Lists one service's applied and default quotas and merges them.
+async fn list_service(ctx: &TargetContext, service: ServiceInfo) -> (ServiceInfo, Result<Vec<Quota>, String>) {
+    let listing = async {
+        let applied = ctx.aws.list_applied_quotas(&service.code).await.map_err(|e| e.to_string())?;
+        let defaults = ctx.aws.list_default_quotas(&service.code).await.map_err(|e| e.to_string())?;
+        let mut quotas = merge_quotas(&service, applied, defaults);
+        if !ctx.publishes_global_quotas {
+            quotas.retain(|q| !q.global);
+        }
+        Ok(quotas)
+    }
+    .await;
+    (service, listing)
+}

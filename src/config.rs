@@ -1,0 +1,574 @@
+//! Configuration from the environment, parsed into types once at start-up.
+//!
+//! Every variable carries the `QUOTA_EXPORTER_` prefix. `envy` reads them as strings;
+//! each is then parsed here so that a bad value stops start-up with a message naming
+//! the variable, the value and the form expected. AWS credentials, endpoints and
+//! retries come from the standard AWS chain (`AWS_*`), never from here.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The prefix of every variable this module reads.
+pub const PREFIX: &str = "QUOTA_EXPORTER_";
+
+/// The default listen port: outside the ports commonly taken by Prometheus components
+/// and popular exporters.
+pub const DEFAULT_PORT: u16 = 9767;
+
+/// One documented variable; `--help` and the README table are built from this list.
+#[derive(Debug, Clone, Copy)]
+pub struct Variable {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub description: &'static str,
+}
+
+/// Every variable, in the order `--help` lists them.
+pub const VARIABLES: &[Variable] = &[
+    Variable {
+        name: "QUOTA_EXPORTER_LISTEN_ADDRESS",
+        default: "0.0.0.0:9767",
+        description: "Address and port of the HTTP server (/metrics, /-/healthy, /-/ready).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_REGIONS",
+        default: "the AWS SDK's region",
+        description: "Comma-separated regions to collect, e.g. us-east-1,eu-west-1.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_SERVICES",
+        default: "all services",
+        description: "Comma-separated service codes to collect (allow list), e.g. ec2,lambda.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_EXCLUDE_SERVICES",
+        default: "none",
+        description: "Comma-separated service codes never to collect (deny list, applied after the allow list).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_LIMITS_REFRESH_INTERVAL",
+        default: "1h",
+        description: "How often quotas and their limits are listed again (Service Quotas).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_USAGE_REFRESH_INTERVAL",
+        default: "5m",
+        description: "How often usage is read from CloudWatch, without listing quotas again.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_USAGE_LOOKBACK",
+        default: "15m",
+        description: "CloudWatch window searched for the latest usage datapoint (at least 1m).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_CONCURRENCY",
+        default: "4",
+        description: "AWS requests in flight at once per target (account and region), 1 to 64.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_SERVICE_QUOTAS_RATE",
+        default: "8",
+        description: "Service Quotas requests per second per operation and target (AWS allows 10).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_DEMO",
+        default: "false",
+        description: "true runs against the built-in simulated AWS estate instead of AWS (same as --demo).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_LOG_LEVEL",
+        default: "info",
+        description: "Log filter: error, warn, info, debug, trace, or a tracing directive list.",
+    },
+];
+
+/// The exporter's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen_address: SocketAddr,
+    /// Empty means the AWS SDK's configured region.
+    pub regions: Vec<String>,
+    /// `None` means every service.
+    pub services: Option<Vec<String>>,
+    pub exclude_services: Vec<String>,
+    pub limits_refresh_interval: Duration,
+    pub usage_refresh_interval: Duration,
+    pub usage_lookback: Duration,
+    pub concurrency: usize,
+    /// Service Quotas requests per second per operation and target.
+    pub service_quotas_rate: f64,
+    pub demo: bool,
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen_address: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            regions: Vec::new(),
+            services: None,
+            exclude_services: Vec::new(),
+            limits_refresh_interval: Duration::from_secs(3600),
+            usage_refresh_interval: Duration::from_secs(300),
+            usage_lookback: Duration::from_secs(900),
+            concurrency: 4,
+            service_quotas_rate: 8.0,
+            demo: false,
+            log_level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Whether a service code passes the allow and deny lists.
+    pub fn wants_service(&self, code: &str) -> bool {
+        self.services.as_ref().is_none_or(|allow| allow.iter().any(|s| s == code))
+            && !self.exclude_services.iter().any(|s| s == code)
+    }
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {variable}={value:?}: {problem}; expected {expected}")]
+    Invalid { variable: String, value: String, problem: String, expected: String },
+    #[error("unknown variable {variable}{hint}; the variables are listed by --help")]
+    Unknown { variable: String, hint: String },
+}
+
+/// Reads the configuration from the process environment.
+pub fn from_env() -> Result<Config, ConfigError> {
+    from_vars(std::env::vars())
+}
+
+/// The raw strings, as envy reads them.
+#[derive(Debug, Default, Deserialize)]
+struct Raw {
+    listen_address: Option<String>,
+    regions: Option<String>,
+    services: Option<String>,
+    exclude_services: Option<String>,
+    limits_refresh_interval: Option<String>,
+    usage_refresh_interval: Option<String>,
+    usage_lookback: Option<String>,
+    concurrency: Option<String>,
+    service_quotas_rate: Option<String>,
+    demo: Option<String>,
+    log_level: Option<String>,
+}
+
+/// Reads the configuration from the given variables (all of them; unprefixed ones are ignored).
+pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    let ours: HashMap<String, String> = vars.into_iter().filter(|(k, _)| k.starts_with(PREFIX)).collect();
+    let mut names: Vec<&String> = ours.keys().collect();
+    names.sort();
+    for name in names {
+        if !VARIABLES.iter().any(|v| v.name == name) {
+            return Err(ConfigError::Unknown { variable: name.clone(), hint: suggestion(name) });
+        }
+    }
+    // Every field is an optional string, so envy itself cannot fail on a value.
+    let raw: Raw = envy::prefixed(PREFIX).from_iter(ours).unwrap_or_default();
+    let d = Config::default();
+    let config = Config {
+        listen_address: parse(&raw.listen_address, "LISTEN_ADDRESS", d.listen_address, parse_address)?,
+        regions: parse(&raw.regions, "REGIONS", Vec::new(), parse_regions)?,
+        services: parse(&raw.services, "SERVICES", None, |v| parse_service_codes(v).map(Some))?,
+        exclude_services: parse(&raw.exclude_services, "EXCLUDE_SERVICES", Vec::new(), parse_service_codes)?,
+        limits_refresh_interval: parse(
+            &raw.limits_refresh_interval,
+            "LIMITS_REFRESH_INTERVAL",
+            d.limits_refresh_interval,
+            |v| parse_duration_at_least(v, Duration::from_secs(1)),
+        )?,
+        usage_refresh_interval: parse(
+            &raw.usage_refresh_interval,
+            "USAGE_REFRESH_INTERVAL",
+            d.usage_refresh_interval,
+            |v| parse_duration_at_least(v, Duration::from_secs(1)),
+        )?,
+        usage_lookback: parse(&raw.usage_lookback, "USAGE_LOOKBACK", d.usage_lookback, |v| {
+            parse_duration_at_least(v, Duration::from_secs(60))
+        })?,
+        concurrency: parse(&raw.concurrency, "CONCURRENCY", d.concurrency, parse_concurrency)?,
+        service_quotas_rate: parse(&raw.service_quotas_rate, "SERVICE_QUOTAS_RATE", d.service_quotas_rate, parse_rate)?,
+        demo: parse(&raw.demo, "DEMO", false, parse_bool)?,
+        log_level: raw.log_level.filter(|s| !s.trim().is_empty()).unwrap_or(d.log_level),
+    };
+    Ok(config)
+}
+
+/// Why a value failed, and the form expected.
+struct Problem {
+    problem: String,
+    expected: &'static str,
+}
+
+fn problem(problem: impl Into<String>, expected: &'static str) -> Problem {
+    Problem { problem: problem.into(), expected }
+}
+
+fn parse<T>(
+    raw: &Option<String>,
+    suffix: &str,
+    default: T,
+    f: impl FnOnce(&str) -> Result<T, Problem>,
+) -> Result<T, ConfigError> {
+    match raw {
+        None => Ok(default),
+        Some(value) if value.trim().is_empty() => Ok(default),
+        Some(value) => f(value.trim()).map_err(|p| ConfigError::Invalid {
+            variable: format!("{PREFIX}{suffix}"),
+            value: value.clone(),
+            problem: p.problem,
+            expected: p.expected.to_owned(),
+        }),
+    }
+}
+
+const ADDRESS_FORM: &str = "an IP address and port such as 0.0.0.0:9767, 127.0.0.1:9767 or [::]:9767";
+
+fn parse_address(v: &str) -> Result<SocketAddr, Problem> {
+    v.parse().map_err(|_| problem("not an IP address and port", ADDRESS_FORM))
+}
+
+const REGIONS_FORM: &str = "a comma-separated list of AWS region codes such as us-east-1,eu-west-1";
+
+fn parse_regions(v: &str) -> Result<Vec<String>, Problem> {
+    let mut out = Vec::new();
+    for item in v.split(',').map(str::trim) {
+        if !is_region_code(item) {
+            return Err(problem(format!("{item:?} is not a region code"), REGIONS_FORM));
+        }
+        if !out.iter().any(|r| r == item) {
+            out.push(item.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-northwest-1`, `ap-southeast-5`.
+pub fn is_region_code(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
+const SERVICES_FORM: &str = "a comma-separated list of Service Quotas service codes such as ec2,lambda,vpc";
+
+fn parse_service_codes(v: &str) -> Result<Vec<String>, Problem> {
+    let mut out = Vec::new();
+    for item in v.split(',').map(str::trim) {
+        // The Service Quotas pattern: [a-zA-Z][a-zA-Z0-9-]{1,63}.
+        let valid = item.len() >= 2
+            && item.len() <= 64
+            && item.starts_with(|c: char| c.is_ascii_alphabetic())
+            && item.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !valid {
+            return Err(problem(format!("{item:?} is not a service code"), SERVICES_FORM));
+        }
+        out.push(item.to_owned());
+    }
+    Ok(out)
+}
+
+const DURATION_FORM: &str = "a duration such as 30s, 5m, 1h or 1h30m (units ms, s, m, h, d)";
+
+/// Parses `250ms`, `30s`, `5m`, `1h30m`, `1d`.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut rest = v;
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!("{rest:?} does not start with a number"));
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| "number too large".to_owned())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.saturating_mul(60)),
+            "h" => Duration::from_secs(number.saturating_mul(3600)),
+            "d" => Duration::from_secs(number.saturating_mul(86_400)),
+            "" => return Err(format!("{number} has no unit")),
+            other => return Err(format!("unknown unit {other:?}")),
+        };
+        total = total.saturating_add(part);
+    }
+    Ok(total)
+}
+
+fn parse_duration_at_least(v: &str, min: Duration) -> Result<Duration, Problem> {
+    let d = parse_duration(v).map_err(|p| problem(p, DURATION_FORM))?;
+    if d < min {
+        return Err(problem(format!("shorter than the minimum of {}", humanize(min)), DURATION_FORM));
+    }
+    Ok(d)
+}
+
+/// Formats a duration the way this module parses it (`1h30m`, `5m`, `250ms`).
+pub fn humanize(d: Duration) -> String {
+    if d.subsec_millis() != 0 && d.as_secs() == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let mut s = d.as_secs();
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if s >= size {
+            out.push_str(&format!("{}{unit}", s / size));
+            s %= size;
+        }
+    }
+    if out.is_empty() { "0s".into() } else { out }
+}
+
+fn parse_concurrency(v: &str) -> Result<usize, Problem> {
+    const FORM: &str = "a whole number from 1 to 64";
+    match v.parse::<usize>() {
+        Ok(n @ 1..=64) => Ok(n),
+        Ok(_) => Err(problem("out of range", FORM)),
+        Err(_) => Err(problem("not a whole number", FORM)),
+    }
+}
+
+fn parse_rate(v: &str) -> Result<f64, Problem> {
+    const FORM: &str = "requests per second, a number above 0 and at most 10 (AWS's own limit)";
+    match v.parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 10.0 => Ok(r),
+        Ok(_) => Err(problem("out of range", FORM)),
+        Err(_) => Err(problem("not a number", FORM)),
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, Problem> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(problem("not a boolean", "true or false")),
+    }
+}
+
+/// "; did you mean X?" for a near miss of a known variable.
+fn suggestion(name: &str) -> String {
+    let best = VARIABLES.iter().map(|v| (edit_distance(name, v.name), v.name)).min_by_key(|(d, _)| *d);
+    match best {
+        Some((d, candidate)) if d <= 3 => format!(" (did you mean {candidate}?)"),
+        _ => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The `--help` text: usage and every variable with its default.
+pub fn help_text() -> String {
+    let mut s = String::from(
+        "aws-quota-exporter: every AWS service quota's limit, usage and utilisation as Prometheus metrics\n\n\
+         USAGE:\n    aws-quota-exporter [--demo]\n    aws-quota-exporter --help | --version\n\n\
+         OPTIONS:\n    --demo       run against the built-in simulated AWS estate (no AWS account needed)\n    \
+         --help       print this help\n    --version    print the version\n\n\
+         ENVIRONMENT (configuration):\n",
+    );
+    for v in VARIABLES {
+        s.push_str(&format!("    {:<42} default: {}\n        {}\n", v.name, v.default, v.description));
+    }
+    s.push_str(
+        "\nAWS credentials, region, endpoints and retries come from the standard AWS chain:\n    \
+         AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,\n    \
+         AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SERVICE_QUOTAS, AWS_ENDPOINT_URL_CLOUDWATCH, AWS_ENDPOINT_URL_STS,\n    \
+         AWS_MAX_ATTEMPTS, AWS_RETRY_MODE (default here: adaptive), web identity, ECS and EC2 roles.\n",
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn error_of(pairs: &[(&str, &str)]) -> String {
+        from_vars(vars(pairs)).expect_err("the value must be refused").to_string()
+    }
+
+    #[test]
+    fn no_variables_give_the_documented_defaults() {
+        let c = from_vars(vars(&[("PATH", "/bin")])).expect("defaults are valid");
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listen_address.port(), 9767);
+        assert_eq!(c.usage_lookback, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = from_vars(vars(&[
+            ("QUOTA_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:9000"),
+            ("QUOTA_EXPORTER_REGIONS", "us-east-1, eu-west-1,us-east-1"),
+            ("QUOTA_EXPORTER_SERVICES", "ec2,lambda"),
+            ("QUOTA_EXPORTER_EXCLUDE_SERVICES", "lambda"),
+            ("QUOTA_EXPORTER_LIMITS_REFRESH_INTERVAL", "2h"),
+            ("QUOTA_EXPORTER_USAGE_REFRESH_INTERVAL", "1m30s"),
+            ("QUOTA_EXPORTER_USAGE_LOOKBACK", "1h"),
+            ("QUOTA_EXPORTER_CONCURRENCY", "8"),
+            ("QUOTA_EXPORTER_SERVICE_QUOTAS_RATE", "2.5"),
+            ("QUOTA_EXPORTER_DEMO", "true"),
+            ("QUOTA_EXPORTER_LOG_LEVEL", "debug"),
+        ]))
+        .expect("valid");
+        assert_eq!(c.listen_address, "127.0.0.1:9000".parse().expect("address"));
+        assert_eq!(c.regions, vec!["us-east-1", "eu-west-1"]);
+        assert!(c.wants_service("ec2"));
+        assert!(!c.wants_service("lambda"), "the deny list wins over the allow list");
+        assert!(!c.wants_service("vpc"), "the allow list leaves out everything else");
+        assert_eq!(c.limits_refresh_interval, Duration::from_secs(7200));
+        assert_eq!(c.usage_refresh_interval, Duration::from_secs(90));
+        assert_eq!(c.usage_lookback, Duration::from_secs(3600));
+        assert_eq!(c.concurrency, 8);
+        assert_eq!(c.service_quotas_rate, 2.5);
+        assert!(c.demo);
+        assert_eq!(c.log_level, "debug");
+    }
+
+    #[test]
+    fn a_bad_listen_address_names_the_variable_value_and_form() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_LISTEN_ADDRESS", "localhost")]),
+            "invalid QUOTA_EXPORTER_LISTEN_ADDRESS=\"localhost\": not an IP address and port; \
+             expected an IP address and port such as 0.0.0.0:9767, 127.0.0.1:9767 or [::]:9767"
+        );
+    }
+
+    #[test]
+    fn a_bad_region_is_named_in_the_error() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_REGIONS", "us-east-1,Frankfurt")]),
+            "invalid QUOTA_EXPORTER_REGIONS=\"us-east-1,Frankfurt\": \"Frankfurt\" is not a region code; \
+             expected a comma-separated list of AWS region codes such as us-east-1,eu-west-1"
+        );
+    }
+
+    #[test]
+    fn a_bad_service_code_is_named_in_the_error() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_SERVICES", "ec2,elastic load balancing")]),
+            "invalid QUOTA_EXPORTER_SERVICES=\"ec2,elastic load balancing\": \"elastic load balancing\" is not a \
+             service code; expected a comma-separated list of Service Quotas service codes such as ec2,lambda,vpc"
+        );
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_EXCLUDE_SERVICES", "ec2,,vpc")]),
+            "invalid QUOTA_EXPORTER_EXCLUDE_SERVICES=\"ec2,,vpc\": \"\" is not a service code; \
+             expected a comma-separated list of Service Quotas service codes such as ec2,lambda,vpc"
+        );
+    }
+
+    #[test]
+    fn a_duration_without_a_known_unit_is_refused() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_USAGE_REFRESH_INTERVAL", "5 minutes")]),
+            "invalid QUOTA_EXPORTER_USAGE_REFRESH_INTERVAL=\"5 minutes\": unknown unit \" minutes\"; \
+             expected a duration such as 30s, 5m, 1h or 1h30m (units ms, s, m, h, d)"
+        );
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_LIMITS_REFRESH_INTERVAL", "3600")]),
+            "invalid QUOTA_EXPORTER_LIMITS_REFRESH_INTERVAL=\"3600\": 3600 has no unit; \
+             expected a duration such as 30s, 5m, 1h or 1h30m (units ms, s, m, h, d)"
+        );
+    }
+
+    #[test]
+    fn a_lookback_shorter_than_one_cloudwatch_period_is_refused() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_USAGE_LOOKBACK", "30s")]),
+            "invalid QUOTA_EXPORTER_USAGE_LOOKBACK=\"30s\": shorter than the minimum of 1m; \
+             expected a duration such as 30s, 5m, 1h or 1h30m (units ms, s, m, h, d)"
+        );
+    }
+
+    #[test]
+    fn concurrency_outside_one_to_sixty_four_is_refused() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_CONCURRENCY", "0")]),
+            "invalid QUOTA_EXPORTER_CONCURRENCY=\"0\": out of range; expected a whole number from 1 to 64"
+        );
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_CONCURRENCY", "four")]),
+            "invalid QUOTA_EXPORTER_CONCURRENCY=\"four\": not a whole number; expected a whole number from 1 to 64"
+        );
+    }
+
+    #[test]
+    fn a_service_quotas_rate_above_the_aws_limit_is_refused() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_SERVICE_QUOTAS_RATE", "20")]),
+            "invalid QUOTA_EXPORTER_SERVICE_QUOTAS_RATE=\"20\": out of range; \
+             expected requests per second, a number above 0 and at most 10 (AWS's own limit)"
+        );
+    }
+
+    #[test]
+    fn a_bad_boolean_is_refused() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_DEMO", "maybe")]),
+            "invalid QUOTA_EXPORTER_DEMO=\"maybe\": not a boolean; expected true or false"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_refused_with_a_suggestion() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_REGION", "us-east-1")]),
+            "unknown variable QUOTA_EXPORTER_REGION (did you mean QUOTA_EXPORTER_REGIONS?); \
+             the variables are listed by --help"
+        );
+    }
+
+    #[test]
+    fn region_codes_of_every_partition_are_accepted() {
+        for r in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-northwest-1", "ap-southeast-5", "il-central-1"] {
+            assert!(is_region_code(r), "{r}");
+        }
+        for r in ["us-east", "useast1", "US-EAST-1", "us--1", "u-east-1"] {
+            assert!(!is_region_code(r), "{r}");
+        }
+    }
+
+    #[test]
+    fn durations_round_trip_through_humanize() {
+        for s in ["250ms", "30s", "5m", "1h30m", "1d", "2d3h4m5s"] {
+            assert_eq!(humanize(parse_duration(s).expect("valid")), s);
+        }
+    }
+
+    #[test]
+    fn help_lists_every_variable() {
+        let help = help_text();
+        for v in VARIABLES {
+            assert!(help.contains(v.name), "{} missing from --help", v.name);
+        }
+    }
+}

@@ -1,0 +1,611 @@
+//! The metric families and their rendering in the Prometheus text format 0.0.4 and
+//! OpenMetrics 1.0.
+//!
+//! The names, labels and help texts here are the public contract that alert rules,
+//! dashboards and the OTLP output build on. Rendering happens once per snapshot, in
+//! both formats, straight into gzip streams; a scrape serves the stored bytes (or
+//! inflates them for a client that does not accept gzip). Families are rendered from
+//! compact domain data without intermediate per-series objects, so 100,000 series
+//! need no more memory than their compressed text.
+
+use std::io::{self, Write};
+
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use crate::collector::Source;
+use crate::model::{Quota, usage_in_quota_terms, utilization};
+use crate::snapshot::{Snapshot, TargetSnapshot};
+
+/// The two exposition formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `text/plain; version=0.0.4`.
+    Text,
+    /// `application/openmetrics-text; version=1.0.0`.
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// A family's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+    /// Value 1 with labels; `_info` is appended to the family name for samples.
+    Info,
+}
+
+/// The refresh cadences, quoted in help texts so that HELP tells how fresh a value is.
+#[derive(Debug, Clone, Default)]
+pub struct HelpContext {
+    pub limits_interval: String,
+    pub usage_interval: String,
+    pub usage_lookback: String,
+}
+
+/// Names of the families, as they appear in samples.
+pub mod names {
+    pub const QUOTA_INFO: &str = "aws_quota_info";
+    pub const QUOTA_LIMIT: &str = "aws_quota_limit";
+    pub const QUOTA_DEFAULT_LIMIT: &str = "aws_quota_default_limit";
+    pub const QUOTA_USAGE: &str = "aws_quota_usage";
+    pub const QUOTA_UTILIZATION: &str = "aws_quota_utilization_ratio";
+    pub const BUILD_INFO: &str = "aws_quota_exporter_build_info";
+    pub const REFRESH_SUCCESS: &str = "aws_quota_exporter_refresh_success";
+    pub const LAST_SUCCESS: &str = "aws_quota_exporter_last_success_timestamp_seconds";
+    pub const LAST_REFRESH: &str = "aws_quota_exporter_last_refresh_timestamp_seconds";
+    pub const REFRESH_DURATION: &str = "aws_quota_exporter_refresh_duration_seconds";
+    pub const SERVICE_SUCCESS: &str = "aws_quota_exporter_service_refresh_success";
+    pub const SERVICE_LAST_SUCCESS: &str = "aws_quota_exporter_service_last_success_timestamp_seconds";
+    pub const QUOTAS: &str = "aws_quota_exporter_quotas";
+    pub const USAGE_METRICS: &str = "aws_quota_exporter_usage_metrics";
+}
+
+/// The rendered expositions of one snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Exposition {
+    pub text_gzip: Bytes,
+    pub openmetrics_gzip: Bytes,
+    /// Uncompressed sizes.
+    pub text_bytes: usize,
+    pub openmetrics_bytes: usize,
+    /// Samples in one rendering.
+    pub series: usize,
+}
+
+impl Exposition {
+    /// Renders a snapshot and the self-metric counters in both formats.
+    pub fn render(snapshot: &Snapshot, counters: &[prometheus::proto::MetricFamily], help: &HelpContext) -> Exposition {
+        let (text_gzip, text_bytes, series) = gzip_render(snapshot, counters, help, Format::Text);
+        let (openmetrics_gzip, openmetrics_bytes, _) = gzip_render(snapshot, counters, help, Format::OpenMetrics);
+        Exposition { text_gzip, openmetrics_gzip, text_bytes, openmetrics_bytes, series }
+    }
+
+    /// The compressed body for a format.
+    pub fn gzip(&self, format: Format) -> &Bytes {
+        match format {
+            Format::Text => &self.text_gzip,
+            Format::OpenMetrics => &self.openmetrics_gzip,
+        }
+    }
+
+    /// The uncompressed body for a format (inflated on demand).
+    pub fn plain(&self, format: Format) -> io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(match format {
+            Format::Text => self.text_bytes,
+            Format::OpenMetrics => self.openmetrics_bytes,
+        });
+        flate2::read::GzDecoder::new(&self.gzip(format)[..]).read_to_end_into(&mut out)?;
+        Ok(out)
+    }
+}
+
+trait ReadToEndInto {
+    fn read_to_end_into(self, out: &mut Vec<u8>) -> io::Result<usize>;
+}
+
+impl<R: io::Read> ReadToEndInto for R {
+    fn read_to_end_into(mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        self.read_to_end(out)
+    }
+}
+
+/// Counts the bytes written through it.
+struct Counting<W> {
+    inner: W,
+    bytes: usize,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn gzip_render(
+    snapshot: &Snapshot,
+    counters: &[prometheus::proto::MetricFamily],
+    help: &HelpContext,
+    format: Format,
+) -> (Bytes, usize, usize) {
+    // Fast compression: the text is highly repetitive, and rendering happens on every refresh.
+    let encoder = GzEncoder::new(Vec::new(), Compression::new(3));
+    let mut counting = Counting { inner: io::BufWriter::with_capacity(64 * 1024, encoder), bytes: 0 };
+    let series = render(snapshot, counters, help, format, &mut counting).expect("writing into memory cannot fail");
+    let bytes = counting.bytes;
+    let encoder = counting.inner.into_inner().map_err(|e| e.into_error()).expect("flushing into memory cannot fail");
+    let compressed = encoder.finish().expect("finishing a gzip stream in memory cannot fail");
+    (Bytes::from(compressed), bytes, series)
+}
+
+/// Writes the whole exposition; returns the number of samples.
+pub fn render(
+    snapshot: &Snapshot,
+    counters: &[prometheus::proto::MetricFamily],
+    help: &HelpContext,
+    format: Format,
+    out: &mut impl Write,
+) -> io::Result<usize> {
+    let mut w = Writer { out, format, series: 0 };
+    let targets = &snapshot.targets;
+
+    w.header(
+        "aws_quota",
+        Kind::Info,
+        &format!(
+            "Static facts about an AWS service quota (value 1): its service and quota names, unit, and whether it is \
+             adjustable and global. From Service Quotas, refreshed every {}.",
+            help.limits_interval
+        ),
+        None,
+    )?;
+    for t in targets {
+        for q in t.quotas.quotas() {
+            let mut labels = identity(t, q);
+            labels.extend([
+                ("service_name", &*q.service_name),
+                ("quota_name", q.name.as_str()),
+                ("unit", q.unit.as_str()),
+                ("adjustable", bool_str(q.adjustable)),
+                ("global", bool_str(q.global)),
+            ]);
+            w.sample(names::QUOTA_INFO, &labels, 1.0)?;
+        }
+    }
+
+    w.header(
+        names::QUOTA_LIMIT,
+        Kind::Gauge,
+        &format!(
+            "The quota's applied value, or the AWS default where no value is applied, in the quota's unit. \
+             From Service Quotas (ListServiceQuotas and ListAWSDefaultServiceQuotas), refreshed every {}.",
+            help.limits_interval
+        ),
+        None,
+    )?;
+    for t in targets {
+        for q in t.quotas.quotas() {
+            if let Some(limit) = q.limit {
+                w.sample(names::QUOTA_LIMIT, &identity(t, q), limit)?;
+            }
+        }
+    }
+
+    w.header(
+        names::QUOTA_DEFAULT_LIMIT,
+        Kind::Gauge,
+        &format!(
+            "The quota's AWS default value. From Service Quotas (ListAWSDefaultServiceQuotas), refreshed every {}.",
+            help.limits_interval
+        ),
+        None,
+    )?;
+    for t in targets {
+        for q in t.quotas.quotas() {
+            if let Some(default) = q.default_limit {
+                w.sample(names::QUOTA_DEFAULT_LIMIT, &identity(t, q), default)?;
+            }
+        }
+    }
+
+    w.header(
+        names::QUOTA_USAGE,
+        Kind::Gauge,
+        &format!(
+            "Current usage in the quota's unit: the latest one-minute datapoint of the quota's CloudWatch usage metric \
+             within the last {}, with its recommended statistic; rate quotas are converted to the quota's period. \
+             Refreshed every {}; absent when CloudWatch has no datapoint.",
+            help.usage_lookback, help.usage_interval
+        ),
+        None,
+    )?;
+    for t in targets {
+        for q in t.quotas.quotas() {
+            if let Some(usage) = usage_of(t, q) {
+                w.sample(names::QUOTA_USAGE, &identity(t, q), usage)?;
+            }
+        }
+    }
+
+    w.header(
+        names::QUOTA_UTILIZATION,
+        Kind::Gauge,
+        &format!(
+            "aws_quota_usage divided by aws_quota_limit (0 to 1 and above). Refreshed every {}; absent where usage is \
+             unknown or the limit is 0.",
+            help.usage_interval
+        ),
+        None,
+    )?;
+    for t in targets {
+        for q in t.quotas.quotas() {
+            if let Some(ratio) = usage_of(t, q).and_then(|u| utilization(u, q.limit)) {
+                w.sample(names::QUOTA_UTILIZATION, &identity(t, q), ratio)?;
+            }
+        }
+    }
+
+    render_self(&mut w, snapshot, counters)?;
+    w.finish()?;
+    Ok(w.series)
+}
+
+/// A quota's usage in its own terms, when its metric has a reading.
+pub fn usage_of(t: &TargetSnapshot, q: &Quota) -> Option<f64> {
+    let reading = t.usage.readings.get(q.usage_metric.as_ref()?)?;
+    Some(usage_in_quota_terms(reading.value, q.period))
+}
+
+/// The identity labels of a per-quota series.
+pub fn identity<'a>(t: &'a TargetSnapshot, q: &'a Quota) -> Vec<(&'static str, &'a str)> {
+    let mut labels = Vec::with_capacity(10);
+    labels.extend([
+        ("cloud_account_id", t.account_label()),
+        ("cloud_region", t.target.region.as_str()),
+        ("service_code", &*q.service_code),
+        ("quota_code", q.code.as_str()),
+    ]);
+    if let Some(r) = &q.resource {
+        labels.push(("resource", r.as_str()));
+    }
+    labels
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+fn render_self<W: Write>(
+    w: &mut Writer<'_, W>,
+    snapshot: &Snapshot,
+    counters: &[prometheus::proto::MetricFamily],
+) -> io::Result<()> {
+    let targets = &snapshot.targets;
+    w.header("aws_quota_exporter_build", Kind::Info, "Build information of the exporter (value 1).", None)?;
+    w.sample(names::BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))], 1.0)?;
+
+    let sources = |t: &TargetSnapshot| {
+        t.statuses.iter().map(|(s, st)| (*s, st.clone())).collect::<Vec<(Source, crate::target::SourceStatus)>>()
+    };
+
+    w.header(
+        names::REFRESH_SUCCESS,
+        Kind::Gauge,
+        "1 if the last refresh of a target's source (service_quotas, usage) succeeded completely, 0 if any part failed.",
+        None,
+    )?;
+    for t in targets {
+        for (source, st) in sources(t) {
+            w.sample(names::REFRESH_SUCCESS, &target_labels(t, source), if st.success { 1.0 } else { 0.0 })?;
+        }
+    }
+
+    w.header(
+        names::LAST_SUCCESS,
+        Kind::Gauge,
+        "Unix time of the last fully successful refresh of a target's source. Values of a failing source are kept; \
+         their age is time() minus this.",
+        Some("seconds"),
+    )?;
+    for t in targets {
+        for (source, st) in sources(t) {
+            if let Some(at) = st.last_success {
+                w.sample(names::LAST_SUCCESS, &target_labels(t, source), at)?;
+            }
+        }
+    }
+
+    w.header(
+        names::LAST_REFRESH,
+        Kind::Gauge,
+        "Unix time of the last refresh attempt of a target's source, successful or not.",
+        Some("seconds"),
+    )?;
+    for t in targets {
+        for (source, st) in sources(t) {
+            w.sample(names::LAST_REFRESH, &target_labels(t, source), st.last_attempt)?;
+        }
+    }
+
+    w.header(
+        names::REFRESH_DURATION,
+        Kind::Gauge,
+        "How long the last refresh of a target's source took, AWS calls included.",
+        Some("seconds"),
+    )?;
+    for t in targets {
+        for (source, st) in sources(t) {
+            w.sample(names::REFRESH_DURATION, &target_labels(t, source), st.duration_seconds)?;
+        }
+    }
+
+    w.header(
+        names::SERVICE_SUCCESS,
+        Kind::Gauge,
+        "1 if the last listing of a service's quotas succeeded, 0 if it failed (its last good quotas are kept).",
+        None,
+    )?;
+    for t in targets {
+        for s in t.quotas.services.values() {
+            let labels = [
+                ("cloud_account_id", t.account_label()),
+                ("cloud_region", t.target.region.as_str()),
+                ("service_code", s.info.code.as_str()),
+            ];
+            w.sample(names::SERVICE_SUCCESS, &labels, if s.error.is_none() { 1.0 } else { 0.0 })?;
+        }
+    }
+
+    w.header(
+        names::SERVICE_LAST_SUCCESS,
+        Kind::Gauge,
+        "Unix time of the last successful listing of a service's quotas; their age is time() minus this.",
+        Some("seconds"),
+    )?;
+    for t in targets {
+        for s in t.quotas.services.values() {
+            if let Some(at) = s.last_success {
+                let labels = [
+                    ("cloud_account_id", t.account_label()),
+                    ("cloud_region", t.target.region.as_str()),
+                    ("service_code", s.info.code.as_str()),
+                ];
+                w.sample(names::SERVICE_LAST_SUCCESS, &labels, at)?;
+            }
+        }
+    }
+
+    w.header(names::QUOTAS, Kind::Gauge, "Quotas published for a target (series of aws_quota_info).", None)?;
+    for t in targets {
+        let labels = [("cloud_account_id", t.account_label()), ("cloud_region", t.target.region.as_str())];
+        w.sample(names::QUOTAS, &labels, t.quotas.quotas().count() as f64)?;
+    }
+
+    w.header(
+        names::USAGE_METRICS,
+        Kind::Gauge,
+        "Distinct CloudWatch usage metrics queried for a target in its last usage refresh.",
+        None,
+    )?;
+    for t in targets {
+        let labels = [("cloud_account_id", t.account_label()), ("cloud_region", t.target.region.as_str())];
+        w.sample(names::USAGE_METRICS, &labels, t.usage.metrics_queried as f64)?;
+    }
+
+    for family in counters {
+        render_counter_family(w, family)?;
+    }
+    Ok(())
+}
+
+fn target_labels(t: &TargetSnapshot, source: Source) -> [(&'static str, &str); 3] {
+    [("cloud_account_id", t.account_label()), ("cloud_region", t.target.region.as_str()), ("source", source.as_str())]
+}
+
+/// Renders a family gathered from the `prometheus` registry.
+fn render_counter_family<W: Write>(w: &mut Writer<'_, W>, family: &prometheus::proto::MetricFamily) -> io::Result<()> {
+    use prometheus::proto::MetricType;
+    let name = family.name();
+    let (kind, base) = match family.get_field_type() {
+        MetricType::COUNTER => (Kind::Counter, name.strip_suffix("_total").unwrap_or(name)),
+        _ => (Kind::Gauge, name),
+    };
+    w.header(base, kind, family.help(), None)?;
+    for m in family.get_metric() {
+        let labels: Vec<(&str, &str)> = m.get_label().iter().map(|l| (l.name(), l.value())).collect();
+        let value = match kind {
+            Kind::Counter => m.get_counter().get_value(),
+            _ => m.get_gauge().get_value(),
+        };
+        w.sample(name, &labels, value)?;
+    }
+    Ok(())
+}
+
+/// Writes families and samples in one format.
+struct Writer<'a, W> {
+    out: &'a mut W,
+    format: Format,
+    series: usize,
+}
+
+impl<W: Write> Writer<'_, W> {
+    /// Writes a family's metadata. `base` is the family name without `_total` or `_info`.
+    fn header(&mut self, base: &str, kind: Kind, help: &str, unit: Option<&str>) -> io::Result<()> {
+        match self.format {
+            Format::Text => {
+                let (name, type_name) = match kind {
+                    Kind::Gauge => (base.to_owned(), "gauge"),
+                    Kind::Counter => (format!("{base}_total"), "counter"),
+                    Kind::Info => (format!("{base}_info"), "gauge"),
+                };
+                writeln!(self.out, "# HELP {name} {}", escape_help(help, false))?;
+                writeln!(self.out, "# TYPE {name} {type_name}")
+            }
+            Format::OpenMetrics => {
+                let type_name = match kind {
+                    Kind::Gauge => "gauge",
+                    Kind::Counter => "counter",
+                    Kind::Info => "info",
+                };
+                writeln!(self.out, "# TYPE {base} {type_name}")?;
+                if let Some(unit) = unit {
+                    writeln!(self.out, "# UNIT {base} {unit}")?;
+                }
+                writeln!(self.out, "# HELP {base} {}", escape_help(help, true))
+            }
+        }
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) -> io::Result<()> {
+        self.out.write_all(name.as_bytes())?;
+        if !labels.is_empty() {
+            self.out.write_all(b"{")?;
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.write_all(b",")?;
+                }
+                self.out.write_all(k.as_bytes())?;
+                self.out.write_all(b"=\"")?;
+                write_label_value(self.out, v)?;
+                self.out.write_all(b"\"")?;
+            }
+            self.out.write_all(b"}")?;
+        }
+        self.out.write_all(b" ")?;
+        write_value(self.out, value)?;
+        self.out.write_all(b"\n")?;
+        self.series += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if self.format == Format::OpenMetrics {
+            self.out.write_all(b"# EOF\n")?;
+        }
+        self.out.flush()
+    }
+}
+
+/// Escapes a label value: backslash, double quote and line feed (both formats).
+fn write_label_value(out: &mut impl Write, v: &str) -> io::Result<()> {
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        return out.write_all(v.as_bytes());
+    }
+    for c in v.chars() {
+        match c {
+            '\\' => out.write_all(b"\\\\")?,
+            '"' => out.write_all(b"\\\"")?,
+            '\n' => out.write_all(b"\\n")?,
+            c => write!(out, "{c}")?,
+        }
+    }
+    Ok(())
+}
+
+/// Escapes HELP text: backslash and line feed, and in OpenMetrics also double quotes.
+fn escape_help(help: &str, quotes: bool) -> String {
+    let mut s = String::with_capacity(help.len());
+    for c in help.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '"' if quotes => s.push_str("\\\""),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+/// Formats a value as both formats expect: integers without a fraction, `NaN`, `+Inf`, `-Inf`.
+fn write_value(out: &mut impl Write, v: f64) -> io::Result<()> {
+    if v.is_nan() {
+        out.write_all(b"NaN")
+    } else if v.is_infinite() {
+        out.write_all(if v > 0.0 { b"+Inf" } else { b"-Inf" })
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        write!(out, "{}", v as i64)
+    } else {
+        write!(out, "{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(v: &str) -> String {
+        let mut out = Vec::new();
+        write_label_value(&mut out, v).expect("in memory");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    fn value(v: f64) -> String {
+        let mut out = Vec::new();
+        write_value(&mut out, v).expect("in memory");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn label_values_escape_backslash_quote_and_newline_only() {
+        assert_eq!(label(r#"Running On-Demand (A, C) "x"/y\z"#), r#"Running On-Demand (A, C) \"x\"/y\\z"#);
+        assert_eq!(label("two\nlines"), "two\\nlines");
+        assert_eq!(label("plain"), "plain");
+    }
+
+    #[test]
+    fn values_are_integers_where_whole_and_special_values_are_spelt_out() {
+        assert_eq!(value(640.0), "640");
+        assert_eq!(value(0.85), "0.85");
+        assert_eq!(value(-3.0), "-3");
+        assert_eq!(value(1e20), "100000000000000000000");
+        assert_eq!(value(f64::NAN), "NaN");
+        assert_eq!(value(f64::INFINITY), "+Inf");
+        assert_eq!(value(f64::NEG_INFINITY), "-Inf");
+    }
+
+    #[test]
+    fn help_escapes_quotes_only_in_openmetrics() {
+        assert_eq!(escape_help("a \"b\"\\c\nd", false), "a \"b\"\\\\c\\nd");
+        assert_eq!(escape_help("a \"b\"", true), "a \\\"b\\\"");
+    }
+
+    #[test]
+    fn counters_and_info_families_are_named_per_format() {
+        let mut text = Vec::new();
+        let mut w = Writer { out: &mut text, format: Format::Text, series: 0 };
+        w.header("x_calls", Kind::Counter, "h", None).expect("in memory");
+        w.header("x", Kind::Info, "h", None).expect("in memory");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(text.contains("# TYPE x_calls_total counter\n"));
+        assert!(text.contains("# TYPE x_info gauge\n"));
+
+        let mut om = Vec::new();
+        let mut w = Writer { out: &mut om, format: Format::OpenMetrics, series: 0 };
+        w.header("x_calls", Kind::Counter, "h", None).expect("in memory");
+        w.header("x", Kind::Info, "h", None).expect("in memory");
+        w.header("x_seconds", Kind::Gauge, "h", Some("seconds")).expect("in memory");
+        w.finish().expect("in memory");
+        let om = String::from_utf8(om).expect("utf-8");
+        assert!(om.contains("# TYPE x_calls counter\n"));
+        assert!(om.contains("# TYPE x info\n"));
+        assert!(om.contains("# UNIT x_seconds seconds\n"));
+        assert!(om.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,21 @@
+//! aws-quota-exporter: every AWS service quota's limit, usage and utilisation as
+//! Prometheus metrics.
+//!
+//! Modules in reading order: configuration and domain types; the AWS boundary; the
+//! collectors and the per-target refresh cycle; the snapshot and its exposition; the
+//! HTTP server; start-up and the demo. `ARCHITECTURE.md` has the bird's-eye view and
+//! the invariants.
+
+pub mod aws;
+pub mod clock;
+pub mod collector;
+pub mod config;
+pub mod demo;
+pub mod exposition;
+pub mod model;
+pub mod ratelimit;
+pub mod selfmetrics;
+pub mod server;
+pub mod snapshot;
+pub mod startup;
+pub mod target;

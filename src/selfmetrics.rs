@@ -1,0 +1,72 @@
+//! The exporter's live counters about itself: AWS calls by operation and outcome, and
+//! CloudWatch metrics requested (the unit AWS bills `GetMetricData` by). They are
+//! `prometheus` crate instruments, gathered into every rendered exposition.
+//!
+//! Refresh success, timestamps and durations are not here: they belong to each
+//! target's state and are rendered from the snapshot.
+
+use prometheus::{IntCounterVec, Opts, Registry};
+
+use crate::aws::Outcome;
+
+/// Counters shared by every target.
+#[derive(Debug, Clone)]
+pub struct SelfMetrics {
+    registry: Registry,
+    api_calls: IntCounterVec,
+    metrics_requested: IntCounterVec,
+}
+
+pub const API_CALLS: &str = "aws_quota_exporter_aws_api_calls_total";
+pub const METRICS_REQUESTED: &str = "aws_quota_exporter_cloudwatch_metrics_requested_total";
+
+impl Default for SelfMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SelfMetrics {
+    pub fn new() -> SelfMetrics {
+        let registry = Registry::new();
+        let api_calls = IntCounterVec::new(
+            Opts::new(
+                API_CALLS,
+                "AWS API requests sent, every HTTP attempt including the SDK's retries, by AWS service, \
+                 operation and outcome (ok, throttled, error). Counted as requests complete; published at each refresh.",
+            ),
+            &["aws_service", "operation", "outcome", "cloud_account_id", "cloud_region"],
+        )
+        .expect("the metric name and labels are valid constants");
+        let metrics_requested = IntCounterVec::new(
+            Opts::new(
+                METRICS_REQUESTED,
+                "CloudWatch metrics requested through GetMetricData, the unit AWS bills it by \
+                 (USD 0.01 per 1,000 in the standard tier). Published at each refresh.",
+            ),
+            &["cloud_account_id", "cloud_region"],
+        )
+        .expect("the metric name and labels are valid constants");
+        registry.register(Box::new(api_calls.clone())).expect("registered once");
+        registry.register(Box::new(metrics_requested.clone())).expect("registered once");
+        SelfMetrics { registry, api_calls, metrics_requested }
+    }
+
+    pub fn count_api_call(&self, service: &str, operation: &str, outcome: Outcome, account: &str, region: &str) {
+        self.api_calls.with_label_values(&[service, operation, outcome.as_str(), account, region]).inc();
+    }
+
+    pub fn count_metrics_requested(&self, n: u64, account: &str, region: &str) {
+        self.metrics_requested.with_label_values(&[account, region]).inc_by(n);
+    }
+
+    /// The current value of the API call counter for one combination of labels.
+    pub fn api_calls(&self, service: &str, operation: &str, outcome: Outcome, account: &str, region: &str) -> u64 {
+        self.api_calls.with_label_values(&[service, operation, outcome.as_str(), account, region]).get()
+    }
+
+    /// The counters as metric families, sorted by name.
+    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.registry.gather()
+    }
+}

@@ -1,0 +1,226 @@
+//! The HTTP server: `/metrics`, `/-/healthy`, `/-/ready` and a landing page at `/`.
+//!
+//! `/metrics` negotiates the format from `Accept` (OpenMetrics 1.0 or the text format
+//! 0.0.4, the fallback) and serves the pre-compressed body when the client accepts
+//! gzip. It only reads the last rendered exposition: it never calls AWS.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::exposition::Format;
+use crate::snapshot::Hub;
+
+type HttpResponse = Response<Full<Bytes>>;
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        continue;
+                    }
+                };
+                let hub = hub.clone();
+                let service = service_fn(move |req| {
+                    let hub = hub.clone();
+                    async move { Ok::<_, Infallible>(route(&hub, &req)) }
+                });
+                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+    // In-flight scrapes get a moment to finish; then the process exits anyway.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+fn route(hub: &Hub, req: &Request<Incoming>) -> HttpResponse {
+    let path = req.uri().path();
+    let known = matches!(path, "/" | "/metrics" | "/-/healthy" | "/-/ready");
+    if !known {
+        return text(StatusCode::NOT_FOUND, format!("not found: {path}; the endpoints are listed at /\n"));
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("method {} not allowed on {path}; use GET or HEAD\n", req.method()),
+        );
+        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let response = match path {
+        "/metrics" => metrics(hub, req),
+        "/-/healthy" => text(StatusCode::OK, "Healthy\n".into()),
+        "/-/ready" if hub.is_ready() => text(StatusCode::OK, "Ready\n".into()),
+        "/-/ready" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready: waiting for the first full refresh of every target\n".into(),
+        ),
+        _ => landing(),
+    };
+    if req.method() == Method::HEAD { without_body(response) } else { response }
+}
+
+fn metrics(hub: &Hub, req: &Request<Incoming>) -> HttpResponse {
+    let header_str = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let format = negotiate(header_str(header::ACCEPT));
+    let gzip = accepts_gzip(header_str(header::ACCEPT_ENCODING));
+    let exposition = hub.exposition();
+    let builder = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, format.content_type())
+        .header(header::VARY, "Accept, Accept-Encoding");
+    let response = if gzip {
+        builder.header(header::CONTENT_ENCODING, "gzip").body(Full::new(exposition.gzip(format).clone()))
+    } else {
+        match exposition.plain(format) {
+            Ok(body) => builder.body(Full::new(Bytes::from(body))),
+            Err(e) => {
+                tracing::error!(error = %e, "inflating the stored exposition failed");
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "the exposition could not be decompressed\n".into());
+            }
+        }
+    };
+    response.unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "invalid response\n".into()))
+}
+
+/// Picks the format from an `Accept` header: the acceptable media range with the highest
+/// `q` that names a format served here; the text format 0.0.4 when none does.
+pub fn negotiate(accept: Option<&str>) -> Format {
+    let Some(accept) = accept else { return Format::Text };
+    let mut best: Option<(f32, Format)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let mut q = 1.0f32;
+        let mut version: Option<String> = None;
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "q" => q = v.trim().parse().unwrap_or(0.0),
+                    "version" => version = Some(v.trim().to_owned()),
+                    _ => {}
+                }
+            }
+        }
+        let format = match (media.as_str(), version.as_deref()) {
+            ("application/openmetrics-text", None | Some("1.0.0" | "0.0.1")) => Format::OpenMetrics,
+            ("text/plain", None | Some("0.0.4")) | ("text/*" | "*/*", _) => Format::Text,
+            _ => continue,
+        };
+        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, format));
+        }
+    }
+    best.map_or(Format::Text, |(_, f)| f)
+}
+
+/// Whether an `Accept-Encoding` header allows gzip.
+pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    let Some(value) = accept_encoding else { return false };
+    let mut gzip: Option<bool> = None;
+    let mut star = false;
+    for coding in value.split(',') {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+            .find_map(|v| v.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match name.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(q > 0.0),
+            "*" => star = q > 0.0,
+            _ => {}
+        }
+    }
+    gzip.unwrap_or(star)
+}
+
+fn text(status: StatusCode, body: String) -> HttpResponse {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+fn without_body(response: HttpResponse) -> HttpResponse {
+    let (parts, _) = response.into_parts();
+    Response::from_parts(parts, Full::new(Bytes::new()))
+}
+
+fn landing() -> HttpResponse {
+    let body = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>AWS quota exporter</title></head>\n<body>\n\
+         <h1>AWS quota exporter</h1>\n<p>Version {}. Every AWS service quota's limit, usage and utilisation.</p>\n\
+         <ul>\n<li><a href=\"/metrics\">/metrics</a>: the metrics (Prometheus text 0.0.4 or OpenMetrics 1.0)</li>\n\
+         <li><a href=\"/-/healthy\">/-/healthy</a>: the process is up</li>\n\
+         <li><a href=\"/-/ready\">/-/ready</a>: every target has completed its first refresh</li>\n</ul>\n\
+         </body></html>\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_default_accept_header_gets_openmetrics() {
+        let accept = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,\
+                      application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,\
+                      text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+        assert_eq!(negotiate(Some(accept)), Format::OpenMetrics);
+    }
+
+    #[test]
+    fn text_is_the_fallback() {
+        assert_eq!(negotiate(None), Format::Text);
+        assert_eq!(negotiate(Some("application/json")), Format::Text);
+        assert_eq!(negotiate(Some("*/*")), Format::Text);
+        assert_eq!(negotiate(Some("text/plain;version=1.0.0")), Format::Text);
+    }
+
+    #[test]
+    fn the_highest_q_wins_and_q_zero_excludes() {
+        assert_eq!(negotiate(Some("application/openmetrics-text;q=0.2, text/plain;q=0.9")), Format::Text);
+        assert_eq!(negotiate(Some("text/plain;version=0.0.4;q=0.3,application/openmetrics-text")), Format::OpenMetrics);
+        assert_eq!(negotiate(Some("application/openmetrics-text;q=0")), Format::Text);
+    }
+
+    #[test]
+    fn gzip_is_used_only_when_accepted() {
+        assert!(accepts_gzip(Some("gzip")));
+        assert!(accepts_gzip(Some("deflate, gzip;q=0.5")));
+        assert!(accepts_gzip(Some("*")));
+        assert!(!accepts_gzip(Some("gzip;q=0")));
+        assert!(!accepts_gzip(Some("identity")));
+        assert!(!accepts_gzip(Some("*, gzip;q=0")));
+        assert!(!accepts_gzip(None));
+    }
+}

@@ -1,0 +1,200 @@
+//! Start-up: turns a configuration and an AWS SDK configuration into a running exporter.
+//!
+//! [`build`] binds the listener (port 0 in tests), creates one runner per target and
+//! the snapshot hub; [`App::run_until`] serves and, when scheduling is on, refreshes
+//! each target on its own cadences until shutdown. Tests keep scheduling off and drive
+//! refreshes through [`AppHandle`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::aws::TargetAws;
+use crate::clock::Clock;
+use crate::collector::TargetContext;
+use crate::config::{Config, humanize};
+use crate::exposition::HelpContext;
+use crate::model::Target;
+use crate::selfmetrics::SelfMetrics;
+use crate::snapshot::Hub;
+use crate::target::TargetRunner;
+
+/// Everything start-up needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: Config,
+    pub sdk_config: aws_config::SdkConfig,
+    pub clock: Arc<dyn Clock>,
+    /// Refresh in the background on the configured cadences.
+    pub schedule: bool,
+}
+
+/// Why the exporter could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("no region configured: set QUOTA_EXPORTER_REGIONS (e.g. us-east-1,eu-west-1) or AWS_REGION")]
+    NoRegion,
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: SocketAddr, source: std::io::Error },
+}
+
+/// A built exporter, not yet serving.
+#[derive(Debug)]
+pub struct App {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    handle: AppHandle,
+    schedule: bool,
+    limits_interval: Duration,
+    usage_interval: Duration,
+}
+
+/// Drives and inspects a running exporter (tests, benchmarks, subcommands).
+#[derive(Debug, Clone)]
+pub struct AppHandle {
+    pub hub: Arc<Hub>,
+    pub metrics: Arc<SelfMetrics>,
+    runners: Vec<Arc<Mutex<TargetRunner>>>,
+}
+
+impl AppHandle {
+    /// A full refresh (quotas, then usage) of every target, concurrently; returns once
+    /// the result is rendered.
+    pub async fn refresh_all(&self) {
+        let generations = futures_util::future::join_all(
+            self.runners.iter().map(|r| async move { r.lock().await.full_refresh().await }),
+        )
+        .await;
+        self.wait(generations).await;
+    }
+
+    /// A usage-only refresh of every target; returns once the result is rendered.
+    pub async fn refresh_usage(&self) {
+        let generations = futures_util::future::join_all(
+            self.runners.iter().map(|r| async move { r.lock().await.usage_refresh().await }),
+        )
+        .await;
+        self.wait(generations).await;
+    }
+
+    async fn wait(&self, generations: Vec<u64>) {
+        if let Some(max) = generations.into_iter().max() {
+            self.hub.wait_rendered(max).await;
+        }
+    }
+}
+
+/// The region of an account from which its global quotas are published: us-east-1,
+/// where AWS keeps global quotas, when configured, otherwise the first region.
+pub fn global_quota_region(regions: &[String]) -> Option<&str> {
+    regions.iter().find(|r| *r == "us-east-1").or_else(|| regions.first()).map(String::as_str)
+}
+
+/// Builds the exporter: resolves targets, binds the listener, creates the runners.
+pub async fn build(settings: Settings) -> Result<App, StartupError> {
+    let Settings { config, sdk_config, clock, schedule } = settings;
+    let regions = if config.regions.is_empty() {
+        vec![sdk_config.region().ok_or(StartupError::NoRegion)?.to_string()]
+    } else {
+        config.regions.clone()
+    };
+    let listener = TcpListener::bind(config.listen_address)
+        .await
+        .map_err(|source| StartupError::Listen { address: config.listen_address, source })?;
+    let local_addr =
+        listener.local_addr().map_err(|source| StartupError::Listen { address: config.listen_address, source })?;
+
+    let metrics = Arc::new(SelfMetrics::new());
+    let help = HelpContext {
+        limits_interval: humanize(config.limits_refresh_interval),
+        usage_interval: humanize(config.usage_refresh_interval),
+        usage_lookback: humanize(config.usage_lookback),
+    };
+    let hub = Hub::new(regions.len(), metrics.clone(), help);
+    let config = Arc::new(config);
+    let global_region = global_quota_region(&regions).map(str::to_owned);
+    let runners = regions
+        .iter()
+        .enumerate()
+        .map(|(index, region)| {
+            let ctx = TargetContext {
+                aws: TargetAws::new(&sdk_config, region, config.service_quotas_rate, metrics.clone()),
+                config: config.clone(),
+                clock: clock.clone(),
+                publishes_global_quotas: global_region.as_deref() == Some(region.as_str()),
+            };
+            let target = Target { region: region.clone() };
+            Arc::new(Mutex::new(TargetRunner::new(index, target, ctx, hub.clone())))
+        })
+        .collect();
+    Ok(App {
+        listener,
+        local_addr,
+        handle: AppHandle { hub, metrics, runners },
+        schedule,
+        limits_interval: config.limits_refresh_interval,
+        usage_interval: config.usage_refresh_interval,
+    })
+}
+
+impl App {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn handle(&self) -> AppHandle {
+        self.handle.clone()
+    }
+
+    /// Serves, and refreshes when scheduling is on, until `shutdown` completes.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        let renderer = tokio::spawn(self.handle.hub.clone().run_renderer());
+        let mut refreshers = Vec::new();
+        if self.schedule {
+            for runner in &self.handle.runners {
+                refreshers.push(tokio::spawn(refresh_loop(runner.clone(), self.limits_interval, self.usage_interval)));
+            }
+        }
+        crate::server::serve(self.listener, self.handle.hub.clone(), shutdown).await;
+        for task in refreshers {
+            task.abort();
+        }
+        renderer.abort();
+    }
+}
+
+/// Refreshes one target forever: a full refresh every `limits`, usage every `usage` in between.
+async fn refresh_loop(runner: Arc<Mutex<TargetRunner>>, limits: Duration, usage: Duration) {
+    let mut next_full = Instant::now();
+    let mut next_usage;
+    loop {
+        let now = Instant::now();
+        if now >= next_full {
+            runner.lock().await.full_refresh().await;
+            next_full = now + limits;
+            next_usage = now + usage;
+        } else {
+            runner.lock().await.usage_refresh().await;
+            next_usage = now + usage;
+        }
+        tokio::time::sleep_until(next_full.min(next_usage)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_quotas_come_from_us_east_1_when_it_is_configured() {
+        let regions = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(global_quota_region(&regions(&["eu-west-1", "us-east-1"])), Some("us-east-1"));
+        assert_eq!(global_quota_region(&regions(&["eu-west-1", "eu-central-1"])), Some("eu-west-1"));
+        assert_eq!(global_quota_region(&[]), None);
+    }
+}

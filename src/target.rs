@@ -1,0 +1,138 @@
+//! One target's refresh cycle: learn the account, run the collectors, record each
+//! source's status, publish an immutable copy of the result.
+//!
+//! A full refresh lists quotas and then reads their usage; a usage refresh reads usage
+//! only. Nothing here ever returns an error to its caller: failures become statuses,
+//! logged once where they happen, and the last good data stays published.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::collector::quotas::QuotasCollector;
+use crate::collector::usage::UsageCollector;
+use crate::collector::{CollectError, Collector, Source, TargetContext, TargetData};
+use crate::model::Target;
+use crate::snapshot::{Hub, TargetSnapshot};
+
+/// How a source's last refresh went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceStatus {
+    pub success: bool,
+    /// Epoch seconds of the last attempt.
+    pub last_attempt: f64,
+    /// Epoch seconds of the last fully successful refresh.
+    pub last_success: Option<f64>,
+    pub duration_seconds: f64,
+    pub error: Option<String>,
+}
+
+/// Runs the refreshes of one target and publishes the results.
+#[derive(Debug)]
+pub struct TargetRunner {
+    index: usize,
+    target: Target,
+    ctx: TargetContext,
+    data: TargetData,
+    statuses: BTreeMap<Source, SourceStatus>,
+    full_refreshes: u64,
+    hub: Arc<Hub>,
+}
+
+impl TargetRunner {
+    pub fn new(index: usize, target: Target, ctx: TargetContext, hub: Arc<Hub>) -> TargetRunner {
+        TargetRunner {
+            index,
+            target,
+            ctx,
+            data: TargetData::default(),
+            statuses: BTreeMap::new(),
+            full_refreshes: 0,
+            hub,
+        }
+    }
+
+    /// Lists quotas, reads their usage and publishes. Returns the published generation.
+    pub async fn full_refresh(&mut self) -> u64 {
+        if self.ensure_account().await {
+            self.run(&QuotasCollector).await;
+            self.run(&UsageCollector).await;
+        }
+        self.full_refreshes += 1;
+        self.publish()
+    }
+
+    /// Reads usage for the quotas already known and publishes. Returns the published generation.
+    pub async fn usage_refresh(&mut self) -> u64 {
+        if self.ensure_account().await {
+            self.run(&UsageCollector).await;
+        }
+        self.publish()
+    }
+
+    /// Learns the account id once; without it no series can be labelled, so every
+    /// source is marked failed until it is known.
+    async fn ensure_account(&mut self) -> bool {
+        if self.data.account_id.is_some() {
+            return true;
+        }
+        let started = Instant::now();
+        match self.ctx.aws.caller_account_id().await {
+            Ok(id) => {
+                self.data.account_id = Some(id);
+                true
+            }
+            Err(e) => {
+                tracing::error!(aws.region = %self.target.region, error = %e, "cannot learn the target's account id");
+                let at = self.ctx.clock.now();
+                let error = CollectError(format!("account unknown: {e}"));
+                for source in [Source::ServiceQuotas, Source::Usage] {
+                    self.record(source, at, started.elapsed().as_secs_f64(), Err(error.clone()));
+                }
+                false
+            }
+        }
+    }
+
+    async fn run<C: Collector>(&mut self, collector: &C) {
+        let at = self.ctx.clock.now();
+        let started = Instant::now();
+        let result = collector.collect(&self.ctx, &mut self.data).await;
+        let duration = started.elapsed().as_secs_f64();
+        if let Err(e) = &result {
+            tracing::warn!(
+                aws.region = %self.target.region,
+                source = C::SOURCE.as_str(),
+                error = %e,
+                "refresh incomplete; last good values kept"
+            );
+        } else {
+            tracing::debug!(aws.region = %self.target.region, source = C::SOURCE.as_str(), duration, "refreshed");
+        }
+        self.record(C::SOURCE, at, duration, result);
+    }
+
+    fn record(&mut self, source: Source, at: f64, duration: f64, result: Result<(), CollectError>) {
+        let previous_success = self.statuses.get(&source).and_then(|s| s.last_success);
+        let status = SourceStatus {
+            success: result.is_ok(),
+            last_attempt: at,
+            last_success: if result.is_ok() { Some(at) } else { previous_success },
+            duration_seconds: duration,
+            error: result.err().map(|e| e.0),
+        };
+        self.statuses.insert(source, status);
+    }
+
+    fn publish(&self) -> u64 {
+        let snapshot = TargetSnapshot {
+            target: self.target.clone(),
+            account_id: self.data.account_id.clone(),
+            quotas: self.data.quotas.clone(),
+            usage: self.data.usage.clone(),
+            statuses: self.statuses.clone(),
+            complete_rounds: self.full_refreshes,
+        };
+        self.hub.publish(self.index, Arc::new(snapshot))
+    }
+}
