@@ -99,24 +99,16 @@ impl Exposition {
         }
     }
 
-    /// The uncompressed body for a format (inflated on demand).
+    /// The uncompressed body for a format, inflated on demand (tests and tools; the
+    /// server streams it instead).
     pub fn plain(&self, format: Format) -> io::Result<Vec<u8>> {
+        use std::io::Read;
         let mut out = Vec::with_capacity(match format {
             Format::Text => self.text_bytes,
             Format::OpenMetrics => self.openmetrics_bytes,
         });
-        flate2::read::GzDecoder::new(&self.gzip(format)[..]).read_to_end_into(&mut out)?;
+        flate2::read::GzDecoder::new(&self.gzip(format)[..]).read_to_end(&mut out)?;
         Ok(out)
-    }
-}
-
-trait ReadToEndInto {
-    fn read_to_end_into(self, out: &mut Vec<u8>) -> io::Result<usize>;
-}
-
-impl<R: io::Read> ReadToEndInto for R {
-    fn read_to_end_into(mut self, out: &mut Vec<u8>) -> io::Result<usize> {
-        self.read_to_end(out)
     }
 }
 

@@ -6,12 +6,17 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io::Read;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::body::{Body, Frame};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -21,7 +26,7 @@ use tokio::net::TcpListener;
 use crate::exposition::Format;
 use crate::snapshot::Hub;
 
-type HttpResponse = Response<Full<Bytes>>;
+type HttpResponse = Response<UnsyncBoxBody<Bytes, std::io::Error>>;
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<Output = ()>) {
@@ -93,18 +98,67 @@ fn metrics(hub: &Hub, req: &Request<Incoming>) -> HttpResponse {
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, format.content_type())
         .header(header::VARY, "Accept, Accept-Encoding");
+    let compressed = exposition.gzip(format).clone();
     let response = if gzip {
-        builder.header(header::CONTENT_ENCODING, "gzip").body(Full::new(exposition.gzip(format).clone()))
+        builder.header(header::CONTENT_ENCODING, "gzip").body(full(compressed))
     } else {
-        match exposition.plain(format) {
-            Ok(body) => builder.body(Full::new(Bytes::from(body))),
-            Err(e) => {
-                tracing::error!(error = %e, "inflating the stored exposition failed");
-                return text(StatusCode::INTERNAL_SERVER_ERROR, "the exposition could not be decompressed\n".into());
-            }
-        }
+        // Inflated as it is sent, so an uncompressed scrape holds one chunk, not the whole body.
+        builder.body(UnsyncBoxBody::new(Inflate::new(compressed)))
     };
     response.unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "invalid response\n".into()))
+}
+
+/// A body that inflates a stored gzip exposition chunk by chunk.
+struct Inflate {
+    decoder: Option<flate2::read::GzDecoder<bytes::buf::Reader<Bytes>>>,
+}
+
+impl Inflate {
+    const CHUNK: usize = 64 * 1024;
+
+    fn new(gzip: Bytes) -> Inflate {
+        Inflate { decoder: Some(flate2::read::GzDecoder::new(gzip.reader())) }
+    }
+}
+
+impl Body for Inflate {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let Some(decoder) = self.decoder.as_mut() else { return Poll::Ready(None) };
+        let mut chunk = vec![0u8; Self::CHUNK];
+        let mut filled = 0;
+        while filled < chunk.len() {
+            match decoder.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.decoder = None;
+                    tracing::error!(error = %e, "inflating the stored exposition failed");
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+        if filled == 0 {
+            self.decoder = None;
+            return Poll::Ready(None);
+        }
+        chunk.truncate(filled);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.decoder.is_none()
+    }
+}
+
+fn full(bytes: Bytes) -> UnsyncBoxBody<Bytes, std::io::Error> {
+    UnsyncBoxBody::new(Full::new(bytes).map_err(|never: Infallible| match never {}))
 }
 
 /// Picks the format from an `Accept` header: the acceptable media range with the highest
@@ -160,7 +214,7 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 }
 
 fn text(status: StatusCode, body: String) -> HttpResponse {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(full(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
     r
@@ -168,7 +222,7 @@ fn text(status: StatusCode, body: String) -> HttpResponse {
 
 fn without_body(response: HttpResponse) -> HttpResponse {
     let (parts, _) = response.into_parts();
-    Response::from_parts(parts, Full::new(Bytes::new()))
+    Response::from_parts(parts, full(Bytes::new()))
 }
 
 fn landing() -> HttpResponse {
@@ -181,7 +235,7 @@ fn landing() -> HttpResponse {
          </body></html>\n",
         env!("CARGO_PKG_VERSION")
     );
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(full(Bytes::from(body)));
     r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
     r
 }

@@ -124,6 +124,13 @@ pub enum Shape {
         start: f64,
         values: Vec<f64>,
     },
+    /// The same values every minute: sample `i` of a minute takes `values[i % len]`
+    /// (with `samples_per_minute` samples a minute), so that a minute's Maximum, Sum
+    /// and Average are all different and known.
+    Cycle {
+        values: Vec<f64>,
+        samples_per_minute: u32,
+    },
 }
 
 impl Shape {
@@ -142,6 +149,11 @@ impl Shape {
                 }
                 let index = ((t - start) / 60.0).floor() as usize;
                 *values.get(index)?
+            }
+            Shape::Cycle { values, samples_per_minute } => {
+                let step = 60.0 / f64::from((*samples_per_minute).max(1));
+                let index = ((t.rem_euclid(60.0)) / step).round() as usize;
+                *values.get(index % values.len().max(1))?
             }
         };
         Some(v.max(0.0))
@@ -399,6 +411,19 @@ mod tests {
         assert_eq!(s.statistic("Sum", 600.0, 660.0, 700.0), None);
         assert_eq!(s.statistic("Sum", 600.0, 660.0, 745.0), Some(3.0));
         assert_eq!(s.statistic("Sum", 600.0, 660.0, 770.0), Some(6.0));
+    }
+
+    #[test]
+    fn a_cycle_gives_known_maximum_sum_and_average_every_minute() {
+        let values = vec![600.0, 720.0, 810.0, 700.0, 650.0, 690.0];
+        let s = UsageMetric::new("AWS/Lambda", "ConcurrentExecutions", &[], "Maximum")
+            .series(Shape::Cycle { values, samples_per_minute: 6 })
+            .samples_per_minute(6);
+        for minute in [0.0, 60.0, 86_400.0 * 1000.0] {
+            assert_eq!(s.statistic("Maximum", minute, minute + 60.0, 1e12), Some(810.0));
+            assert_eq!(s.statistic("Sum", minute, minute + 60.0, 1e12), Some(4170.0));
+            assert_eq!(s.statistic("Average", minute, minute + 60.0, 1e12), Some(695.0));
+        }
     }
 
     #[test]

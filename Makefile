@@ -1,0 +1,42 @@
+# The single entry point. `make test` is what CI runs (.ci/run) and what the README
+# tells you to run; it installs what it needs first, idempotently.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+CARGO ?= cargo
+
+.PHONY: all demo test deps lint unit golden-lint bench clean
+
+all: test
+
+## Runs the exporter against the built-in simulated AWS estate on :9767.
+demo:
+	$(CARGO) run -- --demo
+
+## Everything CI checks: formatting, clippy, every test, the golden files' lint.
+test: deps lint unit golden-lint
+
+## Tools from Debian and PyPI (promtool, amtool, an OpenMetrics parser).
+deps:
+	@scripts/deps.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace
+
+## The committed golden expositions pass promtool and a strict OpenMetrics parser.
+golden-lint:
+	promtool check metrics < tests/golden/metrics.prom
+	$(PY) scripts/check_openmetrics.py tests/golden/metrics.openmetrics
+
+## Prints the benchmark figures quoted in the README (release build).
+bench:
+	$(CARGO) bench --bench exporter
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)

@@ -1,0 +1,57 @@
+//! The binary: `--help`, `--version`, and configuration errors that stop start-up with
+//! a message naming the variable.
+
+use std::process::Command;
+
+fn exporter() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aws-quota-exporter"));
+    cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    cmd
+}
+
+#[test]
+fn help_lists_every_configuration_variable() {
+    let out = exporter().arg("--help").output().expect("the binary runs");
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).expect("utf-8");
+    for v in aws_quota_exporter::config::VARIABLES {
+        assert!(help.contains(v.name), "{} is missing from --help", v.name);
+    }
+    assert!(help.contains("--demo"));
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = exporter().arg("--version").output().expect("the binary runs");
+    assert_eq!(
+        String::from_utf8(out.stdout).expect("utf-8"),
+        format!("aws-quota-exporter {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn a_bad_variable_stops_start_up_with_its_name_value_and_form() {
+    let out = exporter().env("QUOTA_EXPORTER_USAGE_LOOKBACK", "ten minutes").output().expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).expect("utf-8");
+    assert_eq!(
+        stderr,
+        "Error: invalid QUOTA_EXPORTER_USAGE_LOOKBACK=\"ten minutes\": \"ten minutes\" does not start with a number; \
+         expected a duration such as 30s, 5m, 1h or 1h30m (units ms, s, m, h, d)\n"
+    );
+}
+
+#[test]
+fn an_unknown_argument_is_refused() {
+    let out = exporter().arg("--deamon").output().expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stderr).expect("utf-8"), "Error: unknown argument \"--deamon\"; see --help\n");
+}
+
+#[test]
+fn a_bad_log_level_is_refused_with_its_variable() {
+    let out = exporter().env("QUOTA_EXPORTER_LOG_LEVEL", "loud=maybe=no").output().expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).expect("utf-8");
+    assert!(stderr.starts_with("Error: invalid QUOTA_EXPORTER_LOG_LEVEL=\"loud=maybe=no\""), "{stderr}");
+}

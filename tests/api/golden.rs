@@ -1,0 +1,51 @@
+//! The whole `/metrics` output for the test estate, in both formats, against committed
+//! golden files. `UPDATE_GOLDEN=1 cargo test --test api golden` rewrites them; the
+//! Makefile lints them with `promtool check metrics` and an OpenMetrics parser.
+
+use std::path::PathBuf;
+
+use crate::helpers::spawn_app;
+
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.2";
+
+/// Durations are the only values that change from run to run; they are pinned to 0.
+fn mask(body: &str) -> String {
+    body.lines()
+        .map(|l| match l.split_once("} ") {
+            Some((series, _)) if l.starts_with("aws_quota_exporter_refresh_duration_seconds{") => {
+                format!("{series}}} 0")
+            }
+            _ => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn check(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("the golden file is writable");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run UPDATE_GOLDEN=1 cargo test --test api golden", path.display()));
+    if expected != actual {
+        let first = expected.lines().zip(actual.lines()).position(|(a, b)| a != b);
+        panic!(
+            "{name} differs from the golden file at line {:?}:\n  golden: {:?}\n  actual: {:?}\n\
+             (UPDATE_GOLDEN=1 cargo test --test api golden rewrites it after a deliberate change)",
+            first.map(|i| i + 1),
+            first.and_then(|i| expected.lines().nth(i)),
+            first.and_then(|i| actual.lines().nth(i)),
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_metrics_output_matches_the_golden_files() {
+    let app = spawn_app().await;
+    app.handle.refresh_all().await;
+    check("metrics.prom", &mask(&app.get("/metrics").await.text()));
+    check("metrics.openmetrics", &mask(&app.request("GET", "/metrics", &[("accept", PROMETHEUS_ACCEPT)]).await.text()));
+}

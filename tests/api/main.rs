@@ -1,0 +1,12 @@
+//! The integration tests: one binary, the real exporter and server on loopback, the
+//! real AWS SDK over HTTP, a simulated AWS that speaks the wire protocols.
+
+mod calls;
+mod cli;
+mod estate;
+mod faults;
+mod golden;
+mod helpers;
+mod http;
+mod quotas;
+mod usage;
