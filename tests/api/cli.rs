@@ -55,3 +55,24 @@ fn a_bad_log_level_is_refused_with_its_variable() {
     let stderr = String::from_utf8(out.stderr).expect("utf-8");
     assert!(stderr.starts_with("Error: invalid QUOTA_EXPORTER_LOG_LEVEL=\"loud=maybe=no\""), "{stderr}");
 }
+
+#[test]
+fn the_readme_documents_every_variable_with_its_default() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
+    for v in aws_quota_exporter::config::VARIABLES {
+        let row = readme.lines().find(|l| l.starts_with(&format!("| `{}` |", v.name)));
+        let row = row.unwrap_or_else(|| panic!("{} has no row in the README's configuration table", v.name));
+        let documented = row.contains(&format!("| `{}` |", v.default)) || row.contains(&format!("| {} |", v.default));
+        assert!(documented, "the README gives another default for {}: {row}", v.name);
+    }
+}
+
+#[test]
+fn the_readme_documents_every_metric_family_the_exporter_exports() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
+    let golden =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/metrics.prom")).expect("golden");
+    for family in golden.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()) {
+        assert!(readme.contains(&format!("| `{family}` |")), "{family} is missing from the README's metric tables");
+    }
+}
