@@ -76,3 +76,72 @@ fn the_readme_documents_every_metric_family_the_exporter_exports() {
         assert!(readme.contains(&format!("| `{family}` |")), "{family} is missing from the README's metric tables");
     }
 }
+
+/// Starts the binary in demo mode on an ephemeral port; returns it and its address.
+fn start_demo() -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = exporter()
+        .arg("--demo")
+        .env("QUOTA_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stderr = child.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let address = loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the exporter logs its address");
+        if line.contains("serving /metrics") {
+            let addr = line.rsplit("address=").next().expect("an address field").trim().to_owned();
+            break addr;
+        }
+    };
+    (child, address, rx)
+}
+
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("the exporter accepts connections");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("request sent");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response read");
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_demo_serves_the_simulated_estate_and_stops_cleanly_on_sigterm() {
+    let (mut child, address, logs) = start_demo();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while http_get(&address, "/-/ready").0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "the demo is not ready within a minute");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (status, metrics) = http_get(&address, "/metrics");
+    assert_eq!(status, 200);
+    let lambda = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("aws_quota_utilization_ratio{")
+                && l.contains("cloud_region=\"us-east-1\"")
+                && l.contains("L-B99A9384")
+        })
+        .expect("the demo's Lambda concurrency quota has a utilisation");
+    assert!(lambda.ends_with(" 0.95"), "{lambda}");
+
+    let killed = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill runs");
+    assert!(killed.success());
+    let status = child.wait().expect("the exporter exits");
+    assert!(status.success(), "exit status {status}");
+    // The reader thread ends at end of stderr, after the process exits.
+    let logs: Vec<String> = logs.iter().collect();
+    assert!(logs.iter().any(|l| l.contains("SIGTERM received")), "{logs:?}");
+    assert!(logs.iter().any(|l| l.ends_with("stopped")), "{logs:?}");
+}
