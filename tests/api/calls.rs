@@ -5,7 +5,7 @@ use aws_quota_exporter::aws::Outcome;
 use simaws::generate::{self, Size};
 use simaws::paging::page_count;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{TestApp, spawn_app_with};
 
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
@@ -21,6 +21,14 @@ fn size() -> Size {
     }
 }
 
+/// The exporter over the generated estate, in both regions.
+async fn spawn_generated(size: &Size) -> TestApp {
+    spawn_app_with(generate::estate(size), &generate::access_key_id(0), |c| {
+        c.regions = REGIONS.iter().map(|r| (*r).to_owned()).collect();
+    })
+    .await
+}
+
 /// The `List*` pages one full listing of a region needs.
 fn list_pages(size: &Size) -> (usize, usize, usize) {
     let applied = (0..size.quotas_per_service).filter(|i| i % 3 == 0).count();
@@ -34,10 +42,7 @@ fn list_pages(size: &Size) -> (usize, usize, usize) {
 #[tokio::test]
 async fn a_full_refresh_makes_the_list_pages_and_the_fewest_getmetricdata_calls() {
     let size = size();
-    let app = spawn_app_with(generate::estate(&size), &generate::access_key_id(0), |c| {
-        c.regions = REGIONS.iter().map(|r| (*r).to_owned()).collect();
-    })
-    .await;
+    let app = spawn_generated(&size).await;
     let distinct = size.services * (0..size.quotas_per_service).filter(|i| generate::has_usage(&size, *i)).count();
     assert_eq!(distinct, 624);
     let (services, applied, defaults) = list_pages(&size);
@@ -64,10 +69,7 @@ async fn a_full_refresh_makes_the_list_pages_and_the_fewest_getmetricdata_calls(
 #[tokio::test]
 async fn a_usage_refresh_makes_only_the_getmetricdata_calls() {
     let size = size();
-    let app = spawn_app_with(generate::estate(&size), &generate::access_key_id(0), |c| {
-        c.regions = REGIONS.iter().map(|r| (*r).to_owned()).collect();
-    })
-    .await;
+    let app = spawn_generated(&size).await;
     app.handle.refresh_all().await;
     app.sim.reset_calls();
     app.handle.refresh_usage().await;
@@ -82,10 +84,7 @@ async fn a_usage_refresh_makes_only_the_getmetricdata_calls() {
 async fn the_exporter_counts_exactly_the_calls_aws_received() {
     let size = size();
     let account = generate::account_id(0);
-    let app = spawn_app_with(generate::estate(&size), &generate::access_key_id(0), |c| {
-        c.regions = REGIONS.iter().map(|r| (*r).to_owned()).collect();
-    })
-    .await;
+    let app = spawn_generated(&size).await;
     app.handle.refresh_all().await;
     app.handle.refresh_usage().await;
     let calls = app.sim.calls();

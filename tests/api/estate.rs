@@ -46,6 +46,14 @@ pub fn ec2_standard() -> UsageMetric {
     UsageMetric::resource_count("EC2", "vCPU", "Standard/OnDemand")
 }
 
+/// EC2's standard on-demand vCPU quota with an applied value.
+fn ec2_standard_quota(applied: f64) -> Quota {
+    Quota::new("L-1216C47A", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", 5.0)
+        .applied(applied)
+        .adjustable()
+        .usage(ec2_standard())
+}
+
 pub fn lambda_concurrency() -> UsageMetric {
     UsageMetric::new("AWS/Lambda", "ConcurrentExecutions", &[], "Maximum")
 }
@@ -81,10 +89,7 @@ fn us_east_1() -> Region {
                 code: "ec2".into(),
                 name: "Amazon Elastic Compute Cloud (Amazon EC2)".into(),
                 quotas: vec![
-                    Quota::new("L-1216C47A", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", 5.0)
-                        .applied(640.0)
-                        .adjustable()
-                        .usage(ec2_standard()),
+                    ec2_standard_quota(640.0),
                     // Applied 0 with usage: the ratio is meaningless and must be absent.
                     Quota::new("L-417A185B", "Running On-Demand P instances", 0.0)
                         .applied(0.0)
@@ -182,12 +187,7 @@ fn eu_west_1() -> Region {
             Service {
                 code: "ec2".into(),
                 name: "Amazon Elastic Compute Cloud (Amazon EC2)".into(),
-                quotas: vec![
-                    Quota::new("L-1216C47A", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", 5.0)
-                        .applied(320.0)
-                        .adjustable()
-                        .usage(ec2_standard()),
-                ],
+                quotas: vec![ec2_standard_quota(320.0)],
             },
             Service {
                 code: "s3".into(),
