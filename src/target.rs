@@ -83,7 +83,6 @@ impl TargetRunner {
                 true
             }
             Err(e) => {
-                tracing::error!(aws.region = %self.target.region, error = %e, "cannot learn the target's account id");
                 let at = self.ctx.clock.now();
                 let error = CollectError(format!("account unknown: {e}"));
                 for source in [Source::ServiceQuotas, Source::Usage] {
@@ -98,26 +97,32 @@ impl TargetRunner {
         let at = self.ctx.clock.now();
         let started = Instant::now();
         let result = collector.collect(&self.ctx, &mut self.data).await;
-        let duration = started.elapsed().as_secs_f64();
-        if let Err(e) = &result {
-            tracing::warn!(
-                aws.region = %self.target.region,
-                source = C::SOURCE.as_str(),
-                error = %e,
-                "refresh incomplete; last good values kept"
-            );
-        } else {
-            tracing::debug!(aws.region = %self.target.region, source = C::SOURCE.as_str(), duration, "refreshed");
-        }
-        self.record(C::SOURCE, at, duration, result);
+        self.record(C::SOURCE, at, started.elapsed().as_secs_f64(), result);
     }
 
+    /// Records a source's outcome and logs it once: a new or changed failure as a
+    /// warning, a recovery as info, a failure that repeats itself only at debug level.
     fn record(&mut self, source: Source, at: f64, duration: f64, result: Result<(), CollectError>) {
-        let previous_success = self.statuses.get(&source).and_then(|s| s.last_success);
+        let previous = self.statuses.get(&source);
+        let previous_error = previous.and_then(|s| s.error.as_deref());
+        let region = &self.target.region;
+        match (&result, previous_error) {
+            (Err(e), Some(old)) if old == e.0 => {
+                tracing::debug!(aws.region = %region, source = source.as_str(), error = %e, "refresh still failing")
+            }
+            (Err(e), _) => tracing::warn!(
+                aws.region = %region,
+                source = source.as_str(),
+                error = %e,
+                "refresh incomplete; last good values kept"
+            ),
+            (Ok(()), Some(_)) => tracing::info!(aws.region = %region, source = source.as_str(), "refresh recovered"),
+            (Ok(()), None) => tracing::debug!(aws.region = %region, source = source.as_str(), duration, "refreshed"),
+        }
         let status = SourceStatus {
             success: result.is_ok(),
             last_attempt: at,
-            last_success: if result.is_ok() { Some(at) } else { previous_success },
+            last_success: if result.is_ok() { Some(at) } else { previous.and_then(|s| s.last_success) },
             duration_seconds: duration,
             error: result.err().map(|e| e.0),
         };

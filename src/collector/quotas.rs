@@ -64,13 +64,7 @@ impl Collector for QuotasCollector {
             let entry = match listing {
                 Ok(quotas) => ServiceQuotas { info, quotas: Arc::new(quotas), last_success: Some(now), error: None },
                 Err(error) => {
-                    tracing::warn!(
-                        aws.region = %ctx.aws.labels.region,
-                        service.code = %info.code,
-                        error = %error,
-                        "listing a service's quotas failed; keeping its last good quotas"
-                    );
-                    failures.push(info.code.clone());
+                    failures.push(format!("{} ({error})", info.code));
                     match previous.get(&info.code) {
                         Some(old) => ServiceQuotas { error: Some(error), ..old.clone() },
                         None => ServiceQuotas { info, quotas: Arc::default(), last_success: None, error: Some(error) },
@@ -84,7 +78,7 @@ impl Collector for QuotasCollector {
             Ok(())
         } else {
             failures.sort();
-            Err(CollectError(format!("listing failed for {} service(s): {}", failures.len(), failures.join(", "))))
+            Err(CollectError(format!("listing failed for {} service(s): {}", failures.len(), failures.join("; "))))
         }
     }
 }

@@ -85,12 +85,6 @@ impl Collector for UsageCollector {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(
-                        aws.region = %ctx.aws.labels.region,
-                        metrics = batch.ids.len(),
-                        error = %e,
-                        "a GetMetricData batch failed; keeping its metrics' last good usage"
-                    );
                     for id in &batch.ids {
                         keep_previous(&mut table, by_id[id.as_str()]);
                     }
