@@ -74,6 +74,16 @@ pub const VARIABLES: &[Variable] = &[
         description: "Service Quotas requests per second per operation and target (AWS allows 10).",
     },
     Variable {
+        name: "QUOTA_EXPORTER_BEDROCK",
+        default: "true",
+        description: "false turns off the Bedrock inventory, runtime metrics and model-to-quota matching.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_BEDROCK_LAG",
+        default: "5m",
+        description: "How far behind real time Bedrock minutes are counted, so late CloudWatch data is not missed (at least 1m).",
+    },
+    Variable {
         name: "QUOTA_EXPORTER_DEMO",
         default: "false",
         description: "true runs against the built-in simulated AWS estate instead of AWS (same as --demo).",
@@ -100,6 +110,10 @@ pub struct Config {
     pub concurrency: usize,
     /// Service Quotas requests per second per operation and target.
     pub service_quotas_rate: f64,
+    /// Collect Bedrock inventory and runtime metrics.
+    pub bedrock: bool,
+    /// Minutes are counted only once they are this far behind real time.
+    pub bedrock_lag: Duration,
     pub demo: bool,
     pub log_level: String,
 }
@@ -116,6 +130,8 @@ impl Default for Config {
             usage_lookback: Duration::from_secs(900),
             concurrency: 4,
             service_quotas_rate: 8.0,
+            bedrock: true,
+            bedrock_lag: Duration::from_secs(300),
             demo: false,
             log_level: "info".into(),
         }
@@ -156,6 +172,8 @@ struct Raw {
     usage_lookback: Option<String>,
     concurrency: Option<String>,
     service_quotas_rate: Option<String>,
+    bedrock: Option<String>,
+    bedrock_lag: Option<String>,
     demo: Option<String>,
     log_level: Option<String>,
 }
@@ -195,6 +213,10 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
         })?,
         concurrency: parse(&raw.concurrency, "CONCURRENCY", d.concurrency, parse_concurrency)?,
         service_quotas_rate: parse(&raw.service_quotas_rate, "SERVICE_QUOTAS_RATE", d.service_quotas_rate, parse_rate)?,
+        bedrock: parse(&raw.bedrock, "BEDROCK", d.bedrock, parse_bool)?,
+        bedrock_lag: parse(&raw.bedrock_lag, "BEDROCK_LAG", d.bedrock_lag, |v| {
+            parse_duration_at_least(v, Duration::from_secs(60))
+        })?,
         demo: parse(&raw.demo, "DEMO", false, parse_bool)?,
         log_level: raw.log_level.filter(|s| !s.trim().is_empty()).unwrap_or(d.log_level),
     };
@@ -385,13 +407,27 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The `--help` text: usage and every variable with its default.
 pub fn help_text() -> String {
-    let mut s = String::from(
-        "aws-quota-exporter: every AWS service quota's limit, usage and utilisation as Prometheus metrics\n\n\
-         USAGE:\n    aws-quota-exporter [--demo]\n    aws-quota-exporter --help | --version\n\n\
-         OPTIONS:\n    --demo       run against the built-in simulated AWS estate (no AWS account needed)\n    \
-         --help       print this help\n    --version    print the version\n\n\
-         ENVIRONMENT (configuration):\n",
-    );
+    let mut s = [
+        "aws-quota-exporter: every AWS service quota's limit, usage and utilisation as Prometheus metrics",
+        "",
+        "USAGE:",
+        "    aws-quota-exporter [--demo]",
+        "    aws-quota-exporter quotas --service CODE [--region REGION]... [--output table|json] [--demo]",
+        "    aws-quota-exporter --help | --version",
+        "",
+        "OPTIONS:",
+        "    --demo       run against the built-in simulated AWS estate (no AWS account needed)",
+        "    --help       print this help",
+        "    --version    print the version",
+        "",
+        "SUBCOMMANDS:",
+        "    quotas       print one service's quotas (limit, default, usage, utilisation) once and exit;",
+        "                 --service bedrock groups them by model family, --output json is for scripts",
+        "",
+        "ENVIRONMENT (configuration):",
+        "",
+    ]
+    .join("\n");
     for v in VARIABLES {
         s.push_str(&format!("    {:<42} default: {}\n        {}\n", v.name, v.default, v.description));
     }
@@ -436,6 +472,8 @@ mod tests {
             ("QUOTA_EXPORTER_USAGE_LOOKBACK", "1h"),
             ("QUOTA_EXPORTER_CONCURRENCY", "8"),
             ("QUOTA_EXPORTER_SERVICE_QUOTAS_RATE", "2.5"),
+            ("QUOTA_EXPORTER_BEDROCK", "false"),
+            ("QUOTA_EXPORTER_BEDROCK_LAG", "3m"),
             ("QUOTA_EXPORTER_DEMO", "true"),
             ("QUOTA_EXPORTER_LOG_LEVEL", "debug"),
         ]))
@@ -450,6 +488,8 @@ mod tests {
         assert_eq!(c.usage_lookback, Duration::from_secs(3600));
         assert_eq!(c.concurrency, 8);
         assert_eq!(c.service_quotas_rate, 2.5);
+        assert!(!c.bedrock);
+        assert_eq!(c.bedrock_lag, Duration::from_secs(180));
         assert!(c.demo);
         assert_eq!(c.log_level, "debug");
     }
@@ -527,6 +567,19 @@ mod tests {
             error_of(&[("QUOTA_EXPORTER_SERVICE_QUOTAS_RATE", "20")]),
             "invalid QUOTA_EXPORTER_SERVICE_QUOTAS_RATE=\"20\": out of range; \
              expected requests per second, a number above 0 and at most 10 (AWS's own limit)"
+        );
+    }
+
+    #[test]
+    fn a_bedrock_lag_under_a_minute_is_refused() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_BEDROCK_LAG", "10s")]),
+            "invalid QUOTA_EXPORTER_BEDROCK_LAG=\"10s\": shorter than the minimum of 1m; \
+             expected a duration such as 30s, 5m, 1h or 1h30m (units ms, s, m, h, d)"
+        );
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_BEDROCK", "yes please")]),
+            "invalid QUOTA_EXPORTER_BEDROCK=\"yes please\": not a boolean; expected true or false"
         );
     }
 

@@ -51,6 +51,7 @@ pub struct HelpContext {
     pub limits_interval: String,
     pub usage_interval: String,
     pub usage_lookback: String,
+    pub bedrock_lag: String,
 }
 
 /// Names of the families, as they appear in samples.
@@ -69,6 +70,23 @@ pub mod names {
     pub const SERVICE_LAST_SUCCESS: &str = "aws_quota_exporter_service_last_success_timestamp_seconds";
     pub const QUOTAS: &str = "aws_quota_exporter_quotas";
     pub const USAGE_METRICS: &str = "aws_quota_exporter_usage_metrics";
+    pub const BEDROCK_SKIPPED: &str = "aws_quota_exporter_bedrock_uncounted_seconds_total";
+    pub const BEDROCK_MODEL_INFO: &str = "aws_bedrock_model_info";
+    pub const BEDROCK_PROFILE_INFO: &str = "aws_bedrock_inference_profile_info";
+    pub const BEDROCK_PROVISIONED_UNITS: &str = "aws_bedrock_provisioned_model_units";
+    pub const BEDROCK_LATENCY: &str = "aws_bedrock_invocation_latency_seconds";
+    pub const BEDROCK_ESTIMATED_TPM: &str = "aws_bedrock_estimated_tpm_quota_usage";
+    pub const BEDROCK_UTILIZATION: &str = "aws_bedrock_quota_utilization_ratio";
+    pub const BEDROCK_MATCHED: &str = "aws_bedrock_model_quota_matched";
+    /// The counters, in `bedrock::runtime::Metric::COUNTERS` order, without `_total`.
+    pub const BEDROCK_COUNTERS: [(&str, &str); 6] = [
+        ("aws_bedrock_invocations", "Invocations"),
+        ("aws_bedrock_invocation_throttles", "InvocationThrottles"),
+        ("aws_bedrock_invocation_client_errors", "InvocationClientErrors"),
+        ("aws_bedrock_invocation_server_errors", "InvocationServerErrors"),
+        ("aws_bedrock_input_tokens", "InputTokenCount"),
+        ("aws_bedrock_output_tokens", "OutputTokenCount"),
+    ];
 }
 
 /// The rendered expositions of one snapshot.
@@ -253,9 +271,195 @@ pub fn render(
         }
     }
 
+    render_bedrock(&mut w, snapshot, help)?;
     render_self(&mut w, snapshot, counters)?;
     w.finish()?;
     Ok(w.series)
+}
+
+fn render_bedrock<W: Write>(w: &mut Writer<'_, W>, snapshot: &Snapshot, help: &HelpContext) -> io::Result<()> {
+    let targets = &snapshot.targets;
+    let place = |t: &'_ TargetSnapshot| {
+        [("cloud_account_id", t.account_label().to_owned()), ("cloud_region", t.target.region.clone())]
+    };
+
+    w.header(
+        "aws_bedrock_model",
+        Kind::Info,
+        &format!("A Bedrock foundation model available in the region (value 1). From ListFoundationModels, refreshed every {}.", help.limits_interval),
+        None,
+    )?;
+    for t in targets {
+        for m in &t.bedrock.models {
+            let [a, r] = place(t);
+            let labels = [
+                (a.0, a.1.as_str()),
+                (r.0, r.1.as_str()),
+                ("model_id", &m.id),
+                ("provider", &m.provider),
+                ("model_name", &m.name),
+            ];
+            w.sample(names::BEDROCK_MODEL_INFO, &labels, 1.0)?;
+        }
+    }
+
+    w.header(
+        "aws_bedrock_inference_profile",
+        Kind::Info,
+        &format!(
+            "A Bedrock inference profile (value 1): type SYSTEM_DEFINED or APPLICATION, and the comma-separated models it \
+             routes to. From ListInferenceProfiles, refreshed every {}.",
+            help.limits_interval
+        ),
+        None,
+    )?;
+    for t in targets {
+        for p in &t.bedrock.profiles {
+            let [a, r] = place(t);
+            let models = p.model_ids.join(",");
+            let labels = [
+                (a.0, a.1.as_str()),
+                (r.0, r.1.as_str()),
+                ("inference_profile_id", &p.id),
+                ("inference_profile_name", &p.name),
+                ("type", &p.kind),
+                ("models", &models),
+            ];
+            w.sample(names::BEDROCK_PROFILE_INFO, &labels, 1.0)?;
+        }
+    }
+
+    w.header(
+        names::BEDROCK_PROVISIONED_UNITS,
+        Kind::Gauge,
+        &format!(
+            "Model units of a Bedrock provisioned throughput, with its model and status. From \
+             ListProvisionedModelThroughputs, refreshed every {}.",
+            help.limits_interval
+        ),
+        None,
+    )?;
+    for t in targets {
+        for p in &t.bedrock.provisioned {
+            let [a, r] = place(t);
+            let labels = [
+                (a.0, a.1.as_str()),
+                (r.0, r.1.as_str()),
+                ("provisioned_model_name", &p.name),
+                ("model_id", &p.model_id),
+                ("status", &p.status),
+            ];
+            w.sample(names::BEDROCK_PROVISIONED_UNITS, &labels, f64::from(p.model_units))?;
+        }
+    }
+
+    for (i, (base, cloudwatch)) in names::BEDROCK_COUNTERS.iter().enumerate() {
+        w.header(
+            base,
+            Kind::Counter,
+            &format!(
+                "Sum of AWS/Bedrock {cloudwatch} per ModelId, each CloudWatch minute counted once, {} behind real time \
+                 so that late data is included. Updated every {}.",
+                help.bedrock_lag, help.usage_interval
+            ),
+            None,
+        )?;
+        let name = format!("{base}_total");
+        for t in targets {
+            for r in &t.bedrock_runtime.reports {
+                if let Some(totals) = r.totals {
+                    let [a, g] = place(t);
+                    let labels = [(a.0, a.1.as_str()), (g.0, g.1.as_str()), ("model_id", r.model_id.as_str())];
+                    w.sample(&name, &labels, totals[i])?;
+                }
+            }
+        }
+    }
+
+    w.header(
+        names::BEDROCK_LATENCY,
+        Kind::Gauge,
+        &format!(
+            "Average AWS/Bedrock InvocationLatency of the latest complete minute, per ModelId. Updated every {}; absent \
+             without data in the last {}.",
+            help.usage_interval, help.usage_lookback
+        ),
+        Some("seconds"),
+    )?;
+    for t in targets {
+        for r in t.bedrock_runtime.reports.iter().filter(|r| r.recent) {
+            if let Some(v) = r.latency_seconds {
+                let [a, g] = place(t);
+                let labels = [(a.0, a.1.as_str()), (g.0, g.1.as_str()), ("model_id", r.model_id.as_str())];
+                w.sample(names::BEDROCK_LATENCY, &labels, v)?;
+            }
+        }
+    }
+
+    w.header(
+        names::BEDROCK_ESTIMATED_TPM,
+        Kind::Gauge,
+        &format!(
+            "AWS/Bedrock EstimatedTPMQuotaUsage of the latest complete minute, per ModelId: tokens counted against the \
+             tokens-per-minute quota, burndown included. Updated every {}.",
+            help.usage_interval
+        ),
+        None,
+    )?;
+    for t in targets {
+        for r in t.bedrock_runtime.reports.iter().filter(|r| r.recent) {
+            if let Some(v) = r.estimated_tpm {
+                let [a, g] = place(t);
+                let labels = [(a.0, a.1.as_str()), (g.0, g.1.as_str()), ("model_id", r.model_id.as_str())];
+                w.sample(names::BEDROCK_ESTIMATED_TPM, &labels, v)?;
+            }
+        }
+    }
+
+    w.header(
+        names::BEDROCK_UTILIZATION,
+        Kind::Gauge,
+        &format!(
+            "Utilisation of the Bedrock quota that governs a ModelId: tokens_per_minute is the peak minute of \
+             EstimatedTPMQuotaUsage in the last {lookback} over the quota; requests_per_minute the peak minute of \
+             Invocations over the quota; tokens_per_day the input and output tokens of the last 24 hours over the quota. \
+             scope is on_demand, cross_region or global. Updated every {interval}.",
+            lookback = help.usage_lookback,
+            interval = help.usage_interval
+        ),
+        None,
+    )?;
+    for t in targets {
+        for r in &t.bedrock_runtime.reports {
+            for u in &r.utilization {
+                let [a, g] = place(t);
+                let labels = [
+                    (a.0, a.1.as_str()),
+                    (g.0, g.1.as_str()),
+                    ("model_id", r.model_id.as_str()),
+                    ("quota_code", u.quota.quota_code.as_str()),
+                    ("kind", u.quota.kind.as_str()),
+                    ("scope", u.quota.scope.as_str()),
+                ];
+                w.sample(names::BEDROCK_UTILIZATION, &labels, u.ratio)?;
+            }
+        }
+    }
+
+    w.header(
+        names::BEDROCK_MATCHED,
+        Kind::Gauge,
+        "1 if a tokens-per-minute quota was matched to a ModelId with traffic in the lookback window, 0 if none was.",
+        None,
+    )?;
+    for t in targets {
+        for r in t.bedrock_runtime.reports.iter().filter(|r| r.recent) {
+            let [a, g] = place(t);
+            let labels = [(a.0, a.1.as_str()), (g.0, g.1.as_str()), ("model_id", r.model_id.as_str())];
+            w.sample(names::BEDROCK_MATCHED, &labels, if r.matched { 1.0 } else { 0.0 })?;
+        }
+    }
+    Ok(())
 }
 
 /// A quota's usage in its own terms, when its metric has a reading.
@@ -381,6 +585,18 @@ fn render_self<W: Write>(
                 w.sample(names::SERVICE_LAST_SUCCESS, &labels, at)?;
             }
         }
+    }
+
+    w.header(
+        "aws_quota_exporter_bedrock_uncounted_seconds",
+        Kind::Counter,
+        "Seconds of Bedrock model data given up on (summed over models) because a model could not be read for longer \
+         than the three-hour catch-up limit; the Bedrock counters miss these.",
+        Some("seconds"),
+    )?;
+    for t in targets.iter().filter(|t| t.statuses.contains_key(&Source::BedrockRuntime)) {
+        let labels = [("cloud_account_id", t.account_label()), ("cloud_region", t.target.region.as_str())];
+        w.sample(names::BEDROCK_SKIPPED, &labels, t.bedrock_runtime.state.skipped_minutes as f64 * 60.0)?;
     }
 
     w.header(names::QUOTAS, Kind::Gauge, "Quotas published for a target (series of aws_quota_info).", None)?;

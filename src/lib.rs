@@ -6,16 +6,18 @@
 //! HTTP server; start-up and the demo. `ARCHITECTURE.md` has the bird's-eye view and
 //! the invariants.
 
-pub mod aws;
-pub mod clock;
-pub mod collector;
 pub mod config;
-pub mod demo;
-pub mod exposition;
 pub mod model;
+pub mod clock;
 pub mod ratelimit;
+pub mod aws;
 pub mod selfmetrics;
-pub mod server;
-pub mod snapshot;
-pub mod startup;
+pub mod bedrock;
+pub mod collector;
 pub mod target;
+pub mod snapshot;
+pub mod exposition;
+pub mod server;
+pub mod startup;
+pub mod report;
+pub mod demo;

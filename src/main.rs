@@ -2,41 +2,92 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
-use aws_quota_exporter::{aws, clock::SystemClock, config, demo, startup};
+use anyhow::{Context, bail};
+use aws_quota_exporter::{aws, clock::SystemClock, config, demo, report, startup};
+
+/// What the command line asks for.
+enum Command {
+    Serve,
+    Quotas { service: String, regions: Vec<String>, json: bool },
+}
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args = std::env::args().skip(1).peekable();
     let mut demo_flag = false;
-    for arg in &args {
-        match arg.as_str() {
-            "--help" | "-h" => {
-                print!("{}", config::help_text());
-                return Ok(());
+    let mut command = Command::Serve;
+    if args.peek().map(String::as_str) == Some("quotas") {
+        args.next();
+        let (mut service, mut regions, mut json) = (None, Vec::new(), false);
+        while let Some(arg) = args.next() {
+            let mut value = |flag: &str| args.next().with_context(|| format!("{flag} needs a value; see --help"));
+            match arg.as_str() {
+                "--service" => service = Some(value("--service")?),
+                "--region" => regions.push(value("--region")?),
+                "--output" => match value("--output")?.as_str() {
+                    "table" => json = false,
+                    "json" => json = true,
+                    other => bail!("--output must be table or json, got {other:?}"),
+                },
+                "--demo" => demo_flag = true,
+                "--help" | "-h" => return print_help(),
+                other => bail!("unknown argument {other:?} to quotas; see --help"),
             }
-            "--version" | "-V" => {
-                println!("aws-quota-exporter {}", env!("CARGO_PKG_VERSION"));
-                return Ok(());
+        }
+        let service = service.context("quotas needs --service, e.g. quotas --service ec2")?;
+        for r in &regions {
+            if !config::is_region_code(r) {
+                bail!("--region {r:?} is not a region code such as us-east-1");
             }
-            "--demo" => demo_flag = true,
-            other => anyhow::bail!("unknown argument {other:?}; see --help"),
+        }
+        command = Command::Quotas { service, regions, json };
+    } else {
+        for arg in args {
+            match arg.as_str() {
+                "--help" | "-h" => return print_help(),
+                "--version" | "-V" => {
+                    println!("aws-quota-exporter {}", env!("CARGO_PKG_VERSION"));
+                    return Ok(());
+                }
+                "--demo" => demo_flag = true,
+                other => bail!("unknown argument {other:?}; see --help"),
+            }
         }
     }
     let mut config = config::from_env()?;
     config.demo |= demo_flag;
-    init_logging(&config.log_level)?;
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(config))
+    // A one-shot report keeps stdout for its output and logs only problems.
+    let log_level = match command {
+        Command::Serve => config.log_level.clone(),
+        Command::Quotas { .. } if std::env::var_os("QUOTA_EXPORTER_LOG_LEVEL").is_none() => "warn".to_owned(),
+        Command::Quotas { .. } => config.log_level.clone(),
+    };
+    init_logging(&log_level)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match command {
+        Command::Serve => runtime.block_on(serve(config)),
+        Command::Quotas { service, regions, json } => runtime.block_on(quotas(config, service, regions, json)),
+    }
 }
 
-async fn run(mut config: config::Config) -> anyhow::Result<()> {
-    // In demo mode the simulator lives as long as this function.
-    let (_sim, sdk_config) = if config.demo {
-        let (sim, sdk) = demo::start(&mut config).await.context("starting the simulated AWS estate")?;
+fn print_help() -> anyhow::Result<()> {
+    print!("{}", config::help_text());
+    Ok(())
+}
+
+/// The SDK configuration: the simulated estate in demo mode, the AWS chain otherwise.
+/// The simulator, when there is one, must live as long as the caller.
+async fn sdk_config(config: &mut config::Config) -> anyhow::Result<(Option<simaws::SimAws>, aws_config::SdkConfig)> {
+    if config.demo {
+        let (sim, sdk) = demo::start(config).await.context("starting the simulated AWS estate")?;
         tracing::info!(endpoint = %sim.endpoint_url(), "demo mode: serving the simulated AWS estate, not AWS");
-        (Some(sim), sdk)
+        Ok((Some(sim), sdk))
     } else {
-        (None, aws::load_sdk_config().await)
-    };
+        Ok((None, aws::load_sdk_config().await))
+    }
+}
+
+async fn serve(mut config: config::Config) -> anyhow::Result<()> {
+    let (_sim, sdk_config) = sdk_config(&mut config).await?;
     let settings = startup::Settings { config, sdk_config, clock: Arc::new(SystemClock), schedule: true };
     let app = startup::build(settings).await?;
     tracing::info!(address = %app.local_addr(), "serving /metrics");
@@ -45,11 +96,39 @@ async fn run(mut config: config::Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn quotas(mut config: config::Config, service: String, regions: Vec<String>, json: bool) -> anyhow::Result<()> {
+    if !regions.is_empty() {
+        config.regions = regions;
+    }
+    config.services = Some(vec![service.clone()]);
+    config.exclude_services.clear();
+    // Bedrock's runtime metrics only serve the Bedrock report.
+    config.bedrock = service == "bedrock";
+    let (_sim, sdk_config) = sdk_config(&mut config).await?;
+    let settings = startup::Settings { config, sdk_config, clock: Arc::new(SystemClock), schedule: false };
+    let snapshot = startup::collect_once(settings).await?;
+    let rows = report::rows(&snapshot, &service);
+    print!("{}", if json { report::json(&rows) } else { report::table(&rows) });
+    let failures: Vec<String> = snapshot
+        .targets
+        .iter()
+        .flat_map(|t| t.statuses.iter().map(move |(source, s)| (t, source, s)))
+        .filter_map(|(t, source, s)| {
+            let error = s.error.as_ref()?;
+            Some(format!("{} {}: {error}", t.target.region, source.as_str()))
+        })
+        .collect();
+    if !failures.is_empty() {
+        bail!("some of the data could not be read:\n  {}", failures.join("\n  "));
+    }
+    Ok(())
+}
+
 fn init_logging(filter: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(filter).with_context(|| {
         format!("invalid QUOTA_EXPORTER_LOG_LEVEL={filter:?}; expected a level such as info or debug")
     })?;
-    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::{Notify, watch};
 
-use crate::collector::{QuotaInventory, Source, UsageTable};
+use crate::collector::{BedrockRuntime, QuotaInventory, Source, UsageTable};
 use crate::exposition::{Exposition, HelpContext};
 use crate::model::Target;
 use crate::selfmetrics::SelfMetrics;
@@ -24,6 +24,8 @@ pub struct TargetSnapshot {
     pub account_id: Option<String>,
     pub quotas: Arc<QuotaInventory>,
     pub usage: Arc<UsageTable>,
+    pub bedrock: Arc<crate::bedrock::Inventory>,
+    pub bedrock_runtime: Arc<BedrockRuntime>,
     pub statuses: std::collections::BTreeMap<Source, SourceStatus>,
     /// How many full refreshes (quotas and usage) this target has completed.
     pub complete_rounds: u64,

@@ -114,6 +114,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         limits_interval: humanize(config.limits_refresh_interval),
         usage_interval: humanize(config.usage_refresh_interval),
         usage_lookback: humanize(config.usage_lookback),
+        bedrock_lag: humanize(config.bedrock_lag),
     };
     let hub = Hub::new(regions.len(), metrics.clone(), help);
     let config = Arc::new(config);
@@ -140,6 +141,19 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         limits_interval: config.limits_refresh_interval,
         usage_interval: config.usage_refresh_interval,
     })
+}
+
+/// Builds the exporter, runs one full refresh of every target and returns the snapshot,
+/// without serving (the `quotas` subcommand).
+pub async fn collect_once(mut settings: Settings) -> Result<crate::snapshot::Snapshot, StartupError> {
+    settings.config.listen_address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.schedule = false;
+    let app = build(settings).await?;
+    let handle = app.handle();
+    let renderer = tokio::spawn(handle.hub.clone().run_renderer());
+    handle.refresh_all().await;
+    renderer.abort();
+    Ok(handle.hub.snapshot())
 }
 
 impl App {

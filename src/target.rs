@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::collector::bedrock_inventory::BedrockInventoryCollector;
+use crate::collector::bedrock_runtime::BedrockRuntimeCollector;
 use crate::collector::quotas::QuotasCollector;
 use crate::collector::usage::UsageCollector;
 use crate::collector::{CollectError, Collector, Source, TargetContext, TargetData};
@@ -52,11 +54,18 @@ impl TargetRunner {
         }
     }
 
-    /// Lists quotas, reads their usage and publishes. Returns the published generation.
+    /// Lists quotas (and the Bedrock inventory), reads usage (and Bedrock's runtime
+    /// metrics) and publishes. Returns the published generation.
     pub async fn full_refresh(&mut self) -> u64 {
         if self.ensure_account().await {
             self.run(&QuotasCollector).await;
+            if self.ctx.config.bedrock {
+                self.run(&BedrockInventoryCollector).await;
+            }
             self.run(&UsageCollector).await;
+            if self.ctx.config.bedrock {
+                self.run(&BedrockRuntimeCollector).await;
+            }
         }
         self.full_refreshes += 1;
         self.publish()
@@ -66,6 +75,9 @@ impl TargetRunner {
     pub async fn usage_refresh(&mut self) -> u64 {
         if self.ensure_account().await {
             self.run(&UsageCollector).await;
+            if self.ctx.config.bedrock {
+                self.run(&BedrockRuntimeCollector).await;
+            }
         }
         self.publish()
     }
@@ -85,7 +97,7 @@ impl TargetRunner {
             Err(e) => {
                 let at = self.ctx.clock.now();
                 let error = CollectError(format!("account unknown: {e}"));
-                for source in [Source::ServiceQuotas, Source::Usage] {
+                for source in self.ctx.sources() {
                     self.record(source, at, started.elapsed().as_secs_f64(), Err(error.clone()));
                 }
                 false
@@ -135,6 +147,8 @@ impl TargetRunner {
             account_id: self.data.account_id.clone(),
             quotas: self.data.quotas.clone(),
             usage: self.data.usage.clone(),
+            bedrock: self.data.bedrock.clone(),
+            bedrock_runtime: self.data.bedrock_runtime.clone(),
             statuses: self.statuses.clone(),
             complete_rounds: self.full_refreshes,
         };

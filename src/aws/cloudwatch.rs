@@ -130,6 +130,39 @@ fn to_sdk_query(q: &MetricQuery) -> MetricDataQuery {
         .build()
 }
 
+impl TargetAws {
+    /// The dimension sets of every metric of a namespace with data in the last three
+    /// hours (`ListMetrics` with `RecentlyActive=PT3H`), 500 per page.
+    pub async fn list_recent_metrics(&self, namespace: &str) -> Result<Vec<Vec<(String, String)>>, AwsError> {
+        const OP: &str = "ListMetrics";
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .cloudwatch
+                .list_metrics()
+                .namespace(namespace)
+                .recently_active(aws_sdk_cloudwatch::types::RecentlyActive::Pt3H)
+                .set_next_token(token.take())
+                .customize()
+                .interceptor(self.meter::<aws_sdk_cloudwatch::operation::list_metrics::ListMetricsError>(SERVICE, OP))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(OP, e))?;
+            out.extend(page.metrics().iter().map(|m| {
+                m.dimensions()
+                    .iter()
+                    .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
+                    .collect::<Vec<_>>()
+            }));
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
 /// Adds one page's result for a query to what earlier pages returned.
 fn merge_result(out: &mut HashMap<String, MetricData>, result: &MetricDataResult) {
     let Some(id) = result.id() else { return };

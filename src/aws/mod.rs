@@ -7,6 +7,7 @@
 //! absorbs is still visible. Errors leave this module as [`AwsError`], never as SDK
 //! types.
 
+pub mod bedrock;
 pub mod cloudwatch;
 pub mod servicequotas;
 pub mod sts;
@@ -202,6 +203,7 @@ pub struct TargetAws {
     pub labels: Arc<TargetLabels>,
     service_quotas: aws_sdk_servicequotas::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    bedrock: aws_sdk_bedrock::Client,
     sts: aws_sdk_sts::Client,
     metrics: Arc<SelfMetrics>,
     limits: Arc<ServiceQuotasLimits>,
@@ -224,6 +226,7 @@ impl TargetAws {
             labels: Arc::new(TargetLabels::new(region)),
             service_quotas: aws_sdk_servicequotas::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            bedrock: aws_sdk_bedrock::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
             metrics,
             limits: Arc::new(ServiceQuotasLimits {

@@ -6,6 +6,8 @@
 //! The runner in [`crate::target`] times each collection and records its status, so
 //! every source reports its own success, last success and duration.
 
+pub mod bedrock_inventory;
+pub mod bedrock_runtime;
 pub mod quotas;
 pub mod usage;
 
@@ -16,6 +18,7 @@ use crate::aws::TargetAws;
 use crate::clock::Clock;
 use crate::config::Config;
 
+pub use bedrock_runtime::BedrockRuntime;
 pub use quotas::QuotaInventory;
 pub use usage::UsageTable;
 
@@ -26,6 +29,10 @@ pub enum Source {
     ServiceQuotas,
     /// Usage of every quota with a usage metric, from CloudWatch.
     Usage,
+    /// Bedrock models, inference profiles and provisioned throughputs.
+    BedrockInventory,
+    /// Bedrock runtime metrics per model, from CloudWatch.
+    BedrockRuntime,
 }
 
 impl Source {
@@ -34,6 +41,8 @@ impl Source {
         match self {
             Source::ServiceQuotas => "service_quotas",
             Source::Usage => "usage",
+            Source::BedrockInventory => "bedrock_inventory",
+            Source::BedrockRuntime => "bedrock_runtime",
         }
     }
 }
@@ -49,12 +58,25 @@ pub struct TargetContext {
     pub publishes_global_quotas: bool,
 }
 
+impl TargetContext {
+    /// The sources this target refreshes.
+    pub fn sources(&self) -> Vec<Source> {
+        let mut sources = vec![Source::ServiceQuotas, Source::Usage];
+        if self.config.bedrock {
+            sources.extend([Source::BedrockInventory, Source::BedrockRuntime]);
+        }
+        sources
+    }
+}
+
 /// The data of one target, each part owned by one collector.
 #[derive(Debug, Clone, Default)]
 pub struct TargetData {
     pub account_id: Option<String>,
     pub quotas: Arc<QuotaInventory>,
     pub usage: Arc<UsageTable>,
+    pub bedrock: Arc<crate::bedrock::Inventory>,
+    pub bedrock_runtime: Arc<BedrockRuntime>,
 }
 
 /// What went wrong in a collection; the data the collector could refresh is kept.

@@ -5,7 +5,10 @@
 //! per-minute Sum that only matches the quota once converted to per-second, a
 //! `ResourceCount` that AWS "recommends" summing.
 
-use simaws::estate::{Account, Estate, Quota, Region, Service, Shape, UsageMetric};
+use simaws::estate::{
+    Account, Bedrock, Estate, FoundationModel, InferenceProfile, MetricSeries, ProvisionedThroughput, Quota, Region,
+    Service, Shape, UsageMetric, dims,
+};
 
 pub const ACCOUNT: &str = "123456789012";
 pub const ACCESS_KEY: &str = "AKIATESTACCOUNT00001";
@@ -36,7 +39,7 @@ pub fn test_estate() -> Estate {
             Account {
                 id: OTHER_ACCOUNT.into(),
                 access_key_id: OTHER_KEY.into(),
-                regions: vec![Region { name: "us-east-1".into(), services: Vec::new(), metrics: Vec::new() }],
+                regions: vec![Region { name: "us-east-1".into(), ..Region::default() }],
             },
         ],
     }
@@ -74,6 +77,12 @@ pub fn fargate_vcpu() -> UsageMetric {
 }
 
 fn us_east_1() -> Region {
+    let mut region = us_east_1_quotas();
+    bedrock(&mut region);
+    region
+}
+
+fn us_east_1_quotas() -> Region {
     let mut many = Service { code: "sagemaker".into(), name: "Amazon SageMaker".into(), quotas: Vec::new() };
     for i in 0..MANY_QUOTAS {
         let mut q = Quota::new(&format!("L-5A{i:06}"), &format!("ml.instance-{i} for endpoint usage"), i as f64);
@@ -177,6 +186,7 @@ fn us_east_1() -> Region {
             cycle(&kms_symmetric(), &KMS_SAMPLES),
             fargate_vcpu().series(Shape::Constant(300.0)),
         ],
+        ..Region::default()
     }
 }
 
@@ -196,5 +206,96 @@ fn eu_west_1() -> Region {
             },
         ],
         metrics: vec![ec2_standard().series(Shape::Constant(100.0))],
+        ..Region::default()
     }
+}
+
+pub const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+pub const SONNET: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+pub const US_SONNET: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+pub const COMMAND_R_PLUS: &str = "cohere.command-r-plus-v1:0";
+/// Where the Bedrock minute series start: two days before the tests' "now".
+pub const BEDROCK_START: f64 = crate::helpers::WINDOW_END - 2.0 * 86_400.0;
+/// Seconds after its minute before a Bedrock datapoint is visible.
+pub const BEDROCK_LATE_BY: u64 = 90;
+
+/// Haiku's invocations in minute `i` after `BEDROCK_START`: a pattern that makes any
+/// double-counted or skipped minute change the total.
+pub fn haiku_invocations(i: usize) -> f64 {
+    100.0 + (i % 13) as f64
+}
+
+fn bedrock_series(model: &str, name: &str, shape: Shape) -> MetricSeries {
+    MetricSeries {
+        namespace: "AWS/Bedrock".into(),
+        name: name.into(),
+        dimensions: dims(&[("ModelId", model)]),
+        samples_per_minute: 1,
+        shape,
+        lag_seconds: BEDROCK_LATE_BY,
+        starts_at: Some(BEDROCK_START),
+    }
+}
+
+/// Bedrock in us-east-1: three models, a cross-region profile, a provisioned throughput,
+/// quotas for two of the models, and traffic for three.
+pub fn bedrock(region: &mut Region) {
+    region.bedrock = Bedrock {
+        models: vec![
+            FoundationModel::new(HAIKU, "Anthropic", "Claude 3 Haiku"),
+            FoundationModel::new(SONNET, "Anthropic", "Claude Sonnet 4.5"),
+            FoundationModel::new(COMMAND_R_PLUS, "Cohere", "Command R+"),
+        ],
+        inference_profiles: vec![InferenceProfile {
+            id: US_SONNET.into(),
+            name: "US Anthropic Claude Sonnet 4.5".into(),
+            kind: "SYSTEM_DEFINED".into(),
+            arn: format!("arn:aws:bedrock:us-east-1:{ACCOUNT}:inference-profile/{US_SONNET}"),
+            model_arns: ["us-east-1", "us-west-2"]
+                .iter()
+                .map(|r| format!("arn:aws:bedrock:{r}::foundation-model/{SONNET}"))
+                .collect(),
+        }],
+        provisioned: vec![ProvisionedThroughput {
+            name: "nightly-batch".into(),
+            model_id: HAIKU.into(),
+            model_units: 3,
+            status: "InService".into(),
+        }],
+    };
+    region.services.push(Service {
+        code: "bedrock".into(),
+        name: "Amazon Bedrock".into(),
+        quotas: vec![
+            Quota::new("L-DCADBC78", "On-demand InvokeModel tokens per minute for Anthropic Claude 3 Haiku", 1_000_000.0),
+            Quota::new("L-2DC80978", "On-demand InvokeModel requests per minute for Anthropic Claude 3 Haiku", 500.0),
+            Quota::new("L-1BC6E08C", "Model invocation max tokens per day for Anthropic Claude 3 Haiku", 1_440_000_000.0),
+            Quota::new("L-F4DDD3EB", "Cross-Region InvokeModel tokens per minute for Anthropic Claude Sonnet 4.5 V1", 2_000_000.0),
+            Quota::new(
+                "L-381AD9EE",
+                "Model invocation max tokens per day for Anthropic Claude Sonnet 4.5 V1 (doubled for cross-region calls)",
+                1_000_000_000.0,
+            ),
+        ],
+    });
+    let minutes = (0..3 * 1440).map(haiku_invocations).collect();
+    region.metrics.extend([
+        bedrock_series(HAIKU, "Invocations", Shape::Minutes { start: BEDROCK_START, values: minutes }),
+        bedrock_series(
+            HAIKU,
+            "InvocationThrottles",
+            Shape::Bursts { period: 600.0, duration: 120.0, base: 0.0, burst: 7.0 },
+        ),
+        bedrock_series(HAIKU, "InvocationClientErrors", Shape::Constant(1.0)),
+        bedrock_series(HAIKU, "InvocationServerErrors", Shape::Constant(0.0)),
+        bedrock_series(HAIKU, "InputTokenCount", Shape::Constant(3000.0)),
+        bedrock_series(HAIKU, "OutputTokenCount", Shape::Constant(500.0)),
+        bedrock_series(HAIKU, "InvocationLatency", Shape::Constant(850.0)),
+        bedrock_series(HAIKU, "EstimatedTPMQuotaUsage", Shape::Constant(600_000.0)),
+        bedrock_series(US_SONNET, "Invocations", Shape::Constant(40.0)),
+        bedrock_series(US_SONNET, "InputTokenCount", Shape::Constant(10_000.0)),
+        bedrock_series(US_SONNET, "OutputTokenCount", Shape::Constant(2_000.0)),
+        bedrock_series(US_SONNET, "EstimatedTPMQuotaUsage", Shape::Constant(1_500_000.0)),
+        bedrock_series(COMMAND_R_PLUS, "Invocations", Shape::Constant(5.0)),
+    ]);
 }

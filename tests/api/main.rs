@@ -1,6 +1,7 @@
 //! The integration tests: one binary, the real exporter and server on loopback, the
 //! real AWS SDK over HTTP, a simulated AWS that speaks the wire protocols.
 
+mod bedrock;
 mod calls;
 mod cli;
 mod estate;
@@ -9,4 +10,5 @@ mod golden;
 mod helpers;
 mod http;
 mod quotas;
+mod report;
 mod usage;

@@ -57,6 +57,7 @@ impl Protocol for CloudWatch {
     fn handle(ctx: &HandlerContext<'_>, operation: &str, input: Value) -> Result<HttpResponse, ApiError> {
         let output = match operation {
             "GetMetricData" => get_metric_data(ctx, &input)?,
+            "ListMetrics" => list_metrics(ctx, &input)?,
             other => {
                 return Err(ApiError::new(
                     400,
@@ -196,7 +197,9 @@ fn get_metric_data(ctx: &HandlerContext<'_>, input: &Value) -> Result<Value, Api
         let series = region.and_then(|r| r.metric(q.namespace, q.name, &q.dimensions));
         let period = q.period as f64;
         let mut points = Vec::new();
-        let mut bucket = (start / period).floor() * period;
+        // CloudWatch rounds StartTime down (to the minute for recent data, to the
+        // period for sub-minute periods) and counts periods from there.
+        let mut bucket = if period >= 60.0 { (start / 60.0).floor() * 60.0 } else { (start / period).floor() * period };
         while bucket < end {
             if let Some(s) = series
                 && let Some(v) = s.statistic(q.stat, bucket.max(start), (bucket + period).min(end), ctx.now)
@@ -224,6 +227,61 @@ fn get_metric_data(ctx: &HandlerContext<'_>, input: &Value) -> Result<Value, Api
     }
     let mut out = vec![("MetricDataResults", Value::Array(results)), ("Messages", Value::Array(Vec::new()))];
     if let Some(t) = next {
+        out.push(("NextToken", Value::text(t)));
+    }
+    Ok(Value::map(out))
+}
+
+/// How far back `RecentlyActive=PT3H` looks.
+const RECENTLY_ACTIVE_SECONDS: f64 = 3.0 * 3600.0;
+
+/// `ListMetrics`: the series of a region matching a namespace, name and dimension
+/// filters, 500 per page, optionally only those with data in the last three hours.
+fn list_metrics(ctx: &HandlerContext<'_>, input: &Value) -> Result<Value, ApiError> {
+    let namespace = input.get("Namespace").and_then(Value::as_str);
+    let name = input.get("MetricName").and_then(Value::as_str);
+    let mut filters = Vec::new();
+    for f in input.get("Dimensions").and_then(Value::as_array).unwrap_or_default() {
+        let key =
+            f.get("Name").and_then(Value::as_str).ok_or_else(|| invalid("every dimension filter needs a Name"))?;
+        filters.push((key, f.get("Value").and_then(Value::as_str)));
+    }
+    let recent = match input.get("RecentlyActive").and_then(Value::as_str) {
+        None => false,
+        Some("PT3H") => true,
+        Some(other) => return Err(invalid(format!("RecentlyActive must be PT3H, got {other}"))),
+    };
+    let series: Vec<&crate::estate::MetricSeries> = ctx
+        .account
+        .region(ctx.region)
+        .map(|r| r.metrics.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| namespace.is_none_or(|n| n == m.namespace) && name.is_none_or(|n| n == m.name))
+        .filter(|m| filters.iter().all(|(k, v)| m.dimensions.get(*k).is_some_and(|d| v.is_none_or(|v| v == d))))
+        .filter(|m| {
+            !recent || m.statistic("SampleCount", ctx.now - RECENTLY_ACTIVE_SECONDS, ctx.now, ctx.now).is_some()
+        })
+        .collect();
+    let page = crate::paging::page(input.get("NextToken").and_then(Value::as_str), series.len(), 500)
+        .map_err(|_| ApiError::new(400, "InvalidParameterValue", "The service couldn't process the NextToken"))?;
+    let metrics = series[page.range]
+        .iter()
+        .map(|m| {
+            let dimensions = m
+                .dimensions
+                .iter()
+                .map(|(k, v)| Value::map([("Name", Value::text(k.clone())), ("Value", Value::text(v.clone()))]))
+                .collect();
+            Value::map([
+                ("Namespace", Value::text(m.namespace.clone())),
+                ("MetricName", Value::text(m.name.clone())),
+                ("Dimensions", Value::Array(dimensions)),
+            ])
+        })
+        .collect();
+    let mut out = vec![("Metrics", Value::Array(metrics))];
+    if let Some(t) = page.next_token {
         out.push(("NextToken", Value::text(t)));
     }
     Ok(Value::map(out))

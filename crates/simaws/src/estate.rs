@@ -22,11 +22,63 @@ pub struct Account {
 }
 
 /// One region of one account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Region {
     pub name: String,
     pub services: Vec<Service>,
     pub metrics: Vec<MetricSeries>,
+    pub bedrock: Bedrock,
+}
+
+/// The Bedrock control plane of a region.
+#[derive(Debug, Clone, Default)]
+pub struct Bedrock {
+    pub models: Vec<FoundationModel>,
+    pub inference_profiles: Vec<InferenceProfile>,
+    pub provisioned: Vec<ProvisionedThroughput>,
+}
+
+/// A foundation model as `ListFoundationModels` returns it.
+#[derive(Debug, Clone)]
+pub struct FoundationModel {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    /// `TEXT`, `EMBEDDING` or `IMAGE`.
+    pub output_modality: String,
+}
+
+/// An inference profile: system-defined (cross-region, global) or an application's.
+#[derive(Debug, Clone)]
+pub struct InferenceProfile {
+    pub id: String,
+    pub name: String,
+    /// `SYSTEM_DEFINED` or `APPLICATION`.
+    pub kind: String,
+    pub arn: String,
+    /// The foundation-model ARNs the profile routes to.
+    pub model_arns: Vec<String>,
+}
+
+/// A provisioned throughput.
+#[derive(Debug, Clone)]
+pub struct ProvisionedThroughput {
+    pub name: String,
+    pub model_id: String,
+    pub model_units: u32,
+    /// `Creating`, `InService`, `Updating` or `Failed`.
+    pub status: String,
+}
+
+impl FoundationModel {
+    pub fn new(id: &str, provider: &str, name: &str) -> FoundationModel {
+        FoundationModel { id: id.into(), name: name.into(), provider: provider.into(), output_modality: "TEXT".into() }
+    }
+
+    /// The model's ARN in a region.
+    pub fn arn(&self, region: &str) -> String {
+        format!("arn:aws:bedrock:{region}::foundation-model/{}", self.id)
+    }
 }
 
 /// A service as `ListServices` returns it, with its quotas.
@@ -131,6 +183,14 @@ pub enum Shape {
         values: Vec<f64>,
         samples_per_minute: u32,
     },
+    /// `base`, except for `duration` seconds out of every `period` seconds, when it is
+    /// `burst` (throttling episodes).
+    Bursts {
+        period: f64,
+        duration: f64,
+        base: f64,
+        burst: f64,
+    },
 }
 
 impl Shape {
@@ -149,6 +209,13 @@ impl Shape {
                 }
                 let index = ((t - start) / 60.0).floor() as usize;
                 *values.get(index)?
+            }
+            Shape::Bursts { period, duration, base, burst } => {
+                if t.rem_euclid(*period) < *duration {
+                    *burst
+                } else {
+                    *base
+                }
             }
             Shape::Cycle { values, samples_per_minute } => {
                 let step = 60.0 / f64::from((*samples_per_minute).max(1));

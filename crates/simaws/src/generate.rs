@@ -46,7 +46,7 @@ pub fn estate(size: &Size) -> Estate {
 }
 
 fn region(size: &Size, name: &str) -> Region {
-    let mut region = Region { name: name.into(), services: Vec::new(), metrics: Vec::new() };
+    let mut region = Region { name: name.into(), ..Region::default() };
     for s in 0..size.services {
         let code = format!("svc-{s:03}");
         let mut service = Service { code: code.clone(), name: format!("Generated Service {s:03}"), quotas: Vec::new() };

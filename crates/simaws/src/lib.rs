@@ -1,14 +1,15 @@
 //! A simulated AWS estate on loopback that speaks the real wire protocols.
 //!
 //! The real AWS SDK clients talk to it unchanged: Service Quotas over AWS JSON 1.1,
-//! CloudWatch `GetMetricData` over Smithy RPC v2 CBOR, STS over the query protocol
-//! with XML answers. It serves an [`estate::Estate`] described as data, injects
+//! CloudWatch `GetMetricData` and `ListMetrics` over Smithy RPC v2 CBOR, STS over the
+//! query protocol with XML answers, and the Bedrock control plane over REST JSON. It serves an [`estate::Estate`] described as data, injects
 //! faults ([`faults::Fault`]) and counts every call ([`calls::Calls`]).
 //!
 //! It is test and demo infrastructure: it never checks signatures, and it must never
 //! be mistaken for AWS. The exporter's product code does not depend on it; only the
 //! demo wiring and the tests do.
 
+mod bedrock;
 pub mod calls;
 mod cbor;
 mod cloudwatch;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::calls::{Api, Call};
 use crate::estate::Account;
 use crate::faults::{self, CallContext, FaultKind};
-use crate::{Shared, cloudwatch, lock, servicequotas, sts};
+use crate::{Shared, bedrock, cloudwatch, lock, servicequotas, sts};
 
 /// Request bodies above this size are refused; the SDK never sends anything close.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -28,7 +28,9 @@ pub(crate) type HttpResponse = Response<Full<Bytes>>;
 /// A request read in full.
 #[derive(Debug)]
 pub(crate) struct RawRequest {
+    pub method: Method,
     pub path: String,
+    pub query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -119,14 +121,21 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<HttpRespo
         Ok(b) => b.to_bytes(),
         Err(_) => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body unreadable or too large")),
     };
-    let raw = RawRequest { path: parts.uri.path().to_owned(), headers: parts.headers, body };
+    let raw = RawRequest {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: parts.headers,
+        body,
+    };
     let scope = credential_scope(&raw);
     let api = scope.as_ref().and_then(|s| api_of_signing_name(&s.service)).or_else(|| guess_api(&raw));
     let response = match api {
         Some(Api::ServiceQuotas) => run::<servicequotas::ServiceQuotas>(&shared, raw, scope).await,
         Some(Api::CloudWatch) => run::<cloudwatch::CloudWatch>(&shared, raw, scope).await,
         Some(Api::Sts) => run::<sts::Sts>(&shared, raw, scope).await,
-        Some(Api::Bedrock) | None => plain(StatusCode::NOT_FOUND, "the simulator does not serve this API"),
+        Some(Api::Bedrock) => run::<bedrock::Bedrock>(&shared, raw, scope).await,
+        None => plain(StatusCode::NOT_FOUND, "the simulator does not serve this API"),
     };
     Ok(response)
 }
@@ -277,7 +286,8 @@ mod tests {
                 .parse()
                 .expect("valid header"),
         );
-        let req = RawRequest { path: "/".into(), headers, body: Bytes::new() };
+        let req =
+            RawRequest { method: Method::POST, path: "/".into(), query: String::new(), headers, body: Bytes::new() };
         assert_eq!(
             credential_scope(&req),
             Some(Scope {

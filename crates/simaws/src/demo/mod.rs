@@ -4,7 +4,10 @@
 //! demo shows every case the exporter handles: quotas in the 70, 80 and 90 % alert
 //! tiers, quotas growing towards their limit, a per-second rate quota measured by a
 //! `Sum` of `CallCount`, resource-level quotas, a global quota listed in both regions,
-//! default-only quotas and quotas without a usage metric.
+//! default-only quotas and quotas without a usage metric, and Amazon Bedrock in
+//! us-east-1 (see [`bedrock`]).
+
+pub mod bedrock;
 
 use crate::estate::{Account, Estate, MetricSeries, Quota, Region, Service, Shape, UsageMetric};
 
@@ -38,7 +41,7 @@ struct RegionBuilder {
 
 impl RegionBuilder {
     fn new(name: &str, now: f64) -> Self {
-        RegionBuilder { region: Region { name: name.into(), services: Vec::new(), metrics: Vec::new() }, now }
+        RegionBuilder { region: Region { name: name.into(), ..Region::default() }, now }
     }
 
     fn service(mut self, code: &str, name: &str, quotas: Vec<(Quota, Option<Usage>)>) -> Self {
@@ -53,6 +56,16 @@ impl RegionBuilder {
             service.quotas.push(quota);
         }
         self.region.services.push(service);
+        self
+    }
+
+    /// Adds Amazon Bedrock: its control plane, its quotas and its runtime metrics.
+    fn bedrock(mut self) -> Self {
+        let name = self.region.name.clone();
+        self.region.bedrock = bedrock::control_plane(&name, ACCOUNT_ID);
+        self.region.services.push(bedrock::quotas());
+        let start = self.now - HISTORY_DAYS * 86_400.0;
+        self.region.metrics.extend(bedrock::series(&bedrock::traffic(&name, ACCOUNT_ID), start));
         self
     }
 
@@ -140,6 +153,7 @@ fn us_east_1(now: f64) -> Region {
                 .resource("*", "AWS::OpenSearchService::Domain", 40.0)
                 .described("The maximum number of instances in a single OpenSearch Service domain."))],
         )
+        .bedrock()
         .build()
 }
 

@@ -1,0 +1,189 @@
+//! The `quotas` subcommand: one service's quotas as a table for people or JSON for
+//! scripts, from one refresh through the same collectors as the exporter.
+//!
+//! Bedrock quotas are grouped by model family (the provider of the model each quota is
+//! named for), and their usage is the combined consumption of every model id the quota
+//! governs (a model called directly and through an application inference profile).
+
+use serde::Serialize;
+
+use crate::bedrock::matching::{model_keys, parse_quota_name};
+use crate::exposition::usage_of;
+use crate::model::utilization;
+use crate::snapshot::{Snapshot, TargetSnapshot};
+
+/// One quota of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub account_id: String,
+    pub region: String,
+    pub service_code: String,
+    /// The model family of a Bedrock quota (Anthropic, Amazon, Meta, …), `None` elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    pub quota_code: String,
+    pub quota_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    pub unit: String,
+    pub limit: Option<f64>,
+    pub default_limit: Option<f64>,
+    pub adjustable: bool,
+    pub global: bool,
+    pub usage: Option<f64>,
+    pub utilization: Option<f64>,
+}
+
+/// The rows of one service, sorted by region, family, name and resource.
+pub fn rows(snapshot: &Snapshot, service_code: &str) -> Vec<Row> {
+    let mut out = Vec::new();
+    for t in &snapshot.targets {
+        let Some(service) = t.quotas.services.get(service_code) else { continue };
+        for q in service.quotas.iter() {
+            let mut usage = usage_of(t, q);
+            let mut ratio = usage.and_then(|u| utilization(u, q.limit));
+            let family = (service_code == "bedrock").then(|| bedrock_family(t, &q.name));
+            if service_code == "bedrock"
+                && ratio.is_none()
+                && let Some(u) = t.bedrock_runtime.quotas.get(&q.code)
+            {
+                usage = Some(u.used);
+                ratio = Some(u.ratio);
+            }
+            out.push(Row {
+                account_id: t.account_label().to_owned(),
+                region: t.target.region.clone(),
+                service_code: service_code.to_owned(),
+                family,
+                quota_code: q.code.clone(),
+                quota_name: q.name.clone(),
+                resource: q.resource.clone(),
+                unit: q.unit.clone(),
+                limit: q.limit,
+                default_limit: q.default_limit,
+                adjustable: q.adjustable,
+                global: q.global,
+                usage,
+                utilization: ratio,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        (&a.region, &a.family, &a.quota_name, &a.resource).cmp(&(&b.region, &b.family, &b.quota_name, &b.resource))
+    });
+    out
+}
+
+/// The provider of the model a Bedrock quota is named for; the quota name's first word
+/// where no listed model matches; "Account-wide" for quotas not named for a model.
+fn bedrock_family(t: &TargetSnapshot, quota_name: &str) -> String {
+    let Some(parsed) = parse_quota_name(quota_name) else { return "Account-wide".into() };
+    if let Some(model) = t.bedrock.models.iter().find(|m| model_keys(m).contains(&parsed.model)) {
+        return model.provider.clone();
+    }
+    let lower = quota_name.to_ascii_lowercase();
+    let model_part = lower.find(" for ").map(|i| &quota_name[i + 5..]).unwrap_or_default();
+    model_part.split(' ').next().filter(|w| !w.is_empty()).unwrap_or("Other").to_owned()
+}
+
+/// The rows as pretty JSON.
+pub fn json(rows: &[Row]) -> String {
+    serde_json::to_string_pretty(rows).expect("rows are plain data") + "\n"
+}
+
+/// The rows as a table, one block per region (and per family for Bedrock).
+pub fn table(rows: &[Row]) -> String {
+    const HEADERS: [&str; 7] = ["CODE", "NAME", "LIMIT", "DEFAULT", "ADJUSTABLE", "USAGE", "UTILISATION"];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            let name = match &r.resource {
+                Some(res) => format!("{} [{res}]", r.quota_name),
+                None => r.quota_name.clone(),
+            };
+            [
+                r.quota_code.clone(),
+                name,
+                number(r.limit),
+                number(r.default_limit),
+                if r.adjustable { "yes".into() } else { "no".into() },
+                number(r.usage),
+                r.utilization.map_or_else(|| "-".into(), |u| format!("{:.1}%", u * 100.0)),
+            ]
+        })
+        .collect();
+    let mut widths = HEADERS.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: &[String]| {
+        let mut s = String::new();
+        for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
+            let pad = w - c.chars().count();
+            // Text columns are left-aligned, numbers right-aligned.
+            if i < 2 || i == 4 {
+                s.push_str(c);
+                s.push_str(&" ".repeat(pad));
+            } else {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(c);
+            }
+            s.push_str("  ");
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = String::new();
+    let mut group: Option<(String, Option<String>)> = None;
+    for (r, row) in rows.iter().zip(&cells) {
+        let this = (r.region.clone(), r.family.clone());
+        if group.as_ref() != Some(&this) {
+            if group.is_some() {
+                out.push('\n');
+            }
+            match &r.family {
+                Some(f) => out.push_str(&format!("{} {} — {f}\n", r.service_code, r.region)),
+                None => out.push_str(&format!("{} {}\n", r.service_code, r.region)),
+            }
+            out.push_str(&line(&HEADERS.map(String::from)));
+            group = Some(this);
+        }
+        out.push_str(&line(row));
+    }
+    if rows.is_empty() {
+        out.push_str("no quotas found\n");
+    }
+    out
+}
+
+/// A value for the table: whole numbers with thousands separators, others to two places.
+fn number(v: Option<f64>) -> String {
+    let Some(v) = v else { return "-".into() };
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        let digits = (v.abs() as u64).to_string();
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        if v < 0.0 { format!("-{grouped}") } else { grouped }
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(number(Some(2_880_000_000.0)), "2,880,000,000");
+        assert_eq!(number(Some(640.0)), "640");
+        assert_eq!(number(Some(0.125)), "0.12");
+        assert_eq!(number(None), "-");
+    }
+}
