@@ -81,6 +81,8 @@ async fn bench() {
     let config = Config {
         listen_address: "127.0.0.1:0".parse().expect("valid"),
         regions: REGIONS.iter().map(|r| (*r).to_owned()).collect(),
+        // The generated estate has no Bedrock; this measures the quota path.
+        bedrock: false,
         ..Config::default()
     };
     let app =
