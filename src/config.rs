@@ -84,6 +84,16 @@ pub const VARIABLES: &[Variable] = &[
         description: "How far behind real time Bedrock minutes are counted, so late CloudWatch data is not missed (at least 1m).",
     },
     Variable {
+        name: "QUOTA_EXPORTER_FORECAST",
+        default: "true",
+        description: "false turns off the daily history and the forecasts fitted on it.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_FORECAST_HISTORY_DAYS",
+        default: "30",
+        description: "Days of daily usage history the forecasts are fitted on, 7 to 455.",
+    },
+    Variable {
         name: "QUOTA_EXPORTER_DEMO",
         default: "false",
         description: "true runs against the built-in simulated AWS estate instead of AWS (same as --demo).",
@@ -114,6 +124,10 @@ pub struct Config {
     pub bedrock: bool,
     /// Minutes are counted only once they are this far behind real time.
     pub bedrock_lag: Duration,
+    /// Fetch daily history and publish forecasts.
+    pub forecast: bool,
+    /// Days of history the forecasts are fitted on.
+    pub forecast_history_days: u32,
     pub demo: bool,
     pub log_level: String,
 }
@@ -132,6 +146,8 @@ impl Default for Config {
             service_quotas_rate: 8.0,
             bedrock: true,
             bedrock_lag: Duration::from_secs(300),
+            forecast: true,
+            forecast_history_days: 30,
             demo: false,
             log_level: "info".into(),
         }
@@ -174,6 +190,8 @@ struct Raw {
     service_quotas_rate: Option<String>,
     bedrock: Option<String>,
     bedrock_lag: Option<String>,
+    forecast: Option<String>,
+    forecast_history_days: Option<String>,
     demo: Option<String>,
     log_level: Option<String>,
 }
@@ -217,6 +235,13 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
         bedrock_lag: parse(&raw.bedrock_lag, "BEDROCK_LAG", d.bedrock_lag, |v| {
             parse_duration_at_least(v, Duration::from_secs(60))
         })?,
+        forecast: parse(&raw.forecast, "FORECAST", d.forecast, parse_bool)?,
+        forecast_history_days: parse(
+            &raw.forecast_history_days,
+            "FORECAST_HISTORY_DAYS",
+            d.forecast_history_days,
+            parse_history_days,
+        )?,
         demo: parse(&raw.demo, "DEMO", false, parse_bool)?,
         log_level: raw.log_level.filter(|s| !s.trim().is_empty()).unwrap_or(d.log_level),
     };
@@ -365,6 +390,16 @@ fn parse_concurrency(v: &str) -> Result<usize, Problem> {
     }
 }
 
+fn parse_history_days(v: &str) -> Result<u32, Problem> {
+    // A fit needs 7 days; CloudWatch keeps daily-resolution data for 455 days.
+    const FORM: &str = "a whole number of days from 7 to 455";
+    match v.parse::<u32>() {
+        Ok(n @ 7..=455) => Ok(n),
+        Ok(_) => Err(problem("out of range", FORM)),
+        Err(_) => Err(problem("not a whole number", FORM)),
+    }
+}
+
 fn parse_rate(v: &str) -> Result<f64, Problem> {
     const FORM: &str = "requests per second, a number above 0 and at most 10 (AWS's own limit)";
     match v.parse::<f64>() {
@@ -474,6 +509,8 @@ mod tests {
             ("QUOTA_EXPORTER_SERVICE_QUOTAS_RATE", "2.5"),
             ("QUOTA_EXPORTER_BEDROCK", "false"),
             ("QUOTA_EXPORTER_BEDROCK_LAG", "3m"),
+            ("QUOTA_EXPORTER_FORECAST", "false"),
+            ("QUOTA_EXPORTER_FORECAST_HISTORY_DAYS", "90"),
             ("QUOTA_EXPORTER_DEMO", "true"),
             ("QUOTA_EXPORTER_LOG_LEVEL", "debug"),
         ]))
@@ -490,6 +527,8 @@ mod tests {
         assert_eq!(c.service_quotas_rate, 2.5);
         assert!(!c.bedrock);
         assert_eq!(c.bedrock_lag, Duration::from_secs(180));
+        assert!(!c.forecast);
+        assert_eq!(c.forecast_history_days, 90);
         assert!(c.demo);
         assert_eq!(c.log_level, "debug");
     }
@@ -580,6 +619,18 @@ mod tests {
         assert_eq!(
             error_of(&[("QUOTA_EXPORTER_BEDROCK", "yes please")]),
             "invalid QUOTA_EXPORTER_BEDROCK=\"yes please\": not a boolean; expected true or false"
+        );
+    }
+
+    #[test]
+    fn a_history_shorter_than_a_fit_needs_is_refused() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_FORECAST_HISTORY_DAYS", "5")]),
+            "invalid QUOTA_EXPORTER_FORECAST_HISTORY_DAYS=\"5\": out of range; expected a whole number of days from 7 to 455"
+        );
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_FORECAST_HISTORY_DAYS", "30d")]),
+            "invalid QUOTA_EXPORTER_FORECAST_HISTORY_DAYS=\"30d\": not a whole number; expected a whole number of days from 7 to 455"
         );
     }
 

@@ -52,6 +52,7 @@ pub struct HelpContext {
     pub usage_interval: String,
     pub usage_lookback: String,
     pub bedrock_lag: String,
+    pub history_days: u32,
 }
 
 /// Names of the families, as they appear in samples.
@@ -78,6 +79,16 @@ pub mod names {
     pub const BEDROCK_ESTIMATED_TPM: &str = "aws_bedrock_estimated_tpm_quota_usage";
     pub const BEDROCK_UTILIZATION: &str = "aws_bedrock_quota_utilization_ratio";
     pub const BEDROCK_MATCHED: &str = "aws_bedrock_model_quota_matched";
+    pub const FORECAST: &str = "aws_quota_usage_forecast";
+    pub const TREND: &str = "aws_quota_usage_trend_per_day";
+    pub const EXHAUSTION: &str = "aws_quota_forecast_exhaustion_timestamp_seconds";
+    pub const FIT_R2: &str = "aws_quota_forecast_fit_r2";
+    pub const RECOMMENDED: &str = "aws_quota_recommended_limit";
+    pub const BEDROCK_FORECAST: &str = "aws_bedrock_quota_usage_forecast";
+    pub const BEDROCK_TREND: &str = "aws_bedrock_quota_usage_trend_per_day";
+    pub const BEDROCK_EXHAUSTION: &str = "aws_bedrock_quota_forecast_exhaustion_timestamp_seconds";
+    pub const BEDROCK_FIT_R2: &str = "aws_bedrock_quota_forecast_fit_r2";
+    pub const BEDROCK_RECOMMENDED: &str = "aws_bedrock_quota_recommended_limit";
     /// The counters, in `bedrock::runtime::Metric::COUNTERS` order, without `_total`.
     pub const BEDROCK_COUNTERS: [(&str, &str); 6] = [
         ("aws_bedrock_invocations", "Invocations"),
@@ -271,10 +282,152 @@ pub fn render(
         }
     }
 
+    render_forecasts(&mut w, snapshot, help)?;
     render_bedrock(&mut w, snapshot, help)?;
+    render_bedrock_forecasts(&mut w, snapshot, help)?;
     render_self(&mut w, snapshot, counters)?;
     w.finish()?;
     Ok(w.series)
+}
+
+/// The help texts of the five forecast families, for quotas or for Bedrock models.
+fn forecast_help(help: &HelpContext, what: &str) -> [String; 5] {
+    let basis = format!(
+        "fitted by least squares on {what} over the last {} days (daily peaks of levels, daily averages per minute of \
+         counts) and refitted every {}; absent with fewer than 7 days",
+        help.history_days, help.usage_interval
+    );
+    [
+        format!("Usage forecast at the horizon (7d, 30d), never below 0, in the quota's unit: {basis}."),
+        format!("Slope of the usage trend, in the quota's unit per day: {basis}."),
+        format!(
+            "Unix time at which the usage trend reaches the limit (now if it already has); only for a rising trend that \
+             gets there within a year: {basis}."
+        ),
+        format!("Coefficient of determination (0 to 1) of the usage trend, to ignore poor fits: {basis}."),
+        format!(
+            "The limit to request: the 30-day forecast times 1.3, or 1.5 where usage grew by more than half over the \
+             history, rounded up to two significant figures and never below the limit. Only for adjustable quotas \
+             forecast above 80 % of their limit within 30 days; {basis}."
+        ),
+    ]
+}
+
+fn render_forecasts<W: Write>(w: &mut Writer<'_, W>, snapshot: &Snapshot, help: &HelpContext) -> io::Result<()> {
+    let [forecast, trend, exhaustion, r2, recommended] = forecast_help(help, "the quota's daily usage");
+    let targets = &snapshot.targets;
+    let each = |t: &'_ TargetSnapshot, q: &'_ Quota| {
+        t.forecasts.quotas.get(&(q.service_code.clone(), q.code.clone(), q.resource.clone())).cloned()
+    };
+    w.header(names::FORECAST, Kind::Gauge, &forecast, None)?;
+    for t in targets {
+        for q in t.quotas.quotas() {
+            if let Some(f) = each(t, q) {
+                for ((_, horizon), value) in crate::forecast::HORIZONS.iter().zip(f.at) {
+                    let mut labels = identity(t, q);
+                    labels.push(("horizon", horizon));
+                    w.sample(names::FORECAST, &labels, value)?;
+                }
+            }
+        }
+    }
+    w.header(names::TREND, Kind::Gauge, &trend, None)?;
+    for t in targets {
+        for q in t.quotas.quotas() {
+            if let Some(f) = each(t, q) {
+                w.sample(names::TREND, &identity(t, q), f.slope_per_day)?;
+            }
+        }
+    }
+    w.header(names::EXHAUSTION, Kind::Gauge, &exhaustion, Some("seconds"))?;
+    for t in targets {
+        for q in t.quotas.quotas() {
+            if let Some(at) = each(t, q).and_then(|f| f.exhaustion) {
+                w.sample(names::EXHAUSTION, &identity(t, q), at)?;
+            }
+        }
+    }
+    w.header(names::FIT_R2, Kind::Gauge, &r2, None)?;
+    for t in targets {
+        for q in t.quotas.quotas() {
+            if let Some(f) = each(t, q) {
+                w.sample(names::FIT_R2, &identity(t, q), f.r2)?;
+            }
+        }
+    }
+    w.header(names::RECOMMENDED, Kind::Gauge, &recommended, None)?;
+    for t in targets {
+        for q in t.quotas.quotas() {
+            if let Some(v) = each(t, q).and_then(|f| f.recommended_limit) {
+                w.sample(names::RECOMMENDED, &identity(t, q), v)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn render_bedrock_forecasts<W: Write>(
+    w: &mut Writer<'_, W>,
+    snapshot: &Snapshot,
+    help: &HelpContext,
+) -> io::Result<()> {
+    let [forecast, trend, exhaustion, r2, recommended] =
+        forecast_help(help, "a Bedrock model id's daily EstimatedTPMQuotaUsage, against its tokens-per-minute quota,");
+    let targets = &snapshot.targets;
+    let labels = |t: &'_ TargetSnapshot, model: &'_ str, m: &'_ crate::bedrock::matching::Match| {
+        vec![
+            ("cloud_account_id", t.account_label().to_owned()),
+            ("cloud_region", t.target.region.clone()),
+            ("model_id", model.to_owned()),
+            ("quota_code", m.quota_code.clone()),
+            ("kind", m.kind.as_str().to_owned()),
+            ("scope", m.scope.as_str().to_owned()),
+        ]
+    };
+    w.header(names::BEDROCK_FORECAST, Kind::Gauge, &forecast, None)?;
+    for t in targets {
+        for (model, m, f) in &t.forecasts.bedrock {
+            for ((_, horizon), value) in crate::forecast::HORIZONS.iter().zip(f.at) {
+                let mut l = labels(t, model, m);
+                l.push(("horizon", (*horizon).to_owned()));
+                w.sample(names::BEDROCK_FORECAST, &as_refs(&l), value)?;
+            }
+        }
+    }
+    w.header(names::BEDROCK_TREND, Kind::Gauge, &trend, None)?;
+    for t in targets {
+        for (model, m, f) in &t.forecasts.bedrock {
+            w.sample(names::BEDROCK_TREND, &as_refs(&labels(t, model, m)), f.slope_per_day)?;
+        }
+    }
+    w.header(names::BEDROCK_EXHAUSTION, Kind::Gauge, &exhaustion, Some("seconds"))?;
+    for t in targets {
+        for (model, m, f) in &t.forecasts.bedrock {
+            if let Some(at) = f.exhaustion {
+                w.sample(names::BEDROCK_EXHAUSTION, &as_refs(&labels(t, model, m)), at)?;
+            }
+        }
+    }
+    w.header(names::BEDROCK_FIT_R2, Kind::Gauge, &r2, None)?;
+    for t in targets {
+        for (model, m, f) in &t.forecasts.bedrock {
+            w.sample(names::BEDROCK_FIT_R2, &as_refs(&labels(t, model, m)), f.r2)?;
+        }
+    }
+    w.header(names::BEDROCK_RECOMMENDED, Kind::Gauge, &recommended, None)?;
+    for t in targets {
+        for (model, m, f) in &t.forecasts.bedrock {
+            if let Some(v) = f.recommended_limit {
+                w.sample(names::BEDROCK_RECOMMENDED, &as_refs(&labels(t, model, m)), v)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Borrowed labels from owned ones.
+fn as_refs<'a>(labels: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    labels.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 fn render_bedrock<W: Write>(w: &mut Writer<'_, W>, snapshot: &Snapshot, help: &HelpContext) -> io::Result<()> {

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod ratelimit;
 pub mod aws;
 pub mod selfmetrics;
+pub mod forecast;
 pub mod bedrock;
 pub mod collector;
 pub mod target;

@@ -26,6 +26,7 @@ pub struct TargetSnapshot {
     pub usage: Arc<UsageTable>,
     pub bedrock: Arc<crate::bedrock::Inventory>,
     pub bedrock_runtime: Arc<BedrockRuntime>,
+    pub forecasts: Arc<crate::collector::history::Forecasts>,
     pub statuses: std::collections::BTreeMap<Source, SourceStatus>,
     /// How many full refreshes (quotas and usage) this target has completed.
     pub complete_rounds: u64,

@@ -115,6 +115,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         usage_interval: humanize(config.usage_refresh_interval),
         usage_lookback: humanize(config.usage_lookback),
         bedrock_lag: humanize(config.bedrock_lag),
+        history_days: config.forecast_history_days,
     };
     let hub = Hub::new(regions.len(), metrics.clone(), help);
     let config = Arc::new(config);

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use crate::collector::bedrock_inventory::BedrockInventoryCollector;
 use crate::collector::bedrock_runtime::BedrockRuntimeCollector;
+use crate::collector::history::{self, HistoryCollector};
 use crate::collector::quotas::QuotasCollector;
 use crate::collector::usage::UsageCollector;
 use crate::collector::{CollectError, Collector, Source, TargetContext, TargetData};
@@ -66,6 +67,10 @@ impl TargetRunner {
             if self.ctx.config.bedrock {
                 self.run(&BedrockRuntimeCollector).await;
             }
+            if self.ctx.config.forecast && self.data.history.due(self.ctx.clock.now()) {
+                self.run(&HistoryCollector).await;
+            }
+            self.update_forecasts();
         }
         self.full_refreshes += 1;
         self.publish()
@@ -78,8 +83,19 @@ impl TargetRunner {
             if self.ctx.config.bedrock {
                 self.run(&BedrockRuntimeCollector).await;
             }
+            self.update_forecasts();
         }
         self.publish()
+    }
+
+    /// Extends the history's current day with this refresh's readings and fits again.
+    fn update_forecasts(&mut self) {
+        if !self.ctx.config.forecast {
+            return;
+        }
+        let now = self.ctx.clock.now();
+        history::extend(&mut self.data, now);
+        self.data.forecasts = Arc::new(history::forecasts(&self.data, now, self.ctx.config.forecast_history_days));
     }
 
     /// Learns the account id once; without it no series can be labelled, so every
@@ -149,6 +165,7 @@ impl TargetRunner {
             usage: self.data.usage.clone(),
             bedrock: self.data.bedrock.clone(),
             bedrock_runtime: self.data.bedrock_runtime.clone(),
+            forecasts: self.data.forecasts.clone(),
             statuses: self.statuses.clone(),
             complete_rounds: self.full_refreshes,
         };

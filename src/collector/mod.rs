@@ -8,6 +8,7 @@
 
 pub mod bedrock_inventory;
 pub mod bedrock_runtime;
+pub mod history;
 pub mod quotas;
 pub mod usage;
 
@@ -33,6 +34,8 @@ pub enum Source {
     BedrockInventory,
     /// Bedrock runtime metrics per model, from CloudWatch.
     BedrockRuntime,
+    /// Daily usage history for the forecasts, from CloudWatch.
+    History,
 }
 
 impl Source {
@@ -43,6 +46,7 @@ impl Source {
             Source::Usage => "usage",
             Source::BedrockInventory => "bedrock_inventory",
             Source::BedrockRuntime => "bedrock_runtime",
+            Source::History => "history",
         }
     }
 }
@@ -65,6 +69,9 @@ impl TargetContext {
         if self.config.bedrock {
             sources.extend([Source::BedrockInventory, Source::BedrockRuntime]);
         }
+        if self.config.forecast {
+            sources.push(Source::History);
+        }
         sources
     }
 }
@@ -77,6 +84,8 @@ pub struct TargetData {
     pub usage: Arc<UsageTable>,
     pub bedrock: Arc<crate::bedrock::Inventory>,
     pub bedrock_runtime: Arc<BedrockRuntime>,
+    pub history: Arc<history::History>,
+    pub forecasts: Arc<history::Forecasts>,
 }
 
 /// What went wrong in a collection; the data the collector could refresh is kept.

@@ -25,8 +25,10 @@ fn size() -> Size {
 async fn spawn_generated(size: &Size) -> TestApp {
     spawn_app_with(generate::estate(size), &generate::access_key_id(0), |c| {
         c.regions = REGIONS.iter().map(|r| (*r).to_owned()).collect();
-        // These tests pin the quota path's call budget; Bedrock's is pinned in bedrock.rs.
+        // These tests pin the quota path's call budget; Bedrock's and the history's are
+        // pinned in bedrock.rs and forecast.rs.
         c.bedrock = false;
+        c.forecast = false;
     })
     .await
 }

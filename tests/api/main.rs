@@ -6,6 +6,7 @@ mod calls;
 mod cli;
 mod estate;
 mod faults;
+mod forecast;
 mod golden;
 mod helpers;
 mod http;

@@ -73,8 +73,12 @@ async fn a_usage_metric_without_datapoints_gives_no_usage() {
 
 #[tokio::test]
 async fn a_usage_metric_shared_by_two_quotas_is_queried_once_and_used_by_both() {
-    // Bedrock off, so that every GetMetricData query here is a quota's usage metric.
-    let app = spawn_app_with(crate::estate::test_estate(), crate::estate::ACCESS_KEY, |c| c.bedrock = false).await;
+    // Bedrock and forecasts off, so that every GetMetricData query is a usage refresh's.
+    let app = spawn_app_with(crate::estate::test_estate(), crate::estate::ACCESS_KEY, |c| {
+        c.bedrock = false;
+        c.forecast = false;
+    })
+    .await;
     let m = app.refresh().await;
     assert_eq!(m.quota("aws_quota_usage", "us-east-1", "fargate", "L-3032A538"), Some(300.0));
     assert_eq!(m.quota("aws_quota_usage", "us-east-1", "ecs", "L-21C621EB"), Some(300.0));

@@ -162,7 +162,8 @@ pub enum Shape {
         at_anchor: f64,
         per_day: f64,
     },
-    /// A linear trend plus deterministic noise of the given amplitude (uniform in ±amplitude).
+    /// A linear trend plus deterministic noise of the given amplitude (uniform in ±amplitude),
+    /// drawn once per day, so that daily peaks scatter around the trend.
     Noisy {
         anchor: f64,
         at_anchor: f64,
@@ -201,7 +202,7 @@ impl Shape {
             Shape::Linear { anchor, at_anchor, per_day } => at_anchor + per_day * (t - anchor) / 86_400.0,
             Shape::Noisy { anchor, at_anchor, per_day, amplitude, seed } => {
                 let trend = at_anchor + per_day * (t - anchor) / 86_400.0;
-                trend + amplitude * unit_noise(*seed, t)
+                trend + amplitude * unit_noise(*seed, (t / 86_400.0).floor())
             }
             Shape::Minutes { start, values } => {
                 if t < *start {
@@ -419,32 +420,60 @@ impl MetricSeries {
     /// or `None` when there are none (CloudWatch then returns no datapoint).
     pub fn statistic(&self, stat: &str, from: f64, to: f64, now: f64) -> Option<f64> {
         let step = 60.0 / f64::from(self.samples_per_minute);
-        let first = (from / step).ceil() * step;
+        let from = self.starts_at.map_or(from, |s| from.max(s));
         let visible_until = now - self.lag_seconds as f64;
-        let mut count = 0u64;
+        // Sample times are whole multiples of the step: the first at or after `from`, the
+        // last before `to` and no later than what is visible.
+        let first = (from / step).ceil();
+        let last_before_end = (to / step).ceil() - 1.0;
+        let last = last_before_end.min((visible_until / step).floor());
+        if last < first {
+            return None;
+        }
+        let count = last - first + 1.0;
+        let (t0, t1) = (first * step, last * step);
+        // Constant and linear shapes have closed forms, so that long windows stay cheap.
+        let closed = match &self.shape {
+            Shape::Constant(v) => Some((v.max(0.0), v.max(0.0))),
+            Shape::Linear { .. } => {
+                let (a, b) = (self.shape.value_at(t0)?, self.shape.value_at(t1)?);
+                // Clamping at zero bends the line; only a straight stretch has a closed form.
+                (a > 0.0 && b > 0.0).then_some((a, b))
+            }
+            _ => None,
+        };
+        if let Some((a, b)) = closed {
+            let sum = count * (a + b) / 2.0;
+            return match stat {
+                "Sum" => Some(sum),
+                "Maximum" => Some(a.max(b)),
+                "Minimum" => Some(a.min(b)),
+                "Average" => Some(sum / count),
+                "SampleCount" => Some(count),
+                _ => None,
+            };
+        }
+        let mut n = 0u64;
         let (mut sum, mut max, mut min) = (0.0, f64::MIN, f64::MAX);
-        let mut t = first;
-        while t < to {
-            if t <= visible_until
-                && self.starts_at.is_none_or(|s| t >= s)
-                && let Some(v) = self.shape.value_at(t)
-            {
-                count += 1;
+        let mut k = first;
+        while k <= last {
+            if let Some(v) = self.shape.value_at(k * step) {
+                n += 1;
                 sum += v;
                 max = max.max(v);
                 min = min.min(v);
             }
-            t += step;
+            k += 1.0;
         }
-        if count == 0 {
+        if n == 0 {
             return None;
         }
         match stat {
             "Sum" => Some(sum),
             "Maximum" => Some(max),
             "Minimum" => Some(min),
-            "Average" => Some(sum / count as f64),
-            "SampleCount" => Some(count as f64),
+            "Average" => Some(sum / n as f64),
+            "SampleCount" => Some(n as f64),
             _ => None,
         }
     }
@@ -498,6 +527,25 @@ mod tests {
         let shape = Shape::Linear { anchor: 0.0, at_anchor: 10.0, per_day: 5.0 };
         assert_eq!(shape.value_at(86_400.0), Some(15.0));
         assert_eq!(shape.value_at(-86_400.0 * 3.0), Some(0.0));
+    }
+
+    #[test]
+    fn closed_forms_agree_with_sample_by_sample_sums() {
+        let linear = Shape::Linear { anchor: 0.0, at_anchor: 100.0, per_day: 50.0 };
+        let closed = UsageMetric::resource_count("EC2", "vCPU", "Standard/OnDemand")
+            .series(linear.clone())
+            .samples_per_minute(6);
+        // The same samples, added one by one.
+        let mut by_hand = 0.0;
+        let mut t: f64 = 86_400.0;
+        while t < 2.0 * 86_400.0 {
+            by_hand += linear.value_at(t).expect("defined");
+            t += 10.0;
+        }
+        let sum = closed.statistic("Sum", 86_400.0, 2.0 * 86_400.0, 1e12).expect("samples");
+        assert!((sum - by_hand).abs() < 1e-6 * by_hand, "{sum} vs {by_hand}");
+        assert_eq!(closed.statistic("Maximum", 86_400.0, 2.0 * 86_400.0, 1e12), linear.value_at(2.0 * 86_400.0 - 10.0));
+        assert_eq!(closed.statistic("SampleCount", 86_400.0, 2.0 * 86_400.0, 1e12), Some(8640.0));
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub struct Traffic {
     pub latency_ms: f64,
     /// `EstimatedTPMQuotaUsage`: input tokens plus output tokens times the model's burndown rate.
     pub estimated_tpm: f64,
+    /// Daily growth of the estimated tokens per minute.
+    pub tpm_growth_per_day: f64,
 }
 
 /// The demo traffic by `ModelId`, as CloudWatch reports it (inference-profile ids included).
@@ -105,10 +107,15 @@ pub fn traffic(region: &str, account: &str) -> Vec<(String, Traffic)> {
             output_tokens,
             latency_ms,
             estimated_tpm: input_tokens + burndown * output_tokens,
+            tpm_growth_per_day: 0.0,
         };
     vec![
-        // 85 % of its cross-region TPM (1.7 M of 2 M) and RPM (170 of 200): the warning tier.
-        (format!("us.{SONNET_45}"), t(170.0, 25.0, 2.0, 1_200_000.0, 100_000.0, 4200.0, 5.0)),
+        // 85 % of its cross-region TPM (1.7 M of 2 M) and RPM (170 of 200): the warning tier,
+        // and growing by 20,000 tokens a minute each day: it runs out in about two weeks.
+        (
+            format!("us.{SONNET_45}"),
+            Traffic { tpm_growth_per_day: 20_000.0, ..t(170.0, 25.0, 2.0, 1_200_000.0, 100_000.0, 4200.0, 5.0) },
+        ),
         (format!("global.{SONNET_45}"), t(60.0, 0.0, 0.0, 500_000.0, 40_000.0, 3900.0, 5.0)),
         (format!("us.{SONNET_35_V2}"), t(40.0, 0.0, 0.0, 300_000.0, 20_000.0, 2800.0, 1.0)),
         (HAIKU_3.to_owned(), t(400.0, 0.0, 3.0, 450_000.0, 90_000.0, 900.0, 1.0)),
@@ -122,8 +129,9 @@ pub fn traffic(region: &str, account: &str) -> Vec<(String, Traffic)> {
     ]
 }
 
-/// The `AWS/Bedrock` series of the traffic, visible [`LATE_BY`] seconds late.
-pub fn series(traffic: &[(String, Traffic)], starts_at: f64) -> Vec<MetricSeries> {
+/// The `AWS/Bedrock` series of the traffic, visible [`LATE_BY`] seconds late, with
+/// growth anchored at `now`.
+pub fn series(traffic: &[(String, Traffic)], starts_at: f64, now: f64) -> Vec<MetricSeries> {
     let mut out = Vec::new();
     for (model_id, t) in traffic {
         let one = |name: &str, shape: Shape| MetricSeries {
@@ -141,7 +149,12 @@ pub fn series(traffic: &[(String, Traffic)], starts_at: f64) -> Vec<MetricSeries
         out.push(one("InputTokenCount", Shape::Constant(t.input_tokens)));
         out.push(one("OutputTokenCount", Shape::Constant(t.output_tokens)));
         out.push(one("InvocationLatency", Shape::Constant(t.latency_ms)));
-        out.push(one("EstimatedTPMQuotaUsage", Shape::Constant(t.estimated_tpm)));
+        let tpm = if t.tpm_growth_per_day == 0.0 {
+            Shape::Constant(t.estimated_tpm)
+        } else {
+            Shape::Linear { anchor: now, at_anchor: t.estimated_tpm, per_day: t.tpm_growth_per_day }
+        };
+        out.push(one("EstimatedTPMQuotaUsage", tpm));
         if t.throttle_bursts > 0.0 {
             let bursts = Shape::Bursts { period: 1200.0, duration: 180.0, base: 0.0, burst: t.throttle_bursts };
             out.push(one("InvocationThrottles", bursts));

@@ -65,7 +65,7 @@ impl RegionBuilder {
         self.region.bedrock = bedrock::control_plane(&name, ACCOUNT_ID);
         self.region.services.push(bedrock::quotas());
         let start = self.now - HISTORY_DAYS * 86_400.0;
-        self.region.metrics.extend(bedrock::series(&bedrock::traffic(&name, ACCOUNT_ID), start));
+        self.region.metrics.extend(bedrock::series(&bedrock::traffic(&name, ACCOUNT_ID), start, self.now));
         self
     }
 
@@ -85,6 +85,8 @@ enum Usage {
     Noisy(f64, f64, f64),
     /// A per-minute request count spread over six samples a minute (for `Sum` metrics).
     CallsPerMinute(f64),
+    /// A level that began `days` ago: too little history for a forecast.
+    Recent(f64, f64),
 }
 
 impl Usage {
@@ -101,6 +103,7 @@ impl Usage {
                 seed: metric.dimensions.values().map(|d| d.len() as u64).sum(),
             }),
             Usage::CallsPerMinute(n) => metric.series(Shape::Constant(n / 6.0)).samples_per_minute(6),
+            Usage::Recent(v, days) => return metric.series(Shape::Constant(v)).starting_at(now - days * 86_400.0),
         };
         s.starting_at(start)
     }
@@ -190,8 +193,8 @@ fn common(region: &str, now: f64, scale: f64) -> RegionBuilder {
                         .applied(256.0)
                         .adjustable()
                         .usage(ec2_vcpu("Standard/Spot")),
-                    // Noisy growth: about 55 % now, rising 1.6 vCPU a day.
-                    Usage::Noisy(140.0 * scale, 1.6 * scale, 6.0 * scale),
+                    // Noisy growth: about 55 % now, rising 1.6 vCPU a day, ±12 from day to day.
+                    Usage::Noisy(140.0 * scale, 1.6 * scale, 12.0 * scale),
                 ),
                 used(
                     Quota::new("L-417A185B", "Running On-Demand P instances", 0.0)
@@ -274,6 +277,13 @@ fn common(region: &str, now: f64, scale: f64) -> RegionBuilder {
                     Usage::Flat(12.0 * scale),
                 ),
                 q(Quota::new("L-7ADDB58A", "Total storage for all DB instances", 100000.0).unit("Gigabytes").adjustable()),
+                used(
+                    Quota::new("L-952B80B8", "DB clusters", 40.0)
+                        .adjustable()
+                        .usage(UsageMetric::resource_count("RDS", "DBClusters", "None")),
+                    // Started three days ago: too little history to forecast.
+                    Usage::Recent(9.0 * scale, 3.0),
+                ),
             ],
         )
         .service(
