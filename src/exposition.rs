@@ -53,6 +53,8 @@ pub struct HelpContext {
     pub usage_lookback: String,
     pub bedrock_lag: String,
     pub history_days: u32,
+    /// Each enabled source's refresh interval, in seconds.
+    pub refresh_intervals: Vec<(&'static str, f64)>,
 }
 
 /// Names of the families, as they appear in samples.
@@ -64,6 +66,7 @@ pub mod names {
     pub const QUOTA_UTILIZATION: &str = "aws_quota_utilization_ratio";
     pub const BUILD_INFO: &str = "aws_quota_exporter_build_info";
     pub const REFRESH_SUCCESS: &str = "aws_quota_exporter_refresh_success";
+    pub const REFRESH_INTERVAL: &str = "aws_quota_exporter_refresh_interval_seconds";
     pub const LAST_SUCCESS: &str = "aws_quota_exporter_last_success_timestamp_seconds";
     pub const LAST_REFRESH: &str = "aws_quota_exporter_last_refresh_timestamp_seconds";
     pub const REFRESH_DURATION: &str = "aws_quota_exporter_refresh_duration_seconds";
@@ -285,7 +288,7 @@ pub fn render(
     render_forecasts(&mut w, snapshot, help)?;
     render_bedrock(&mut w, snapshot, help)?;
     render_bedrock_forecasts(&mut w, snapshot, help)?;
-    render_self(&mut w, snapshot, counters)?;
+    render_self(&mut w, snapshot, counters, help)?;
     w.finish()?;
     Ok(w.series)
 }
@@ -644,6 +647,7 @@ fn render_self<W: Write>(
     w: &mut Writer<'_, W>,
     snapshot: &Snapshot,
     counters: &[prometheus::proto::MetricFamily],
+    help: &HelpContext,
 ) -> io::Result<()> {
     let targets = &snapshot.targets;
     w.header("aws_quota_exporter_build", Kind::Info, "Build information of the exporter (value 1).", None)?;
@@ -652,6 +656,16 @@ fn render_self<W: Write>(
     let sources = |t: &TargetSnapshot| {
         t.statuses.iter().map(|(s, st)| (*s, st.clone())).collect::<Vec<(Source, crate::target::SourceStatus)>>()
     };
+
+    w.header(
+        names::REFRESH_INTERVAL,
+        Kind::Gauge,
+        "How often each source is refreshed, as configured; data older than a few intervals is stale.",
+        Some("seconds"),
+    )?;
+    for (source, seconds) in &help.refresh_intervals {
+        w.sample(names::REFRESH_INTERVAL, &[("source", source)], *seconds)?;
+    }
 
     w.header(
         names::REFRESH_SUCCESS,

@@ -95,6 +95,21 @@ pub fn global_quota_region(regions: &[String]) -> Option<&str> {
     regions.iter().find(|r| *r == "us-east-1").or_else(|| regions.first()).map(String::as_str)
 }
 
+/// Each enabled source's refresh interval in seconds: the limits cadence for listings,
+/// the usage cadence for CloudWatch reads, a day for the forecast history.
+fn refresh_intervals(config: &Config) -> Vec<(&'static str, f64)> {
+    use crate::collector::Source;
+    let (limits, usage) = (config.limits_refresh_interval.as_secs_f64(), config.usage_refresh_interval.as_secs_f64());
+    let mut out = vec![(Source::ServiceQuotas.as_str(), limits), (Source::Usage.as_str(), usage)];
+    if config.bedrock {
+        out.extend([(Source::BedrockInventory.as_str(), limits), (Source::BedrockRuntime.as_str(), usage)]);
+    }
+    if config.forecast {
+        out.push((Source::History.as_str(), 86_400.0));
+    }
+    out
+}
+
 /// Builds the exporter: resolves targets, binds the listener, creates the runners.
 pub async fn build(settings: Settings) -> Result<App, StartupError> {
     let Settings { config, sdk_config, clock, schedule } = settings;
@@ -116,6 +131,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         usage_lookback: humanize(config.usage_lookback),
         bedrock_lag: humanize(config.bedrock_lag),
         history_days: config.forecast_history_days,
+        refresh_intervals: refresh_intervals(&config),
     };
     let hub = Hub::new(regions.len(), metrics.clone(), help);
     let config = Arc::new(config);

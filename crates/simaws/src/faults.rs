@@ -28,11 +28,27 @@ pub struct Fault {
     pub service_code: Option<String>,
     /// How many more requests this rule applies to; `None` means until cleared.
     pub remaining: Option<u32>,
+    /// Matching requests to let through before the rule starts applying.
+    pub skip: u32,
+    /// Apply to one matching request in this many (1: every one).
+    pub every: u32,
+    /// Matching requests seen so far (for `skip` and `every`).
+    seen: u64,
 }
 
 impl Fault {
     pub fn new(kind: FaultKind) -> Fault {
-        Fault { kind, operation: None, region: None, account_id: None, service_code: None, remaining: None }
+        Fault {
+            kind,
+            operation: None,
+            region: None,
+            account_id: None,
+            service_code: None,
+            remaining: None,
+            skip: 0,
+            every: 1,
+            seen: 0,
+        }
     }
 
     pub fn throttle() -> Fault {
@@ -76,6 +92,18 @@ impl Fault {
         self
     }
 
+    /// Lets the first `n` matching requests through (a source that works, then breaks).
+    pub fn after(mut self, n: u32) -> Fault {
+        self.skip = n;
+        self
+    }
+
+    /// Applies to one matching request in `n` (intermittent throttling).
+    pub fn every(mut self, n: u32) -> Fault {
+        self.every = n.max(1);
+        self
+    }
+
     fn matches(&self, call: &CallContext<'_>) -> bool {
         fn field(rule: &Option<String>, actual: Option<&str>) -> bool {
             rule.as_deref().is_none_or(|r| Some(r) == actual)
@@ -108,6 +136,11 @@ pub struct Verdict {
 pub(crate) fn judge(rules: &mut [Fault], call: &CallContext<'_>) -> Verdict {
     let mut verdict = Verdict::default();
     for rule in rules.iter_mut().filter(|r| r.matches(call)) {
+        rule.seen += 1;
+        let n = rule.seen - 1;
+        if n < u64::from(rule.skip) || (n - u64::from(rule.skip)) % u64::from(rule.every) != 0 {
+            continue;
+        }
         match &rule.kind {
             FaultKind::Latency(d) => verdict.delay += *d,
             kind if verdict.error.is_none() => verdict.error = Some(kind.clone()),
@@ -142,6 +175,22 @@ mod tests {
         let mut rules = vec![Fault::access_denied().region("eu-west-1")];
         assert_eq!(judge(&mut rules, &call("ListServices", "us-east-1", None)).error, None);
         assert_eq!(judge(&mut rules, &call("ListServices", "eu-west-1", None)).error, Some(FaultKind::AccessDenied));
+    }
+
+    #[test]
+    fn a_fault_after_n_calls_lets_the_first_ones_through() {
+        let mut rules = vec![Fault::access_denied().operation("ListMetrics").after(2)];
+        let c = call("ListMetrics", "eu-west-1", None);
+        let outcomes: Vec<bool> = (0..4).map(|_| judge(&mut rules, &c).error.is_some()).collect();
+        assert_eq!(outcomes, [false, false, true, true]);
+    }
+
+    #[test]
+    fn an_intermittent_fault_applies_to_one_call_in_n() {
+        let mut rules = vec![Fault::throttle().operation("GetMetricData").every(3)];
+        let c = call("GetMetricData", "us-east-1", None);
+        let outcomes: Vec<bool> = (0..7).map(|_| judge(&mut rules, &c).error.is_some()).collect();
+        assert_eq!(outcomes, [true, false, false, true, false, false, true]);
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub struct Traffic {
     pub invocations: f64,
     /// Throttles per minute during an episode (3 minutes out of every 20), 0 otherwise.
     pub throttle_bursts: f64,
+    /// Throttles every minute.
+    pub steady_throttles: f64,
     pub client_errors: f64,
     pub input_tokens: f64,
     pub output_tokens: f64,
@@ -102,6 +104,7 @@ pub fn traffic(region: &str, account: &str) -> Vec<(String, Traffic)> {
         |invocations, throttle_bursts, client_errors, input_tokens, output_tokens, latency_ms, burndown: f64| Traffic {
             invocations,
             throttle_bursts,
+            steady_throttles: 0.0,
             client_errors,
             input_tokens,
             output_tokens,
@@ -111,18 +114,22 @@ pub fn traffic(region: &str, account: &str) -> Vec<(String, Traffic)> {
         };
     vec![
         // 85 % of its cross-region TPM (1.7 M of 2 M) and RPM (170 of 200): the warning tier,
-        // and growing by 20,000 tokens a minute each day: it runs out in about two weeks.
+        // and growing by 60,000 tokens a minute each day: it runs out within a week.
         (
             format!("us.{SONNET_45}"),
-            Traffic { tpm_growth_per_day: 20_000.0, ..t(170.0, 25.0, 2.0, 1_200_000.0, 100_000.0, 4200.0, 5.0) },
+            Traffic { tpm_growth_per_day: 60_000.0, ..t(170.0, 25.0, 2.0, 1_200_000.0, 100_000.0, 4200.0, 5.0) },
         ),
         (format!("global.{SONNET_45}"), t(60.0, 0.0, 0.0, 500_000.0, 40_000.0, 3900.0, 5.0)),
         (format!("us.{SONNET_35_V2}"), t(40.0, 0.0, 0.0, 300_000.0, 20_000.0, 2800.0, 1.0)),
         (HAIKU_3.to_owned(), t(400.0, 0.0, 3.0, 450_000.0, 90_000.0, 900.0, 1.0)),
-        // About 76 % of its cross-region TPM: the info tier, with throttling episodes.
-        (format!("us.{LLAMA_31_70B}"), t(90.0, 12.0, 1.0, 380_000.0, 75_000.0, 2100.0, 1.0)),
+        // About 76 % of its cross-region TPM: the info tier; one request in ten throttled.
+        (
+            format!("us.{LLAMA_31_70B}"),
+            Traffic { steady_throttles: 10.0, ..t(90.0, 0.0, 1.0, 380_000.0, 75_000.0, 2100.0, 1.0) },
+        ),
         (NOVA_PRO.to_owned(), t(120.0, 0.0, 0.0, 150_000.0, 30_000.0, 1300.0, 1.0)),
-        (TITAN_EMBED_V2.to_owned(), t(800.0, 0.0, 0.0, 216_000.0, 0.0, 120.0, 1.0)),
+        // 93 % of its TPM: the critical tier.
+        (TITAN_EMBED_V2.to_owned(), t(800.0, 0.0, 0.0, 279_000.0, 0.0, 120.0, 1.0)),
         // Traffic without any matching quota in Service Quotas.
         (COMMAND_R_PLUS.to_owned(), t(25.0, 0.0, 0.0, 60_000.0, 8_000.0, 2500.0, 1.0)),
         (support_bot_arn(region, account), t(30.0, 0.0, 0.0, 40_000.0, 5_000.0, 850.0, 1.0)),
@@ -155,9 +162,14 @@ pub fn series(traffic: &[(String, Traffic)], starts_at: f64, now: f64) -> Vec<Me
             Shape::Linear { anchor: now, at_anchor: t.estimated_tpm, per_day: t.tpm_growth_per_day }
         };
         out.push(one("EstimatedTPMQuotaUsage", tpm));
-        if t.throttle_bursts > 0.0 {
-            let bursts = Shape::Bursts { period: 1200.0, duration: 180.0, base: 0.0, burst: t.throttle_bursts };
-            out.push(one("InvocationThrottles", bursts));
+        if t.throttle_bursts > 0.0 || t.steady_throttles > 0.0 {
+            let throttles = Shape::Bursts {
+                period: 1200.0,
+                duration: 180.0,
+                base: t.steady_throttles,
+                burst: t.steady_throttles + t.throttle_bursts,
+            };
+            out.push(one("InvocationThrottles", throttles));
         }
     }
     out

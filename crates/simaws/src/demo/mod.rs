@@ -10,6 +10,20 @@
 pub mod bedrock;
 
 use crate::estate::{Account, Estate, MetricSeries, Quota, Region, Service, Shape, UsageMetric};
+use crate::faults::Fault;
+
+/// The demo's deliberate trouble, so that the exporter's health metrics, dashboards and
+/// alerts have something to show: a service whose quotas are denied in eu-west-1, a
+/// CloudWatch permission that disappears in eu-west-1 after two calls (its Bedrock data
+/// goes stale), and throttling of one in four `GetMetricData` calls in us-east-1 (the
+/// SDK retries it away, the exporter counts it).
+pub fn faults() -> Vec<Fault> {
+    vec![
+        Fault::access_denied().operation("ListServiceQuotas").service_code("sagemaker").region("eu-west-1"),
+        Fault::access_denied().operation("ListMetrics").region("eu-west-1").after(2),
+        Fault::throttle().operation("GetMetricData").region("us-east-1").every(4),
+    ]
+}
 
 /// The demo account id (the placeholder AWS uses in its own documentation).
 pub const ACCOUNT_ID: &str = "111122223333";
@@ -231,7 +245,8 @@ fn common(region: &str, now: f64, scale: f64) -> RegionBuilder {
                         .applied(20.0)
                         .adjustable()
                         .usage(UsageMetric::resource_count("VPC", "vpc", "None")),
-                    Usage::Flat(11.0 * scale),
+                    // 17 of 20 and a new VPC every other day: runs out within a week.
+                    Usage::Growing(17.0 * scale, 0.6 * scale),
                 ),
                 q(Quota::new("L-A4707A72", "Internet gateways per Region", 5.0).applied(20.0).adjustable()),
                 q(Quota::new("L-0EA8095F", "Inbound or outbound rules per security group", 60.0).adjustable()),
