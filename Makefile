@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: all demo test deps lint unit golden-lint bench clean
+.PHONY: all demo test deps lint unit golden-lint rules static stack bench clean
 
 all: test
 
@@ -14,8 +14,9 @@ all: test
 demo:
 	$(CARGO) run -- --demo
 
-## Everything CI checks: formatting, clippy, every test, the golden files' lint.
-test: deps lint unit golden-lint
+## Everything CI checks: formatting, clippy, every test, the golden files' lint, the
+## rules, dashboards and compose file, and the whole stack against real Prometheus.
+test: deps lint unit golden-lint rules static stack
 
 ## Tools from Debian and PyPI (promtool, amtool, an OpenMetrics parser).
 deps:
@@ -32,6 +33,22 @@ unit:
 golden-lint:
 	promtool check metrics < tests/golden/metrics.prom
 	$(PY) scripts/check_openmetrics.py tests/golden/metrics.openmetrics
+
+## The shipped rules, Prometheus and Alertmanager configurations, with their own tools.
+rules:
+	promtool check rules alerts/aws-quota-exporter.rules.yml
+	promtool test rules alerts/aws-quota-exporter.test.yml
+	promtool check config deploy/prometheus.yml
+	amtool check-config alerts/alertmanager.yml
+
+## Dashboards' structure, metric names in rules and dashboards, the compose file.
+static:
+	$(PY) tests/stack/check_static.py
+
+## The demo exporter, Prometheus with the shipped rules and Alertmanager, on loopback.
+stack:
+	$(CARGO) build --bin aws-quota-exporter
+	$(PY) tests/stack/test_stack.py target/debug/aws-quota-exporter
 
 ## Prints the benchmark figures quoted in the README (release build).
 bench:

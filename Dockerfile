@@ -1,0 +1,15 @@
+# The exporter as a small image. Demo mode needs nothing else; against AWS, pass
+# credentials and region through the standard AWS_* variables.
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin aws-quota-exporter
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/aws-quota-exporter /usr/local/bin/aws-quota-exporter
+USER 65534:65534
+EXPOSE 9767
+ENTRYPOINT ["/usr/local/bin/aws-quota-exporter"]
