@@ -17,6 +17,7 @@ pub mod bedrock;
 pub mod collector;
 pub mod target;
 pub mod snapshot;
+pub mod metrics;
 pub mod exposition;
 pub mod server;
 pub mod startup;

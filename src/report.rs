@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use crate::bedrock::matching::{model_keys, parse_quota_name};
-use crate::exposition::usage_of;
+use crate::metrics::usage_of;
 use crate::model::utilization;
 use crate::snapshot::{Snapshot, TargetSnapshot};
 

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Notify, watch};
 
 use crate::collector::{BedrockRuntime, QuotaInventory, Source, UsageTable};
-use crate::exposition::{Exposition, HelpContext};
+use crate::exposition::Exposition;
+use crate::metrics::{Family, Inputs};
 use crate::model::Target;
 use crate::selfmetrics::SelfMetrics;
 use crate::target::SourceStatus;
@@ -55,12 +56,12 @@ pub struct Hub {
     exposition: RwLock<Arc<Exposition>>,
     ready: AtomicBool,
     metrics: Arc<SelfMetrics>,
-    help: HelpContext,
+    families: Arc<Vec<Family>>,
 }
 
 impl Hub {
     /// A hub for `targets` targets, with an exposition of the self-metrics already rendered.
-    pub fn new(targets: usize, metrics: Arc<SelfMetrics>, help: HelpContext) -> Arc<Hub> {
+    pub fn new(targets: usize, metrics: Arc<SelfMetrics>, families: Arc<Vec<Family>>) -> Arc<Hub> {
         let hub = Arc::new(Hub {
             slots: Mutex::new(vec![None; targets]),
             published: AtomicU64::new(0),
@@ -69,7 +70,7 @@ impl Hub {
             exposition: RwLock::new(Arc::new(Exposition::default())),
             ready: AtomicBool::new(false),
             metrics,
-            help,
+            families,
         });
         hub.render();
         hub
@@ -94,6 +95,16 @@ impl Hub {
         Snapshot { targets }
     }
 
+    /// The family catalog every output walks.
+    pub fn families(&self) -> &Arc<Vec<Family>> {
+        &self.families
+    }
+
+    /// The live counters of the exporter.
+    pub fn self_metrics(&self) -> &Arc<SelfMetrics> {
+        &self.metrics
+    }
+
     /// What a scrape serves.
     pub fn exposition(&self) -> Arc<Exposition> {
         self.exposition.read().unwrap_or_else(|p| p.into_inner()).clone()
@@ -111,7 +122,8 @@ impl Hub {
             slots.iter().all(|s| s.as_ref().is_some_and(|t| t.complete_rounds > 0))
         };
         let snapshot = self.snapshot();
-        let exposition = Exposition::render(&snapshot, &self.metrics.gather(), &self.help);
+        let counters = self.metrics.gather();
+        let exposition = Exposition::render(&self.families, &Inputs { snapshot: &snapshot, counters: &counters });
         *self.exposition.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(exposition);
         if all_done {
             self.ready.store(true, Ordering::SeqCst);

@@ -133,7 +133,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         history_days: config.forecast_history_days,
         refresh_intervals: refresh_intervals(&config),
     };
-    let hub = Hub::new(regions.len(), metrics.clone(), help);
+    let hub = Hub::new(regions.len(), metrics.clone(), Arc::new(crate::metrics::catalog(&help)));
     let config = Arc::new(config);
     let global_region = global_quota_region(&regions).map(str::to_owned);
     let runners = regions

@@ -1,0 +1,726 @@
+//! The metric families: the public contract that alert rules, dashboards and the OTLP
+//! output are built on.
+//!
+//! Each family is a name, a type, its units, a help text and a sample generator that
+//! reads a snapshot. The Prometheus exposition (`crate::exposition`) and the OTLP push
+//! (`crate::otlp`) both walk this one catalog, so the two outputs cannot drift apart.
+//! A generator never calls AWS and never allocates per-series objects beyond its labels.
+
+use std::io;
+
+use crate::collector::Source;
+use crate::exposition::{HelpContext, Kind};
+use crate::model::{Quota, usage_in_quota_terms, utilization};
+use crate::snapshot::{Snapshot, TargetSnapshot};
+
+/// Receives a family's samples.
+pub trait Sink {
+    fn sample(&mut self, labels: &[(&str, &str)], value: f64) -> io::Result<()>;
+}
+
+/// What sample generators read.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    pub snapshot: &'a Snapshot,
+    /// The live counters of `crate::selfmetrics`, gathered.
+    pub counters: &'a [prometheus::proto::MetricFamily],
+}
+
+type Samples = Box<dyn Fn(&Inputs<'_>, &mut dyn Sink) -> io::Result<()> + Send + Sync>;
+
+/// One metric family.
+pub struct Family {
+    /// The name without `_total` (counters) or `_info` (info families).
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The OpenMetrics `UNIT`, which the name ends with.
+    pub unit: Option<&'static str>,
+    /// The OpenTelemetry unit (UCUM): `1` for ratios, `s` for seconds, `{token}` for counts.
+    pub otel_unit: &'static str,
+    pub help: String,
+    samples: Samples,
+}
+
+impl std::fmt::Debug for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Family").field("name", &self.name).field("kind", &self.kind).finish()
+    }
+}
+
+impl Family {
+    /// The name samples carry: with `_total` for counters and `_info` for info families.
+    pub fn sample_name(&self) -> String {
+        match self.kind {
+            Kind::Gauge => self.name.to_owned(),
+            Kind::Counter => format!("{}_total", self.name),
+            Kind::Info => format!("{}_info", self.name),
+        }
+    }
+
+    /// Sends every sample of this family to `sink`.
+    pub fn samples(&self, inputs: &Inputs<'_>, sink: &mut dyn Sink) -> io::Result<()> {
+        (self.samples)(inputs, sink)
+    }
+}
+
+fn family(
+    name: &'static str,
+    kind: Kind,
+    unit: Option<&'static str>,
+    otel_unit: &'static str,
+    help: String,
+    samples: impl Fn(&Inputs<'_>, &mut dyn Sink) -> io::Result<()> + Send + Sync + 'static,
+) -> Family {
+    Family { name, kind, unit, otel_unit, help, samples: Box::new(samples) }
+}
+
+/// A quota's usage in its own terms, when its metric has a reading.
+pub fn usage_of(t: &TargetSnapshot, q: &Quota) -> Option<f64> {
+    let reading = t.usage.readings.get(q.usage_metric.as_ref()?)?;
+    Some(usage_in_quota_terms(reading.value, q.period))
+}
+
+/// The identity labels of a per-quota series.
+pub fn identity<'a>(t: &'a TargetSnapshot, q: &'a Quota) -> Vec<(&'static str, &'a str)> {
+    let mut labels = Vec::with_capacity(11);
+    labels.extend([
+        ("cloud_account_id", t.account_label()),
+        ("cloud_region", t.target.region.as_str()),
+        ("service_code", &*q.service_code),
+        ("quota_code", q.code.as_str()),
+    ]);
+    if let Some(r) = &q.resource {
+        labels.push(("resource", r.as_str()));
+    }
+    labels
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+/// A family with one optional value per quota.
+fn per_quota(
+    name: &'static str,
+    unit: Option<&'static str>,
+    otel_unit: &'static str,
+    help: String,
+    value: fn(&TargetSnapshot, &Quota) -> Option<f64>,
+) -> Family {
+    family(name, Kind::Gauge, unit, otel_unit, help, move |inputs, sink| {
+        for t in &inputs.snapshot.targets {
+            for q in t.quotas.quotas() {
+                if let Some(v) = value(t, q) {
+                    sink.sample(&identity(t, q), v)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn place(t: &TargetSnapshot) -> [(&'static str, &str); 2] {
+    [("cloud_account_id", t.account_label()), ("cloud_region", t.target.region.as_str())]
+}
+
+/// A family with one value per target and source that has a status.
+fn per_source(
+    name: &'static str,
+    unit: Option<&'static str>,
+    otel_unit: &'static str,
+    help: &str,
+    value: fn(&crate::target::SourceStatus) -> Option<f64>,
+) -> Family {
+    family(name, Kind::Gauge, unit, otel_unit, help.to_owned(), move |inputs, sink| {
+        for t in &inputs.snapshot.targets {
+            for (source, status) in &t.statuses {
+                if let Some(v) = value(status) {
+                    let [a, r] = place(t);
+                    sink.sample(&[a, r, ("source", source.as_str())], v)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A family with one value per target.
+fn per_target(
+    name: &'static str,
+    unit: Option<&'static str>,
+    otel_unit: &'static str,
+    help: &str,
+    value: fn(&TargetSnapshot) -> Option<f64>,
+) -> Family {
+    family(name, Kind::Gauge, unit, otel_unit, help.to_owned(), move |inputs, sink| {
+        for t in &inputs.snapshot.targets {
+            if let Some(v) = value(t) {
+                sink.sample(&place(t), v)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A family with one value per Bedrock model id that has a runtime report.
+fn per_model(
+    name: &'static str,
+    kind: Kind,
+    unit: Option<&'static str>,
+    otel_unit: &'static str,
+    help: String,
+    value: impl Fn(&crate::bedrock::runtime::ModelReport) -> Option<f64> + Send + Sync + 'static,
+) -> Family {
+    family(name, kind, unit, otel_unit, help, move |inputs, sink| {
+        for t in &inputs.snapshot.targets {
+            for r in &t.bedrock_runtime.reports {
+                if let Some(v) = value(r) {
+                    let [a, g] = place(t);
+                    sink.sample(&[a, g, ("model_id", r.model_id.as_str())], v)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A family of each Bedrock forecast.
+fn per_bedrock_forecast(
+    name: &'static str,
+    unit: Option<&'static str>,
+    otel_unit: &'static str,
+    help: String,
+    value: fn(&crate::forecast::Forecast) -> Option<f64>,
+) -> Family {
+    family(name, Kind::Gauge, unit, otel_unit, help, move |inputs, sink| {
+        for t in &inputs.snapshot.targets {
+            for (model, m, f) in &t.forecasts.bedrock {
+                if let Some(v) = value(f) {
+                    let [a, g] = place(t);
+                    let labels = [
+                        a,
+                        g,
+                        ("model_id", model.as_str()),
+                        ("quota_code", m.quota_code.as_str()),
+                        ("kind", m.kind.as_str()),
+                        ("scope", m.scope.as_str()),
+                    ];
+                    sink.sample(&labels, v)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A family gathered from the `prometheus` registry of `crate::selfmetrics`.
+fn registry_counter(name: &'static str, otel_unit: &'static str, help: &str) -> Family {
+    family(name, Kind::Counter, None, otel_unit, help.to_owned(), move |inputs, sink| {
+        let full = format!("{name}_total");
+        for f in inputs.counters.iter().filter(|f| f.name() == full) {
+            for m in f.get_metric() {
+                let labels: Vec<(&str, &str)> = m.get_label().iter().map(|l| (l.name(), l.value())).collect();
+                sink.sample(&labels, m.get_counter().get_value())?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The help texts of the five forecast families, for quotas or for Bedrock models.
+fn forecast_help(help: &HelpContext, what: &str) -> [String; 5] {
+    let basis = format!(
+        "fitted by least squares on {what} over the last {} days (daily peaks of levels, daily averages per minute of \
+         counts) and refitted every {}; absent with fewer than 7 days",
+        help.history_days, help.usage_interval
+    );
+    [
+        format!("Usage forecast at the horizon (7d, 30d), never below 0, in the quota's unit: {basis}."),
+        format!("Slope of the usage trend, in the quota's unit per day: {basis}."),
+        format!(
+            "Unix time at which the usage trend reaches the limit (now if it already has); only for a rising trend that \
+             gets there within a year: {basis}."
+        ),
+        format!("Coefficient of determination (0 to 1) of the usage trend, to ignore poor fits: {basis}."),
+        format!(
+            "The limit to request: the 30-day forecast times 1.3, or 1.5 where usage grew by more than half over the \
+             history, rounded up to two significant figures and never below the limit. Only for adjustable quotas \
+             forecast above 80 % of their limit within 30 days; {basis}."
+        ),
+    ]
+}
+
+fn quota_forecast(t: &TargetSnapshot, q: &Quota) -> Option<crate::forecast::Forecast> {
+    t.forecasts.quotas.get(&(q.service_code.clone(), q.code.clone(), q.resource.clone())).cloned()
+}
+
+/// Every family, in exposition order.
+pub fn catalog(help: &HelpContext) -> Vec<Family> {
+    let mut out = Vec::with_capacity(48);
+    quota_families(help, &mut out);
+    forecast_families(help, &mut out);
+    bedrock_families(help, &mut out);
+    bedrock_forecast_families(help, &mut out);
+    self_families(help, &mut out);
+    out
+}
+
+fn quota_families(help: &HelpContext, out: &mut Vec<Family>) {
+    out.push(family(
+        "aws_quota",
+        Kind::Info,
+        None,
+        "",
+        format!(
+            "Static facts about an AWS service quota (value 1): its service and quota names, unit, and whether it is \
+             adjustable and global. From Service Quotas, refreshed every {}.",
+            help.limits_interval
+        ),
+        |inputs, sink| {
+            for t in &inputs.snapshot.targets {
+                for q in t.quotas.quotas() {
+                    let mut labels = identity(t, q);
+                    labels.extend([
+                        ("service_name", &*q.service_name),
+                        ("quota_name", q.name.as_str()),
+                        ("unit", q.unit.as_str()),
+                        ("adjustable", bool_str(q.adjustable)),
+                        ("global", bool_str(q.global)),
+                    ]);
+                    sink.sample(&labels, 1.0)?;
+                }
+            }
+            Ok(())
+        },
+    ));
+    out.push(per_quota(
+        "aws_quota_limit",
+        None,
+        "",
+        format!(
+            "The quota's applied value, or the AWS default where no value is applied, in the quota's unit. \
+             From Service Quotas (ListServiceQuotas and ListAWSDefaultServiceQuotas), refreshed every {}.",
+            help.limits_interval
+        ),
+        |_, q| q.limit,
+    ));
+    out.push(per_quota(
+        "aws_quota_default_limit",
+        None,
+        "",
+        format!(
+            "The quota's AWS default value. From Service Quotas (ListAWSDefaultServiceQuotas), refreshed every {}.",
+            help.limits_interval
+        ),
+        |_, q| q.default_limit,
+    ));
+    out.push(per_quota(
+        "aws_quota_usage",
+        None,
+        "",
+        format!(
+            "Current usage in the quota's unit: the latest one-minute datapoint of the quota's CloudWatch usage metric \
+             within the last {}, with its recommended statistic; rate quotas are converted to the quota's period. \
+             Refreshed every {}; absent when CloudWatch has no datapoint.",
+            help.usage_lookback, help.usage_interval
+        ),
+        usage_of,
+    ));
+    out.push(per_quota(
+        "aws_quota_utilization_ratio",
+        None,
+        "1",
+        format!(
+            "aws_quota_usage divided by aws_quota_limit (0 to 1 and above). Refreshed every {}; absent where usage is \
+             unknown or the limit is 0.",
+            help.usage_interval
+        ),
+        |t, q| usage_of(t, q).and_then(|u| utilization(u, q.limit)),
+    ));
+}
+
+fn forecast_families(help: &HelpContext, out: &mut Vec<Family>) {
+    let [forecast, trend, exhaustion, r2, recommended] = forecast_help(help, "the quota's daily usage");
+    out.push(family("aws_quota_usage_forecast", Kind::Gauge, None, "", forecast, |inputs, sink| {
+        for t in &inputs.snapshot.targets {
+            for q in t.quotas.quotas() {
+                if let Some(f) = quota_forecast(t, q) {
+                    for ((_, horizon), value) in crate::forecast::HORIZONS.iter().zip(f.at) {
+                        let mut labels = identity(t, q);
+                        labels.push(("horizon", horizon));
+                        sink.sample(&labels, value)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }));
+    out.push(per_quota("aws_quota_usage_trend_per_day", None, "", trend, |t, q| {
+        quota_forecast(t, q).map(|f| f.slope_per_day)
+    }));
+    out.push(per_quota("aws_quota_forecast_exhaustion_timestamp_seconds", Some("seconds"), "s", exhaustion, |t, q| {
+        quota_forecast(t, q).and_then(|f| f.exhaustion)
+    }));
+    out.push(per_quota("aws_quota_forecast_fit_r2", None, "1", r2, |t, q| quota_forecast(t, q).map(|f| f.r2)));
+    out.push(per_quota("aws_quota_recommended_limit", None, "", recommended, |t, q| {
+        quota_forecast(t, q).and_then(|f| f.recommended_limit)
+    }));
+}
+
+fn bedrock_families(help: &HelpContext, out: &mut Vec<Family>) {
+    out.push(family(
+        "aws_bedrock_model",
+        Kind::Info,
+        None,
+        "",
+        format!(
+            "A Bedrock foundation model available in the region (value 1). From ListFoundationModels, refreshed every {}.",
+            help.limits_interval
+        ),
+        |inputs, sink| {
+            for t in &inputs.snapshot.targets {
+                for m in &t.bedrock.models {
+                    let [a, r] = place(t);
+                    sink.sample(&[a, r, ("model_id", &m.id), ("provider", &m.provider), ("model_name", &m.name)], 1.0)?;
+                }
+            }
+            Ok(())
+        },
+    ));
+    out.push(family(
+        "aws_bedrock_inference_profile",
+        Kind::Info,
+        None,
+        "",
+        format!(
+            "A Bedrock inference profile (value 1): type SYSTEM_DEFINED or APPLICATION, and the comma-separated models it \
+             routes to. From ListInferenceProfiles, refreshed every {}.",
+            help.limits_interval
+        ),
+        |inputs, sink| {
+            for t in &inputs.snapshot.targets {
+                for p in &t.bedrock.profiles {
+                    let [a, r] = place(t);
+                    let models = p.model_ids.join(",");
+                    let labels = [
+                        a,
+                        r,
+                        ("inference_profile_id", p.id.as_str()),
+                        ("inference_profile_name", p.name.as_str()),
+                        ("type", p.kind.as_str()),
+                        ("models", models.as_str()),
+                    ];
+                    sink.sample(&labels, 1.0)?;
+                }
+            }
+            Ok(())
+        },
+    ));
+    out.push(family(
+        "aws_bedrock_provisioned_model_units",
+        Kind::Gauge,
+        None,
+        "{unit}",
+        format!(
+            "Model units of a Bedrock provisioned throughput, with its model and status. From \
+             ListProvisionedModelThroughputs, refreshed every {}.",
+            help.limits_interval
+        ),
+        |inputs, sink| {
+            for t in &inputs.snapshot.targets {
+                for p in &t.bedrock.provisioned {
+                    let [a, r] = place(t);
+                    let labels = [
+                        a,
+                        r,
+                        ("provisioned_model_name", p.name.as_str()),
+                        ("model_id", p.model_id.as_str()),
+                        ("status", p.status.as_str()),
+                    ];
+                    sink.sample(&labels, f64::from(p.model_units))?;
+                }
+            }
+            Ok(())
+        },
+    ));
+    const COUNTERS: [(&str, &str, &str); 6] = [
+        ("aws_bedrock_invocations", "Invocations", "{request}"),
+        ("aws_bedrock_invocation_throttles", "InvocationThrottles", "{request}"),
+        ("aws_bedrock_invocation_client_errors", "InvocationClientErrors", "{request}"),
+        ("aws_bedrock_invocation_server_errors", "InvocationServerErrors", "{request}"),
+        ("aws_bedrock_input_tokens", "InputTokenCount", "{token}"),
+        ("aws_bedrock_output_tokens", "OutputTokenCount", "{token}"),
+    ];
+    for (i, (name, cloudwatch, otel_unit)) in COUNTERS.into_iter().enumerate() {
+        let help = format!(
+            "Sum of AWS/Bedrock {cloudwatch} per ModelId, each CloudWatch minute counted once, {} behind real time \
+             so that late data is included. Updated every {}.",
+            help.bedrock_lag, help.usage_interval
+        );
+        out.push(per_model(name, Kind::Counter, None, otel_unit, help, move |r| r.totals.map(|t| t[i])));
+    }
+    out.push(per_model(
+        "aws_bedrock_invocation_latency_seconds",
+        Kind::Gauge,
+        Some("seconds"),
+        "s",
+        format!(
+            "Average AWS/Bedrock InvocationLatency of the latest complete minute, per ModelId. Updated every {}; absent \
+             without data in the last {}.",
+            help.usage_interval, help.usage_lookback
+        ),
+        |r| r.recent.then_some(r.latency_seconds).flatten(),
+    ));
+    out.push(per_model(
+        "aws_bedrock_estimated_tpm_quota_usage",
+        Kind::Gauge,
+        None,
+        "{token}",
+        format!(
+            "AWS/Bedrock EstimatedTPMQuotaUsage of the latest complete minute, per ModelId: tokens counted against the \
+             tokens-per-minute quota, burndown included. Updated every {}.",
+            help.usage_interval
+        ),
+        |r| r.recent.then_some(r.estimated_tpm).flatten(),
+    ));
+    out.push(family(
+        "aws_bedrock_quota_utilization_ratio",
+        Kind::Gauge,
+        None,
+        "1",
+        format!(
+            "Utilisation of the Bedrock quota that governs a ModelId: tokens_per_minute is the peak minute of \
+             EstimatedTPMQuotaUsage in the last {lookback} over the quota; requests_per_minute the peak minute of \
+             Invocations over the quota; tokens_per_day the input and output tokens of the last 24 hours over the quota. \
+             scope is on_demand, cross_region or global. Updated every {interval}.",
+            lookback = help.usage_lookback,
+            interval = help.usage_interval
+        ),
+        |inputs, sink| {
+            for t in &inputs.snapshot.targets {
+                for r in &t.bedrock_runtime.reports {
+                    for u in &r.utilization {
+                        let [a, g] = place(t);
+                        let labels = [
+                            a,
+                            g,
+                            ("model_id", r.model_id.as_str()),
+                            ("quota_code", u.quota.quota_code.as_str()),
+                            ("kind", u.quota.kind.as_str()),
+                            ("scope", u.quota.scope.as_str()),
+                        ];
+                        sink.sample(&labels, u.ratio)?;
+                    }
+                }
+            }
+            Ok(())
+        },
+    ));
+    out.push(per_model(
+        "aws_bedrock_model_quota_matched",
+        Kind::Gauge,
+        None,
+        "",
+        "1 if a tokens-per-minute quota was matched to a ModelId with traffic in the lookback window, 0 if none was."
+            .to_owned(),
+        |r| r.recent.then_some(if r.matched { 1.0 } else { 0.0 }),
+    ));
+}
+
+fn bedrock_forecast_families(help: &HelpContext, out: &mut Vec<Family>) {
+    let [forecast, trend, exhaustion, r2, recommended] =
+        forecast_help(help, "a Bedrock model id's daily EstimatedTPMQuotaUsage, against its tokens-per-minute quota,");
+    out.push(family("aws_bedrock_quota_usage_forecast", Kind::Gauge, None, "{token}", forecast, |inputs, sink| {
+        for t in &inputs.snapshot.targets {
+            for (model, m, f) in &t.forecasts.bedrock {
+                for ((_, horizon), value) in crate::forecast::HORIZONS.iter().zip(f.at) {
+                    let [a, g] = place(t);
+                    let labels = [
+                        a,
+                        g,
+                        ("model_id", model.as_str()),
+                        ("quota_code", m.quota_code.as_str()),
+                        ("kind", m.kind.as_str()),
+                        ("scope", m.scope.as_str()),
+                        ("horizon", horizon),
+                    ];
+                    sink.sample(&labels, value)?;
+                }
+            }
+        }
+        Ok(())
+    }));
+    out.push(per_bedrock_forecast("aws_bedrock_quota_usage_trend_per_day", None, "{token}", trend, |f| {
+        Some(f.slope_per_day)
+    }));
+    out.push(per_bedrock_forecast(
+        "aws_bedrock_quota_forecast_exhaustion_timestamp_seconds",
+        Some("seconds"),
+        "s",
+        exhaustion,
+        |f| f.exhaustion,
+    ));
+    out.push(per_bedrock_forecast("aws_bedrock_quota_forecast_fit_r2", None, "1", r2, |f| Some(f.r2)));
+    out.push(per_bedrock_forecast("aws_bedrock_quota_recommended_limit", None, "{token}", recommended, |f| {
+        f.recommended_limit
+    }));
+}
+
+fn self_families(help: &HelpContext, out: &mut Vec<Family>) {
+    out.push(family(
+        "aws_quota_exporter_build",
+        Kind::Info,
+        None,
+        "",
+        "Build information of the exporter (value 1).".to_owned(),
+        |_, sink| sink.sample(&[("version", env!("CARGO_PKG_VERSION"))], 1.0),
+    ));
+    let intervals = help.refresh_intervals.clone();
+    out.push(family(
+        "aws_quota_exporter_refresh_interval_seconds",
+        Kind::Gauge,
+        Some("seconds"),
+        "s",
+        "How often each source is refreshed, as configured; data older than a few intervals is stale.".to_owned(),
+        move |_, sink| {
+            for (source, seconds) in &intervals {
+                sink.sample(&[("source", source)], *seconds)?;
+            }
+            Ok(())
+        },
+    ));
+    out.push(per_source(
+        "aws_quota_exporter_refresh_success",
+        None,
+        "",
+        "1 if the last refresh of a target's source (service_quotas, usage) succeeded completely, 0 if any part failed.",
+        |s| Some(if s.success { 1.0 } else { 0.0 }),
+    ));
+    out.push(per_source(
+        "aws_quota_exporter_last_success_timestamp_seconds",
+        Some("seconds"),
+        "s",
+        "Unix time of the last fully successful refresh of a target's source. Values of a failing source are kept; \
+         their age is time() minus this.",
+        |s| s.last_success,
+    ));
+    out.push(per_source(
+        "aws_quota_exporter_last_refresh_timestamp_seconds",
+        Some("seconds"),
+        "s",
+        "Unix time of the last refresh attempt of a target's source, successful or not.",
+        |s| Some(s.last_attempt),
+    ));
+    out.push(per_source(
+        "aws_quota_exporter_refresh_duration_seconds",
+        Some("seconds"),
+        "s",
+        "How long the last refresh of a target's source took, AWS calls included.",
+        |s| Some(s.duration_seconds),
+    ));
+    out.push(family(
+        "aws_quota_exporter_service_refresh_success",
+        Kind::Gauge,
+        None,
+        "",
+        "1 if the last listing of a service's quotas succeeded, 0 if it failed (its last good quotas are kept)."
+            .to_owned(),
+        |inputs, sink| {
+            for t in &inputs.snapshot.targets {
+                for s in t.quotas.services.values() {
+                    let [a, r] = place(t);
+                    sink.sample(
+                        &[a, r, ("service_code", s.info.code.as_str())],
+                        if s.error.is_none() { 1.0 } else { 0.0 },
+                    )?;
+                }
+            }
+            Ok(())
+        },
+    ));
+    out.push(family(
+        "aws_quota_exporter_service_last_success_timestamp_seconds",
+        Kind::Gauge,
+        Some("seconds"),
+        "s",
+        "Unix time of the last successful listing of a service's quotas; their age is time() minus this.".to_owned(),
+        |inputs, sink| {
+            for t in &inputs.snapshot.targets {
+                for s in t.quotas.services.values() {
+                    if let Some(at) = s.last_success {
+                        let [a, r] = place(t);
+                        sink.sample(&[a, r, ("service_code", s.info.code.as_str())], at)?;
+                    }
+                }
+            }
+            Ok(())
+        },
+    ));
+    out.push(family(
+        "aws_quota_exporter_bedrock_uncounted_seconds",
+        Kind::Counter,
+        Some("seconds"),
+        "s",
+        "Seconds of Bedrock model data given up on (summed over models) because a model could not be read for longer \
+         than the three-hour catch-up limit; the Bedrock counters miss these."
+            .to_owned(),
+        |inputs, sink| {
+            for t in inputs.snapshot.targets.iter().filter(|t| t.statuses.contains_key(&Source::BedrockRuntime)) {
+                sink.sample(&place(t), t.bedrock_runtime.state.skipped_minutes as f64 * 60.0)?;
+            }
+            Ok(())
+        },
+    ));
+    out.push(per_target(
+        "aws_quota_exporter_quotas",
+        None,
+        "{quota}",
+        "Quotas published for a target (series of aws_quota_info).",
+        |t| Some(t.quotas.quotas().count() as f64),
+    ));
+    out.push(per_target(
+        "aws_quota_exporter_usage_metrics",
+        None,
+        "{metric}",
+        "Distinct CloudWatch usage metrics queried for a target in its last usage refresh.",
+        |t| Some(t.usage.metrics_queried as f64),
+    ));
+    out.push(registry_counter(
+        "aws_quota_exporter_aws_api_calls",
+        "{call}",
+        "AWS API requests sent, every HTTP attempt including the SDK's retries, by AWS service, \
+         operation and outcome (ok, throttled, error). Counted as requests complete; published at each refresh.",
+    ));
+    out.push(registry_counter(
+        "aws_quota_exporter_cloudwatch_metrics_requested",
+        "{metric}",
+        "CloudWatch metrics requested through GetMetricData, the unit AWS bills it by \
+         (USD 0.01 per 1,000 in the standard tier). Published at each refresh.",
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_units_are_suffixes() {
+        let families = catalog(&HelpContext::default());
+        let mut names: Vec<String> = families.iter().map(Family::sample_name).collect();
+        names.sort();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count, "duplicate family names");
+        for f in &families {
+            if let Some(unit) = f.unit {
+                assert!(f.name.ends_with(&format!("_{unit}")), "{} must end with its unit {unit}", f.name);
+            }
+            if f.name.ends_with("_ratio") || f.name.ends_with("_r2") {
+                assert_eq!(f.otel_unit, "1", "{} is a ratio", f.name);
+            }
+            if f.name.ends_with("_seconds") {
+                assert_eq!(f.otel_unit, "s", "{} is in seconds", f.name);
+            }
+        }
+    }
+}
