@@ -5,8 +5,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
+EXPORTER := target/debug/aws-quota-exporter
 
-.PHONY: all demo test deps lint unit golden-lint rules static stack bench clean
+.PHONY: all demo test deps lint unit golden-lint rules static stack otlp exporter-binary bench clean
 
 all: test
 
@@ -15,8 +16,9 @@ demo:
 	$(CARGO) run -- --demo
 
 ## Everything CI checks: formatting, clippy, every test, the golden files' lint, the
-## rules, dashboards and compose file, and the whole stack against real Prometheus.
-test: deps lint unit golden-lint rules static stack
+## rules, dashboards and compose file, the whole stack against real Prometheus, and
+## the OTLP push into a real collector.
+test: deps lint unit golden-lint rules static stack otlp
 
 ## Tools from Debian and PyPI (promtool, amtool, an OpenMetrics parser).
 deps:
@@ -46,9 +48,17 @@ static:
 	$(PY) tests/stack/check_static.py
 
 ## The demo exporter, Prometheus with the shipped rules and Alertmanager, on loopback.
-stack:
-	$(CARGO) build --bin aws-quota-exporter
-	$(PY) tests/stack/test_stack.py target/debug/aws-quota-exporter
+# The binary as the tests build it: the same features, so the dependencies are not
+# compiled a second time without the dev-dependencies' features.
+exporter-binary:
+	$(CARGO) test --no-run --quiet --test api
+
+stack: exporter-binary
+	$(PY) tests/stack/test_stack.py $(EXPORTER)
+
+## The demo exporter pushing over gRPC and HTTP/protobuf into a real OTLP collector.
+otlp: exporter-binary
+	$(PY) tests/stack/test_otlp.py $(EXPORTER)
 
 ## Prints the benchmark figures quoted in the README (release build).
 bench:

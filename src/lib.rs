@@ -19,6 +19,7 @@ pub mod target;
 pub mod snapshot;
 pub mod metrics;
 pub mod exposition;
+pub mod otlp;
 pub mod server;
 pub mod startup;
 pub mod report;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use aws_quota_exporter::{aws, clock::SystemClock, config, demo, report, startup};
+use aws_quota_exporter::{aws, clock::SystemClock, config, demo, otlp, report, startup};
 
 /// What the command line asks for.
 enum Command {
@@ -11,7 +11,19 @@ enum Command {
     Quotas { service: String, regions: Vec<String>, json: bool },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // The error and its causes on one line, without the backtrace `RUST_BACKTRACE` would add:
+    // a configuration mistake is not a crash.
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1).peekable();
     let mut demo_flag = false;
     let mut command = Command::Serve;
@@ -55,6 +67,11 @@ fn main() -> anyhow::Result<()> {
     }
     let mut config = config::from_env()?;
     config.demo |= demo_flag;
+    // Read before anything starts, so that a bad `OTEL_*` value stops start-up at once.
+    let otlp = match command {
+        Command::Serve => otlp::settings_from_env()?,
+        Command::Quotas { .. } => None,
+    };
     // A one-shot report keeps stdout for its output and logs only problems.
     let log_level = match command {
         Command::Serve => config.log_level.clone(),
@@ -64,7 +81,7 @@ fn main() -> anyhow::Result<()> {
     init_logging(&log_level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match command {
-        Command::Serve => runtime.block_on(serve(config)),
+        Command::Serve => runtime.block_on(serve(config, otlp)),
         Command::Quotas { service, regions, json } => runtime.block_on(quotas(config, service, regions, json)),
     }
 }
@@ -86,9 +103,9 @@ async fn sdk_config(config: &mut config::Config) -> anyhow::Result<(Option<simaw
     }
 }
 
-async fn serve(mut config: config::Config) -> anyhow::Result<()> {
+async fn serve(mut config: config::Config, otlp: Option<otlp::OtlpSettings>) -> anyhow::Result<()> {
     let (_sim, sdk_config) = sdk_config(&mut config).await?;
-    let settings = startup::Settings { config, sdk_config, clock: Arc::new(SystemClock), schedule: true };
+    let settings = startup::Settings { config, sdk_config, clock: Arc::new(SystemClock), schedule: true, otlp };
     let app = startup::build(settings).await?;
     tracing::info!(address = %app.local_addr(), "serving /metrics");
     app.run_until(shutdown_signal()).await;
@@ -105,7 +122,7 @@ async fn quotas(mut config: config::Config, service: String, regions: Vec<String
     // Bedrock's runtime metrics only serve the Bedrock report.
     config.bedrock = service == "bedrock";
     let (_sim, sdk_config) = sdk_config(&mut config).await?;
-    let settings = startup::Settings { config, sdk_config, clock: Arc::new(SystemClock), schedule: false };
+    let settings = startup::Settings { config, sdk_config, clock: Arc::new(SystemClock), schedule: false, otlp: None };
     let snapshot = startup::collect_once(settings).await?;
     let rows = report::rows(&snapshot, &service);
     print!("{}", if json { report::json(&rows) } else { report::table(&rows) });

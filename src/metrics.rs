@@ -48,6 +48,15 @@ impl std::fmt::Debug for Family {
 }
 
 impl Family {
+    /// The name of the OpenTelemetry instrument: counters without `_total` (a monotonic
+    /// sum says it), info families with `_info`.
+    pub fn otel_name(&self) -> String {
+        match self.kind {
+            Kind::Counter => self.name.to_owned(),
+            Kind::Gauge | Kind::Info => self.sample_name(),
+        }
+    }
+
     /// The name samples carry: with `_total` for counters and `_info` for info families.
     pub fn sample_name(&self) -> String {
         match self.kind {
@@ -696,6 +705,32 @@ fn self_families(help: &HelpContext, out: &mut Vec<Family>) {
         "{metric}",
         "CloudWatch metrics requested through GetMetricData, the unit AWS bills it by \
          (USD 0.01 per 1,000 in the standard tier). Published at each refresh.",
+    ));
+    out.push(registry_counter(
+        "aws_quota_exporter_otlp_exports",
+        "{export}",
+        "OTLP export requests by outcome (ok, error); a large snapshot is pushed in several. A failed request is dropped, not retried: the next push carries the whole snapshot again.",
+    ));
+    out.push(family(
+        "aws_quota_exporter_otlp_last_export_duration_seconds",
+        Kind::Gauge,
+        Some("seconds"),
+        "s",
+        "How long the last OTLP export request took, successful or not.".to_owned(),
+        |inputs, sink| {
+            // Only once a push has happened: without OTLP there is nothing to time.
+            let pushed = inputs
+                .counters
+                .iter()
+                .any(|f| f.name() == crate::selfmetrics::OTLP_EXPORTS && !f.get_metric().is_empty());
+            let name = "aws_quota_exporter_otlp_last_export_duration_seconds";
+            for f in inputs.counters.iter().filter(|f| pushed && f.name() == name) {
+                for m in f.get_metric() {
+                    sink.sample(&[], m.get_gauge().get_value())?;
+                }
+            }
+            Ok(())
+        },
     ));
 }
 

@@ -1,5 +1,5 @@
-//! The exporter's live counters about itself: AWS calls by operation and outcome, and
-//! CloudWatch metrics requested (the unit AWS bills `GetMetricData` by). They are
+//! The exporter's live counters about itself: AWS calls by operation and outcome,
+//! CloudWatch metrics requested (the unit AWS bills `GetMetricData` by), and OTLP pushes. They are
 //! `prometheus` crate instruments, gathered into every rendered exposition.
 //!
 //! Refresh success, timestamps and durations are not here: they belong to each
@@ -15,10 +15,13 @@ pub struct SelfMetrics {
     registry: Registry,
     api_calls: IntCounterVec,
     metrics_requested: IntCounterVec,
+    otlp_exports: IntCounterVec,
+    otlp_last_export: prometheus::Gauge,
 }
 
 pub const API_CALLS: &str = "aws_quota_exporter_aws_api_calls_total";
 pub const METRICS_REQUESTED: &str = "aws_quota_exporter_cloudwatch_metrics_requested_total";
+pub const OTLP_EXPORTS: &str = "aws_quota_exporter_otlp_exports_total";
 
 impl Default for SelfMetrics {
     fn default() -> Self {
@@ -47,9 +50,21 @@ impl SelfMetrics {
             &["cloud_account_id", "cloud_region"],
         )
         .expect("the metric name and labels are valid constants");
+        let otlp_exports = IntCounterVec::new(
+            Opts::new(OTLP_EXPORTS, "OTLP export requests by outcome (ok, error); a large snapshot is pushed in several. A failed request is dropped, not retried: the next push carries the whole snapshot again."),
+            &["outcome"],
+        )
+        .expect("the metric name and labels are valid constants");
+        let otlp_last_export = prometheus::Gauge::with_opts(Opts::new(
+            "aws_quota_exporter_otlp_last_export_duration_seconds",
+            "How long the last OTLP export request took, successful or not.",
+        ))
+        .expect("the metric name is a valid constant");
         registry.register(Box::new(api_calls.clone())).expect("registered once");
         registry.register(Box::new(metrics_requested.clone())).expect("registered once");
-        SelfMetrics { registry, api_calls, metrics_requested }
+        registry.register(Box::new(otlp_exports.clone())).expect("registered once");
+        registry.register(Box::new(otlp_last_export.clone())).expect("registered once");
+        SelfMetrics { registry, api_calls, metrics_requested, otlp_exports, otlp_last_export }
     }
 
     pub fn count_api_call(&self, service: &str, operation: &str, outcome: Outcome, account: &str, region: &str) {
@@ -58,6 +73,21 @@ impl SelfMetrics {
 
     pub fn count_metrics_requested(&self, n: u64, account: &str, region: &str) {
         self.metrics_requested.with_label_values(&[account, region]).inc_by(n);
+    }
+
+    pub fn count_otlp_export(&self, ok: bool, seconds: f64) {
+        self.otlp_exports.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
+        self.otlp_last_export.set(seconds);
+    }
+
+    /// OTLP pushes so far with this outcome.
+    pub fn otlp_exports(&self, ok: bool) -> u64 {
+        self.otlp_exports.with_label_values(&[if ok { "ok" } else { "error" }]).get()
+    }
+
+    /// How long the last OTLP push took, in seconds (0 before the first).
+    pub fn otlp_last_export_seconds(&self) -> f64 {
+        self.otlp_last_export.get()
     }
 
     /// The current value of the API call counter for one combination of labels.

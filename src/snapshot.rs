@@ -130,6 +130,11 @@ impl Hub {
         }
     }
 
+    /// Changes after every render.
+    pub fn subscribe_rendered(&self) -> watch::Receiver<u64> {
+        self.rendered.subscribe()
+    }
+
     /// Waits until a generation returned by [`Hub::publish`] has been rendered.
     pub async fn wait_rendered(&self, generation: u64) {
         let mut rx = self.rendered.subscribe();

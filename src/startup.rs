@@ -32,6 +32,8 @@ pub struct Settings {
     pub clock: Arc<dyn Clock>,
     /// Refresh in the background on the configured cadences.
     pub schedule: bool,
+    /// Push over OTLP too, when set.
+    pub otlp: Option<crate::otlp::OtlpSettings>,
 }
 
 /// Why the exporter could not start.
@@ -41,6 +43,8 @@ pub enum StartupError {
     NoRegion,
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Otlp(#[from] crate::otlp::OtlpStartError),
 }
 
 /// A built exporter, not yet serving.
@@ -52,6 +56,7 @@ pub struct App {
     schedule: bool,
     limits_interval: Duration,
     usage_interval: Duration,
+    otlp: Option<crate::otlp::OtlpOutput>,
 }
 
 /// Drives and inspects a running exporter (tests, benchmarks, subcommands).
@@ -112,7 +117,7 @@ fn refresh_intervals(config: &Config) -> Vec<(&'static str, f64)> {
 
 /// Builds the exporter: resolves targets, binds the listener, creates the runners.
 pub async fn build(settings: Settings) -> Result<App, StartupError> {
-    let Settings { config, sdk_config, clock, schedule } = settings;
+    let Settings { config, sdk_config, clock, schedule, otlp } = settings;
     let regions = if config.regions.is_empty() {
         vec![sdk_config.region().ok_or(StartupError::NoRegion)?.to_string()]
     } else {
@@ -150,6 +155,9 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
             Arc::new(Mutex::new(TargetRunner::new(index, target, ctx, hub.clone())))
         })
         .collect();
+    let otlp = otlp
+        .map(|s| crate::otlp::OtlpOutput::start(&s, hub.clone(), config.otlp_max_points_per_request))
+        .transpose()?;
     Ok(App {
         listener,
         local_addr,
@@ -157,6 +165,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         schedule,
         limits_interval: config.limits_refresh_interval,
         usage_interval: config.usage_refresh_interval,
+        otlp,
     })
 }
 
@@ -165,6 +174,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
 pub async fn collect_once(mut settings: Settings) -> Result<crate::snapshot::Snapshot, StartupError> {
     settings.config.listen_address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     settings.schedule = false;
+    settings.otlp = None;
     let app = build(settings).await?;
     let handle = app.handle();
     let renderer = tokio::spawn(handle.hub.clone().run_renderer());
@@ -196,6 +206,10 @@ impl App {
             task.abort();
         }
         renderer.abort();
+        if let Some(otlp) = self.otlp {
+            // One last push of what was collected, bounded in time.
+            otlp.shutdown(Duration::from_secs(5)).await;
+        }
     }
 }
 

@@ -57,6 +57,22 @@ fn a_bad_log_level_is_refused_with_its_variable() {
 }
 
 #[test]
+fn a_bad_otel_variable_stops_start_up_in_one_line_even_with_backtraces_on() {
+    let out = exporter()
+        .env("RUST_BACKTRACE", "1")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).expect("utf-8"),
+        "Error: invalid OTEL_EXPORTER_OTLP_PROTOCOL=\"http/json\": not a supported protocol; \
+         expected grpc or http/protobuf\n"
+    );
+}
+
+#[test]
 fn the_readme_documents_every_variable_with_its_default() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
     for v in aws_quota_exporter::config::VARIABLES {

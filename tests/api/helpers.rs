@@ -41,12 +41,33 @@ pub struct TestApp {
     pub address: String,
     pub handle: AppHandle,
     pub sim: SimAws,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// Stops the exporter as SIGTERM would and waits until it has finished.
+    pub async fn stop(mut self) {
+        drop(self.shutdown.take());
+        if let Some(task) = self.task.take() {
+            task.await.expect("the exporter task ends cleanly");
+        }
+    }
 }
 
 /// The exporter over `estate`, with `access_key_id` as its credentials and the
 /// configuration adjusted by `configure`. Nothing is refreshed until the test asks.
 pub async fn spawn_app_with(estate: Estate, access_key_id: &str, configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_pushing(estate, access_key_id, configure, None).await
+}
+
+/// Like [`spawn_app_with`], pushing over OTLP as `otlp` says.
+pub async fn spawn_app_pushing(
+    estate: Estate,
+    access_key_id: &str,
+    configure: impl FnOnce(&mut Config),
+    otlp: Option<aws_quota_exporter::otlp::OtlpSettings>,
+) -> TestApp {
     let sim = SimAws::start_with(estate, SimClock::manual(T0), "127.0.0.1:0").await.expect("the simulator starts");
     let retries = Retries { max_attempts: 3, initial_backoff: Duration::from_millis(2) };
     let sdk_config = static_sdk_config(&sim.endpoint_url(), access_key_id, "test-secret", retries).await;
@@ -58,15 +79,16 @@ pub async fn spawn_app_with(estate: Estate, access_key_id: &str, configure: impl
         ..Config::default()
     };
     configure(&mut config);
-    let settings = Settings { config, sdk_config, clock: Arc::new(SimTime(sim.clock().clone())), schedule: false };
+    let settings =
+        Settings { config, sdk_config, clock: Arc::new(SimTime(sim.clock().clone())), schedule: false, otlp };
     let app = startup::build(settings).await.expect("the exporter builds");
     let address = format!("http://{}", app.local_addr());
     let handle = app.handle();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
+    let task = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
-    TestApp { address, handle, sim, _shutdown: tx }
+    TestApp { address, handle, sim, shutdown: Some(tx), task: Some(task) }
 }
 
 /// The exporter over the test estate, as its main account.

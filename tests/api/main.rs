@@ -10,6 +10,7 @@ mod forecast;
 mod golden;
 mod helpers;
 mod http;
+mod otlp;
 mod quotas;
 mod report;
 mod usage;

@@ -25,7 +25,8 @@ async fn snapshot(service: &str) -> aws_quota_exporter::snapshot::Snapshot {
         service_quotas_rate: 1000.0,
         ..Config::default()
     };
-    let settings = Settings { config, sdk_config, clock: Arc::new(SimTime(sim.clock().clone())), schedule: false };
+    let settings =
+        Settings { config, sdk_config, clock: Arc::new(SimTime(sim.clock().clone())), schedule: false, otlp: None };
     collect_once(settings).await.expect("collects")
 }
 

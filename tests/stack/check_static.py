@@ -5,7 +5,8 @@
   every target.
 * Every metric named in alerts/ and grafana/ is one the exporter exports (read from the
   golden exposition) or a recording rule the shipped rules define.
-* The compose file is valid for Docker Compose v2 and every path it mounts exists.
+* The compose file is valid for Docker Compose v2 and every path it mounts exists; the
+  exporter's OTLP endpoint in it reaches the collector's receiver.
 
 Exits 1 with every problem listed.
 """
@@ -14,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.parse
 
 import yaml
 
@@ -169,6 +171,27 @@ def check_compose():
         problem(f"docker-compose.yml: Compose v2 rejects it: {result.stderr.strip()}")
 
 
+def check_otel_collector():
+    """The exporter's OTLP endpoint in the compose file reaches the collector's receiver,
+    over the protocol the exporter uses, and a metrics pipeline takes it in."""
+    with open(os.path.join(ROOT, "docker-compose.yml")) as f:
+        compose = yaml.safe_load(f)
+    with open(os.path.join(ROOT, "deploy", "otel-collector.yml")) as f:
+        collector = yaml.safe_load(f)
+    env = dict(e.split("=", 1) for e in compose["services"]["exporter"]["environment"] if "=" in e)
+    endpoint = urllib.parse.urlsplit(env.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""))
+    protocol = "grpc" if env.get("OTEL_EXPORTER_OTLP_PROTOCOL") == "grpc" else "http"
+    if endpoint.hostname not in compose["services"]:
+        problem(f"docker-compose.yml: the exporter pushes to {endpoint.hostname!r}, which is not a service")
+        return
+    served = collector["receivers"]["otlp"]["protocols"].get(protocol, {}).get("endpoint", "")
+    if not served.endswith(f":{endpoint.port}"):
+        problem(f"deploy/otel-collector.yml: the {protocol} receiver listens on {served!r}, "
+                f"the exporter pushes to port {endpoint.port}")
+    if "otlp" not in collector["service"]["pipelines"].get("metrics", {}).get("receivers", []):
+        problem("deploy/otel-collector.yml: no metrics pipeline receives from otlp")
+
+
 def self_test():
     """The name extraction must find what it should and nothing else."""
     got = metric_names('sum by (model_id, aws_service) (rate(aws_bedrock_invocations_total{kind=~"a|b"}[15m])) '
@@ -181,6 +204,7 @@ if __name__ == "__main__":
     check_dashboards()
     check_metric_names()
     check_compose()
+    check_otel_collector()
     if problems:
         print("\n".join(problems), file=sys.stderr)
         sys.exit(1)
