@@ -10,6 +10,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/aws-quota-exporter /usr/local/bin/aws-quota-exporter
+# The increase receiver's SQLite ledger; mount a volume here to keep it.
+RUN mkdir -p /var/lib/aws-quota-exporter && chown 65534:65534 /var/lib/aws-quota-exporter
 USER 65534:65534
 EXPOSE 9767
 ENTRYPOINT ["/usr/local/bin/aws-quota-exporter"]

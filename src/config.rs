@@ -99,6 +99,116 @@ pub const VARIABLES: &[Variable] = &[
         description: "Most data points in one OTLP request; a push is split into as many requests as it needs (100 to 1000000).",
     },
     Variable {
+        name: "QUOTA_EXPORTER_INCREASE_RECEIVER",
+        default: "false",
+        description: "true serves POST /alertmanager/webhook, which files quota increase requests (see the README).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_DRY_RUN",
+        default: "true",
+        description: "Record what would be filed instead of filing; false files requests in AWS.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_APPROVAL",
+        default: "false",
+        description: "true holds each request until it is approved (POST /increase-requests/ID/approve or the requests subcommand).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_TOKEN_FILE",
+        default: "none",
+        description: "File holding the bearer token Alertmanager sends (authorization.credentials_file).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_TOKEN",
+        default: "none",
+        description: "The bearer token itself, instead of a file.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_USERNAME",
+        default: "none",
+        description: "Basic-auth user name, instead of a token (with the password or its file).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_PASSWORD_FILE",
+        default: "none",
+        description: "File holding the basic-auth password.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_PASSWORD",
+        default: "none",
+        description: "The basic-auth password itself, instead of a file.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_SERVICES",
+        default: "all services",
+        description: "Comma-separated service codes whose quotas may be increased (allow list).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_EXCLUDE_SERVICES",
+        default: "none",
+        description: "Comma-separated service codes whose quotas are never increased.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_QUOTAS",
+        default: "all quotas",
+        description: "Comma-separated service_code/quota_code that may be increased, e.g. ec2/L-1216C47A (allow list).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_EXCLUDE_QUOTAS",
+        default: "none",
+        description: "Comma-separated service_code/quota_code never increased.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_FACTOR",
+        default: "1.5",
+        description: "Without a recommended limit from the forecast, ask for the current limit times this (above 1).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_MAX_FACTOR",
+        default: "2",
+        description: "Never ask for more than the current limit times this.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_MAX_VALUES",
+        default: "none",
+        description: "Comma-separated service_code/quota_code=value: the most ever asked for a quota.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_COOLDOWN",
+        default: "1d",
+        description: "After a request for a quota closes (or a dry run), none is filed for it for this long.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_DAILY_MAX",
+        default: "5",
+        description: "Requests filed (in dry-run: recorded) per UTC day, 1 to 1000.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_LEDGER",
+        default: "sqlite",
+        description: "Where decisions are recorded: sqlite (one receiver) or dynamodb (several replicas).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_LEDGER_PATH",
+        default: "increase-requests.db",
+        description: "The SQLite ledger file.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_DYNAMODB_TABLE",
+        default: "aws-quota-exporter-increases",
+        description: "The DynamoDB ledger table (created when missing), in the SDK's region.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_POLL_INTERVAL",
+        default: "1m",
+        description: "How often open requests are followed in AWS.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_FAULT",
+        default: "none",
+        description: "Tests only: crash-after-filing aborts right after AWS accepts a request.",
+    },
+    Variable {
         name: "QUOTA_EXPORTER_DEMO",
         default: "false",
         description: "true runs against the built-in simulated AWS estate instead of AWS (same as --demo).",
@@ -135,6 +245,8 @@ pub struct Config {
     pub forecast_history_days: u32,
     /// The OTLP push is split so that no request holds more data points.
     pub otlp_max_points_per_request: usize,
+    /// The automatic increase request receiver.
+    pub increase: crate::increase::settings::IncreaseConfig,
     pub demo: bool,
     pub log_level: String,
 }
@@ -156,6 +268,7 @@ impl Default for Config {
             forecast: true,
             forecast_history_days: 30,
             otlp_max_points_per_request: 10_000,
+            increase: crate::increase::settings::IncreaseConfig::default(),
             demo: false,
             log_level: "info".into(),
         }
@@ -177,6 +290,9 @@ pub enum ConfigError {
     Invalid { variable: String, value: String, problem: String, expected: String },
     #[error("unknown variable {variable}{hint}; the variables are listed by --help")]
     Unknown { variable: String, hint: String },
+    /// Values that are each valid but cannot go together, or a file that cannot be read.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Reads the configuration from the process environment.
@@ -207,7 +323,16 @@ struct Raw {
 
 /// Reads the configuration from the given variables (all of them; unprefixed ones are ignored).
 pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
-    let ours: HashMap<String, String> = vars.into_iter().filter(|(k, _)| k.starts_with(PREFIX)).collect();
+    let mut dynamodb_endpoint = None;
+    let ours: HashMap<String, String> = vars
+        .into_iter()
+        .filter(|(k, v)| {
+            if k == "AWS_ENDPOINT_URL_DYNAMODB" {
+                dynamodb_endpoint = Some(v.clone());
+            }
+            k.starts_with(PREFIX)
+        })
+        .collect();
     let mut names: Vec<&String> = ours.keys().collect();
     names.sort();
     for name in names {
@@ -215,6 +340,7 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
             return Err(ConfigError::Unknown { variable: name.clone(), hint: suggestion(name) });
         }
     }
+    let increase = crate::increase::settings::from_vars(&ours, dynamodb_endpoint)?;
     // Every field is an optional string, so envy itself cannot fail on a value.
     let raw: Raw = envy::prefixed(PREFIX).from_iter(ours).unwrap_or_default();
     let d = Config::default();
@@ -257,6 +383,7 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
             d.otlp_max_points_per_request,
             parse_max_points,
         )?,
+        increase,
         demo: parse(&raw.demo, "DEMO", false, parse_bool)?,
         log_level: raw.log_level.filter(|s| !s.trim().is_empty()).unwrap_or(d.log_level),
     };
@@ -264,16 +391,16 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
 }
 
 /// Why a value failed, and the form expected.
-struct Problem {
+pub(crate) struct Problem {
     problem: String,
     expected: &'static str,
 }
 
-fn problem(problem: impl Into<String>, expected: &'static str) -> Problem {
+pub(crate) fn problem(problem: impl Into<String>, expected: &'static str) -> Problem {
     Problem { problem: problem.into(), expected }
 }
 
-fn parse<T>(
+pub(crate) fn parse<T>(
     raw: &Option<String>,
     suffix: &str,
     default: T,
@@ -323,7 +450,7 @@ pub fn is_region_code(s: &str) -> bool {
 
 const SERVICES_FORM: &str = "a comma-separated list of Service Quotas service codes such as ec2,lambda,vpc";
 
-fn parse_service_codes(v: &str) -> Result<Vec<String>, Problem> {
+pub(crate) fn parse_service_codes(v: &str) -> Result<Vec<String>, Problem> {
     let mut out = Vec::new();
     for item in v.split(',').map(str::trim) {
         // The Service Quotas pattern: [a-zA-Z][a-zA-Z0-9-]{1,63}.
@@ -372,7 +499,7 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
-fn parse_duration_at_least(v: &str, min: Duration) -> Result<Duration, Problem> {
+pub(crate) fn parse_duration_at_least(v: &str, min: Duration) -> Result<Duration, Problem> {
     let d = parse_duration(v).map_err(|p| problem(p, DURATION_FORM))?;
     if d < min {
         return Err(problem(format!("shorter than the minimum of {}", humanize(min)), DURATION_FORM));
@@ -433,7 +560,7 @@ fn parse_rate(v: &str) -> Result<f64, Problem> {
     }
 }
 
-fn parse_bool(v: &str) -> Result<bool, Problem> {
+pub(crate) fn parse_bool(v: &str) -> Result<bool, Problem> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
@@ -472,6 +599,8 @@ pub fn help_text() -> String {
         "USAGE:",
         "    aws-quota-exporter [--demo]",
         "    aws-quota-exporter quotas --service CODE [--region REGION]... [--output table|json] [--demo]",
+        "    aws-quota-exporter requests [--open] [--limit N] [--output table|json]",
+        "    aws-quota-exporter requests approve ID | requests reject ID",
         "    aws-quota-exporter --help | --version",
         "",
         "OPTIONS:",
@@ -482,6 +611,8 @@ pub fn help_text() -> String {
         "SUBCOMMANDS:",
         "    quotas       print one service's quotas (limit, default, usage, utilisation) once and exit;",
         "                 --service bedrock groups them by model family, --output json is for scripts",
+        "    requests     list the automatic increase ledger (newest first), or approve or reject an",
+        "                 entry awaiting approval; the running receiver files an approval at its next poll",
         "",
         "ENVIRONMENT (configuration):",
         "",

@@ -20,6 +20,7 @@ pub mod snapshot;
 pub mod metrics;
 pub mod exposition;
 pub mod otlp;
+pub mod increase;
 pub mod server;
 pub mod startup;
 pub mod report;

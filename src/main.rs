@@ -9,6 +9,14 @@ use aws_quota_exporter::{aws, clock::SystemClock, config, demo, otlp, report, st
 enum Command {
     Serve,
     Quotas { service: String, regions: Vec<String>, json: bool },
+    Requests(Requests),
+}
+
+/// What the `requests` subcommand does.
+enum Requests {
+    List { open: bool, limit: usize, json: bool },
+    Approve(String),
+    Reject(String),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +60,34 @@ fn run() -> anyhow::Result<()> {
             }
         }
         command = Command::Quotas { service, regions, json };
+    } else if args.peek().map(String::as_str) == Some("requests") {
+        args.next();
+        let (mut open, mut limit, mut json) = (false, 50usize, false);
+        let mut action = None;
+        while let Some(arg) = args.next() {
+            let mut value = |flag: &str| args.next().with_context(|| format!("{flag} needs a value; see --help"));
+            match arg.as_str() {
+                "--open" => open = true,
+                "--limit" => {
+                    let v = value("--limit")?;
+                    limit = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=10_000).contains(n))
+                        .with_context(|| format!("--limit {v:?} is not a whole number from 1 to 10000"))?;
+                }
+                "--output" => match value("--output")?.as_str() {
+                    "table" => json = false,
+                    "json" => json = true,
+                    other => bail!("--output must be table or json, got {other:?}"),
+                },
+                "approve" => action = Some(Requests::Approve(value("approve")?)),
+                "reject" => action = Some(Requests::Reject(value("reject")?)),
+                "--help" | "-h" => return print_help(),
+                other => bail!("unknown argument {other:?} to requests; see --help"),
+            }
+        }
+        command = Command::Requests(action.unwrap_or(Requests::List { open, limit, json }));
     } else {
         for arg in args {
             match arg.as_str() {
@@ -70,19 +106,22 @@ fn run() -> anyhow::Result<()> {
     // Read before anything starts, so that a bad `OTEL_*` value stops start-up at once.
     let otlp = match command {
         Command::Serve => otlp::settings_from_env()?,
-        Command::Quotas { .. } => None,
+        Command::Quotas { .. } | Command::Requests(_) => None,
     };
     // A one-shot report keeps stdout for its output and logs only problems.
     let log_level = match command {
         Command::Serve => config.log_level.clone(),
-        Command::Quotas { .. } if std::env::var_os("QUOTA_EXPORTER_LOG_LEVEL").is_none() => "warn".to_owned(),
-        Command::Quotas { .. } => config.log_level.clone(),
+        Command::Quotas { .. } | Command::Requests(_) if std::env::var_os("QUOTA_EXPORTER_LOG_LEVEL").is_none() => {
+            "warn".to_owned()
+        }
+        Command::Quotas { .. } | Command::Requests(_) => config.log_level.clone(),
     };
     init_logging(&log_level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match command {
         Command::Serve => runtime.block_on(serve(config, otlp)),
         Command::Quotas { service, regions, json } => runtime.block_on(quotas(config, service, regions, json)),
+        Command::Requests(what) => runtime.block_on(requests(config, what)),
     }
 }
 
@@ -137,6 +176,58 @@ async fn quotas(mut config: config::Config, service: String, regions: Vec<String
         .collect();
     if !failures.is_empty() {
         bail!("some of the data could not be read:\n  {}", failures.join("\n  "));
+    }
+    Ok(())
+}
+
+/// The `requests` subcommand: lists the ledger, or approves or rejects an entry.
+async fn requests(config: config::Config, what: Requests) -> anyhow::Result<()> {
+    use aws_quota_exporter::increase::{cli, ledger, receiver};
+    let sdk_config = match config.increase.ledger {
+        aws_quota_exporter::increase::settings::LedgerConfig::DynamoDb { .. } => aws::load_sdk_config().await,
+        aws_quota_exporter::increase::settings::LedgerConfig::Sqlite { .. } => aws_config::SdkConfig::builder().build(),
+    };
+    if let aws_quota_exporter::increase::settings::LedgerConfig::Sqlite { path } = &config.increase.ledger
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "no increase ledger at {}: set QUOTA_EXPORTER_INCREASE_LEDGER_PATH to the file the receiver writes",
+            path.display()
+        );
+    }
+    let ledger = aws_quota_exporter::increase::open_ledger(&config.increase, &sdk_config)
+        .await
+        .context("opening the increase ledger (QUOTA_EXPORTER_INCREASE_LEDGER*)")?;
+    let now = aws_quota_exporter::clock::Clock::now(&SystemClock);
+    match what {
+        Requests::List { open, limit, json } => {
+            let which = if open { ledger::Listing::Open } else { ledger::Listing::All };
+            let entries = ledger.list(which, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                print!("{}", cli::table(&entries));
+            }
+        }
+        Requests::Approve(id) => {
+            let e = receiver::mark_approved(&ledger, &id, now).await?;
+            println!(
+                "approved {}: {}/{} in {} {}, asking for {}; the receiver files it at its next poll",
+                e.id,
+                e.key.service_code,
+                e.key.quota_code,
+                e.key.account,
+                e.key.region,
+                e.desired_value.map_or_else(|| "?".to_owned(), |v| v.to_string())
+            );
+        }
+        Requests::Reject(id) => {
+            let e = receiver::reject(&ledger, &id, now, config.increase.cooldown).await?;
+            println!(
+                "rejected {}: {}/{} in {} {}",
+                e.id, e.key.service_code, e.key.quota_code, e.key.account, e.key.region
+            );
+        }
     }
     Ok(())
 }

@@ -270,6 +270,7 @@ pub fn catalog(help: &HelpContext) -> Vec<Family> {
     forecast_families(help, &mut out);
     bedrock_families(help, &mut out);
     bedrock_forecast_families(help, &mut out);
+    increase_families(&mut out);
     self_families(help, &mut out);
     out
 }
@@ -573,6 +574,55 @@ fn bedrock_forecast_families(help: &HelpContext, out: &mut Vec<Family>) {
     out.push(per_bedrock_forecast("aws_bedrock_quota_recommended_limit", None, "{token}", recommended, |f| {
         f.recommended_limit
     }));
+}
+
+fn increase_families(out: &mut Vec<Family>) {
+    out.push(family(
+        "aws_quota_increase_request_open",
+        Kind::Gauge,
+        None,
+        "1",
+        "Value 1 for each quota with an open automatic increase request, by its state in the receiver \
+         (checking, awaiting_approval, approved, filing, filed) and its status in AWS (PENDING, CASE_OPENED; \
+         empty before it is filed). The region is where it is filed: us-east-1 for a global quota."
+            .to_owned(),
+        |inputs, sink| {
+            for e in inputs.snapshot.increase_requests.iter() {
+                let labels = [
+                    ("cloud_account_id", e.key.account.as_str()),
+                    ("cloud_region", e.key.region.as_str()),
+                    ("service_code", e.key.service_code.as_str()),
+                    ("quota_code", e.key.quota_code.as_str()),
+                    ("state", e.state.as_str()),
+                    ("status", e.aws_status.as_deref().unwrap_or_default()),
+                ];
+                sink.sample(&labels, 1.0)?;
+            }
+            Ok(())
+        },
+    ));
+    out.push(family(
+        "aws_quota_increase_request_desired_value",
+        Kind::Gauge,
+        None,
+        "",
+        "The value an open automatic increase request asks for, in the quota's unit.".to_owned(),
+        |inputs, sink| {
+            for e in inputs.snapshot.increase_requests.iter() {
+                if let Some(v) = e.desired_value {
+                    let labels = [
+                        ("cloud_account_id", e.key.account.as_str()),
+                        ("cloud_region", e.key.region.as_str()),
+                        ("service_code", e.key.service_code.as_str()),
+                        ("quota_code", e.key.quota_code.as_str()),
+                    ];
+                    sink.sample(&labels, v)?;
+                }
+            }
+            Ok(())
+        },
+    ));
+    out.push(registry_counter("aws_quota_increase_requests", "{decision}", crate::selfmetrics::INCREASE_REQUESTS_HELP));
 }
 
 fn self_families(help: &HelpContext, out: &mut Vec<Family>) {

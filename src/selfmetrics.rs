@@ -17,11 +17,17 @@ pub struct SelfMetrics {
     metrics_requested: IntCounterVec,
     otlp_exports: IntCounterVec,
     otlp_last_export: prometheus::Gauge,
+    increase_requests: IntCounterVec,
 }
 
 pub const API_CALLS: &str = "aws_quota_exporter_aws_api_calls_total";
 pub const METRICS_REQUESTED: &str = "aws_quota_exporter_cloudwatch_metrics_requested_total";
 pub const OTLP_EXPORTS: &str = "aws_quota_exporter_otlp_exports_total";
+pub const INCREASE_REQUESTS: &str = "aws_quota_increase_requests_total";
+/// The help of [`INCREASE_REQUESTS`], shared with the family catalog.
+pub const INCREASE_REQUESTS_HELP: &str = "Decisions of the automatic increase receiver by outcome (filed, dry_run, \
+     awaiting_approval, rejected, skipped, failed, resolved; approved, denied and the other AWS statuses as requests \
+     close; abandoned and reconciled after a restart) and reason (for skipped and failed).";
 
 impl Default for SelfMetrics {
     fn default() -> Self {
@@ -64,7 +70,11 @@ impl SelfMetrics {
         registry.register(Box::new(metrics_requested.clone())).expect("registered once");
         registry.register(Box::new(otlp_exports.clone())).expect("registered once");
         registry.register(Box::new(otlp_last_export.clone())).expect("registered once");
-        SelfMetrics { registry, api_calls, metrics_requested, otlp_exports, otlp_last_export }
+        let increase_requests =
+            IntCounterVec::new(Opts::new(INCREASE_REQUESTS, INCREASE_REQUESTS_HELP), &["outcome", "reason"])
+                .expect("the metric name and labels are valid constants");
+        registry.register(Box::new(increase_requests.clone())).expect("registered once");
+        SelfMetrics { registry, api_calls, metrics_requested, otlp_exports, otlp_last_export, increase_requests }
     }
 
     pub fn count_api_call(&self, service: &str, operation: &str, outcome: Outcome, account: &str, region: &str) {
@@ -78,6 +88,16 @@ impl SelfMetrics {
     pub fn count_otlp_export(&self, ok: bool, seconds: f64) {
         self.otlp_exports.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
         self.otlp_last_export.set(seconds);
+    }
+
+    /// One decision of the increase receiver.
+    pub fn count_increase(&self, outcome: &str, reason: &str) {
+        self.increase_requests.with_label_values(&[outcome, reason]).inc();
+    }
+
+    /// Decisions so far with this outcome and reason.
+    pub fn increases(&self, outcome: &str, reason: &str) -> u64 {
+        self.increase_requests.with_label_values(&[outcome, reason]).get()
     }
 
     /// OTLP pushes so far with this outcome.

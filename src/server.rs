@@ -1,4 +1,5 @@
-//! The HTTP server: `/metrics`, `/-/healthy`, `/-/ready` and a landing page at `/`.
+//! The HTTP server: `/metrics`, `/-/healthy`, `/-/ready`, a landing page at `/`, and
+//! the increase receiver's endpoints ([`crate::increase::http`]).
 //!
 //! `/metrics` negotiates the format from `Accept` (OpenMetrics 1.0 or the text format
 //! 0.0.4, the fallback) and serves the pre-compressed body when the client accepts
@@ -28,8 +29,14 @@ use crate::snapshot::Hub;
 
 type HttpResponse = Response<UnsyncBoxBody<Bytes, std::io::Error>>;
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<Output = ()>) {
+/// Serves until `shutdown` completes, then lets in-flight requests finish. The
+/// increase receiver's endpoints answer when `receiver` is set.
+pub async fn serve(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    receiver: Option<Arc<crate::increase::receiver::Receiver>>,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -44,9 +51,18 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<O
                     }
                 };
                 let hub = hub.clone();
-                let service = service_fn(move |req| {
+                let receiver = receiver.clone();
+                let service = service_fn(move |req: Request<Incoming>| {
                     let hub = hub.clone();
-                    async move { Ok::<_, Infallible>(route(&hub, &req)) }
+                    let receiver = receiver.clone();
+                    async move {
+                        if crate::increase::http::is_receiver_path(req.uri().path()) {
+                            let reply = crate::increase::http::handle(receiver.as_deref(), req).await;
+                            let (parts, body) = reply.into_parts();
+                            return Ok::<_, Infallible>(Response::from_parts(parts, full(body)));
+                        }
+                        Ok::<_, Infallible>(route(&hub, &req))
+                    }
                 });
                 let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);

@@ -44,6 +44,8 @@ impl TargetSnapshot {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub targets: Vec<Arc<TargetSnapshot>>,
+    /// The increase receiver's open requests (empty without a receiver).
+    pub increase_requests: Arc<Vec<crate::increase::ledger::Entry>>,
 }
 
 /// Where targets publish and scrapes read.
@@ -57,6 +59,7 @@ pub struct Hub {
     ready: AtomicBool,
     metrics: Arc<SelfMetrics>,
     families: Arc<Vec<Family>>,
+    increase_requests: RwLock<Arc<Vec<crate::increase::ledger::Entry>>>,
 }
 
 impl Hub {
@@ -71,6 +74,7 @@ impl Hub {
             ready: AtomicBool::new(false),
             metrics,
             families,
+            increase_requests: RwLock::new(Arc::new(Vec::new())),
         });
         hub.render();
         hub
@@ -92,7 +96,18 @@ impl Hub {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let mut targets: Vec<Arc<TargetSnapshot>> = slots.iter().flatten().cloned().collect();
         targets.sort_by(|a, b| (a.account_label(), &a.target.region).cmp(&(b.account_label(), &b.target.region)));
-        Snapshot { targets }
+        let increase_requests = self.increase_requests.read().unwrap_or_else(|p| p.into_inner()).clone();
+        Snapshot { targets, increase_requests }
+    }
+
+    /// Replaces the increase receiver's open requests and asks for a render. Returns
+    /// the generation to wait for with [`Hub::wait_rendered`].
+    pub fn set_increase_requests(&self, mut open: Vec<crate::increase::ledger::Entry>) -> u64 {
+        open.sort_by(|a, b| a.id.cmp(&b.id));
+        *self.increase_requests.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(open);
+        let generation = self.published.fetch_add(1, Ordering::SeqCst) + 1;
+        self.render_requested.notify_one();
+        generation
     }
 
     /// The family catalog every output walks.

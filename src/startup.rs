@@ -19,6 +19,7 @@ use crate::clock::Clock;
 use crate::collector::TargetContext;
 use crate::config::{Config, humanize};
 use crate::exposition::HelpContext;
+use crate::increase::receiver::{LimitRefresh, Receiver, ReceiverParts};
 use crate::model::Target;
 use crate::selfmetrics::SelfMetrics;
 use crate::snapshot::Hub;
@@ -45,6 +46,8 @@ pub enum StartupError {
     Listen { address: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Otlp(#[from] crate::otlp::OtlpStartError),
+    #[error("the increase receiver cannot start: {0}")]
+    Ledger(#[from] crate::increase::ledger::LedgerError),
 }
 
 /// A built exporter, not yet serving.
@@ -57,6 +60,7 @@ pub struct App {
     limits_interval: Duration,
     usage_interval: Duration,
     otlp: Option<crate::otlp::OtlpOutput>,
+    receiver: Option<Arc<Receiver>>,
 }
 
 /// Drives and inspects a running exporter (tests, benchmarks, subcommands).
@@ -64,6 +68,8 @@ pub struct App {
 pub struct AppHandle {
     pub hub: Arc<Hub>,
     pub metrics: Arc<SelfMetrics>,
+    /// The increase receiver, when it is on.
+    pub receiver: Option<Arc<Receiver>>,
     runners: Vec<Arc<Mutex<TargetRunner>>>,
 }
 
@@ -154,18 +160,55 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
             let target = Target { region: region.clone() };
             Arc::new(Mutex::new(TargetRunner::new(index, target, ctx, hub.clone())))
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let receiver = if config.increase.receiver {
+        let ledger = crate::increase::open_ledger(&config.increase, &sdk_config).await?;
+        Some(Receiver::new(ReceiverParts {
+            config: Arc::new(config.increase.clone()),
+            ledger,
+            hub: hub.clone(),
+            clock: clock.clone(),
+            sdk_config: sdk_config.clone(),
+            rate: config.service_quotas_rate,
+            metrics: metrics.clone(),
+            regions: regions.clone(),
+            refresh: limit_refresh(runners.clone(), hub.clone()),
+        }))
+    } else {
+        None
+    };
     let otlp = otlp
         .map(|s| crate::otlp::OtlpOutput::start(&s, hub.clone(), config.otlp_max_points_per_request))
         .transpose()?;
     Ok(App {
         listener,
         local_addr,
-        handle: AppHandle { hub, metrics, runners },
+        handle: AppHandle { hub, metrics, receiver: receiver.clone(), runners },
         schedule,
         limits_interval: config.limits_refresh_interval,
         usage_interval: config.usage_refresh_interval,
         otlp,
+        receiver,
+    })
+}
+
+/// Reads a quota's limit again in every target that publishes it, after AWS approved
+/// an increase.
+fn limit_refresh(runners: Vec<Arc<Mutex<TargetRunner>>>, hub: Arc<Hub>) -> LimitRefresh {
+    Arc::new(move |key| {
+        let (runners, hub) = (runners.clone(), hub.clone());
+        Box::pin(async move {
+            for runner in &runners {
+                let generation = {
+                    let mut runner = runner.lock().await;
+                    if !runner.publishes(&key.region, &key.service_code, &key.quota_code) {
+                        continue;
+                    }
+                    runner.refresh_limit(&key.service_code, &key.quota_code).await
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(2), hub.wait_rendered(generation)).await;
+            }
+        })
     })
 }
 
@@ -175,6 +218,7 @@ pub async fn collect_once(mut settings: Settings) -> Result<crate::snapshot::Sna
     settings.config.listen_address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     settings.schedule = false;
     settings.otlp = None;
+    settings.config.increase.receiver = false;
     let app = build(settings).await?;
     let handle = app.handle();
     let renderer = tokio::spawn(handle.hub.clone().run_renderer());
@@ -201,7 +245,12 @@ impl App {
                 refreshers.push(tokio::spawn(refresh_loop(runner.clone(), self.limits_interval, self.usage_interval)));
             }
         }
-        crate::server::serve(self.listener, self.handle.hub.clone(), shutdown).await;
+        if self.schedule
+            && let Some(receiver) = &self.receiver
+        {
+            refreshers.push(tokio::spawn(receiver.clone().run()));
+        }
+        crate::server::serve(self.listener, self.handle.hub.clone(), self.receiver.clone(), shutdown).await;
         for task in refreshers {
             task.abort();
         }

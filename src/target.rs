@@ -88,6 +88,51 @@ impl TargetRunner {
         self.publish()
     }
 
+    /// Reads one quota's value again (`GetServiceQuota`), after AWS approved an
+    /// increase, and publishes it. Returns the published generation.
+    pub async fn refresh_limit(&mut self, service_code: &str, quota_code: &str) -> u64 {
+        match self.ctx.aws.current_quota(service_code, quota_code).await {
+            Ok(current) => {
+                let mut inventory = (*self.data.quotas).clone();
+                if let Some(service) = inventory.services.get_mut(service_code) {
+                    let mut quotas = (*service.quotas).clone();
+                    for q in quotas.iter_mut().filter(|q| q.code == quota_code && q.resource.is_none()) {
+                        q.limit = Some(current.value);
+                    }
+                    service.quotas = Arc::new(quotas);
+                }
+                self.data.quotas = Arc::new(inventory);
+                self.update_forecasts();
+                tracing::info!(
+                    aws.region = %self.target.region,
+                    service_code,
+                    quota_code,
+                    limit = current.value,
+                    "limit read again after an approved increase"
+                );
+            }
+            Err(e) => tracing::warn!(
+                aws.region = %self.target.region,
+                service_code,
+                quota_code,
+                error = %e,
+                "cannot read the limit again after an approved increase; the next full refresh will"
+            ),
+        }
+        self.publish()
+    }
+
+    /// Whether this target publishes the quota: its region's, or a global one.
+    pub fn publishes(&self, region: &str, service_code: &str, quota_code: &str) -> bool {
+        let listed = self
+            .data
+            .quotas
+            .services
+            .get(service_code)
+            .and_then(|s| s.quotas.iter().find(|q| q.code == quota_code && q.resource.is_none()));
+        listed.is_some_and(|q| self.target.region == region || q.global)
+    }
+
     /// Extends the history's current day with this refresh's readings and fits again.
     fn update_forecasts(&mut self) {
         if !self.ctx.config.forecast {

@@ -9,6 +9,8 @@
 
 pub mod bedrock;
 pub mod cloudwatch;
+pub mod dynamodb;
+pub mod increase;
 pub mod servicequotas;
 pub mod sts;
 
@@ -45,6 +47,21 @@ impl AwsError {
             AwsError::AccessDenied { .. } => "denied",
             AwsError::Api { .. } | AwsError::Transport { .. } => "error",
         }
+    }
+
+    /// AWS's error code, when AWS answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Throttled { code, .. } | AwsError::AccessDenied { code, .. } | AwsError::Api { code, .. } => {
+                Some(code)
+            }
+            AwsError::Transport { .. } => None,
+        }
+    }
+
+    /// A successful answer without a field it must have.
+    fn missing(operation: &'static str, field: &str) -> AwsError {
+        AwsError::Api { operation, code: "MissingField".into(), message: format!("the answer has no {field}") }
     }
 
     /// Turns an SDK error into ours, keeping AWS's error code and message.

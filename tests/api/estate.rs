@@ -35,12 +35,8 @@ fn cycle(metric: &UsageMetric, values: &[f64]) -> simaws::estate::MetricSeries {
 pub fn test_estate() -> Estate {
     Estate {
         accounts: vec![
-            Account { id: ACCOUNT.into(), access_key_id: ACCESS_KEY.into(), regions: vec![us_east_1(), eu_west_1()] },
-            Account {
-                id: OTHER_ACCOUNT.into(),
-                access_key_id: OTHER_KEY.into(),
-                regions: vec![Region { name: "us-east-1".into(), ..Region::default() }],
-            },
+            Account::new(ACCOUNT, ACCESS_KEY, vec![us_east_1(), eu_west_1()]),
+            Account::new(OTHER_ACCOUNT, OTHER_KEY, vec![Region { name: "us-east-1".into(), ..Region::default() }]),
         ],
     }
 }

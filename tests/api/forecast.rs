@@ -26,10 +26,10 @@ fn estate() -> Estate {
     let start = T0 - 60.0 * DAY;
     let series = |resource: &str, shape: Shape| metric(resource).series(shape).starting_at(start);
     Estate {
-        accounts: vec![Account {
-            id: "333344445555".into(),
-            access_key_id: KEY.into(),
-            regions: vec![Region {
+        accounts: vec![Account::new(
+            "333344445555",
+            KEY,
+            vec![Region {
                 name: "us-east-1".into(),
                 services: vec![Service {
                     code: "fargate".into(),
@@ -62,7 +62,7 @@ fn estate() -> Estate {
                 ],
                 ..Region::default()
             }],
-        }],
+        )],
     }
 }
 

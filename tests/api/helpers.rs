@@ -40,7 +40,7 @@ impl Clock for SimTime {
 pub struct TestApp {
     pub address: String,
     pub handle: AppHandle,
-    pub sim: SimAws,
+    pub sim: Arc<SimAws>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -69,6 +69,20 @@ pub async fn spawn_app_pushing(
     otlp: Option<aws_quota_exporter::otlp::OtlpSettings>,
 ) -> TestApp {
     let sim = SimAws::start_with(estate, SimClock::manual(T0), "127.0.0.1:0").await.expect("the simulator starts");
+    spawn_app_on(Arc::new(sim), access_key_id, configure, otlp).await
+}
+
+/// Another exporter on the same simulated AWS as `app` (a second replica).
+pub async fn spawn_app_sharing(app: &TestApp, access_key_id: &str, configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on(app.sim.clone(), access_key_id, configure, None).await
+}
+
+async fn spawn_app_on(
+    sim: Arc<SimAws>,
+    access_key_id: &str,
+    configure: impl FnOnce(&mut Config),
+    otlp: Option<aws_quota_exporter::otlp::OtlpSettings>,
+) -> TestApp {
     let retries = Retries { max_attempts: 3, initial_backoff: Duration::from_millis(2) };
     let sdk_config = static_sdk_config(&sim.endpoint_url(), access_key_id, "test-secret", retries).await;
     let mut config = Config {
@@ -123,6 +137,23 @@ impl TestApp {
             req = req.header(*k, *v);
         }
         let res = client.request(req.body(Empty::new()).expect("a valid request")).await.expect("the server answers");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.expect("a readable body").to_bytes();
+        Reply { status, headers, body }
+    }
+
+    /// Sends a POST with a body.
+    pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Reply {
+        let client = Client::builder(TokioExecutor::new()).build_http::<http_body_util::Full<Bytes>>();
+        let mut req = http::Request::builder().method("POST").uri(format!("{}{path}", self.address));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = client
+            .request(req.body(http_body_util::Full::new(body.into())).expect("a valid request"))
+            .await
+            .expect("the server answers");
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.into_body().collect().await.expect("a readable body").to_bytes();

@@ -4,12 +4,14 @@
 mod bedrock;
 mod calls;
 mod cli;
+mod dynamodb;
 mod estate;
 mod faults;
 mod forecast;
 mod golden;
 mod helpers;
 mod http;
+mod increase;
 mod otlp;
 mod quotas;
 mod report;

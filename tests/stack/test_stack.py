@@ -1,8 +1,8 @@
 """End to end with the real programs: the demo exporter, Prometheus with the shipped rules,
 Alertmanager with the shipped configuration, all on 127.0.0.1.
 
-1. Every query of every dashboard panel and every rule expression runs against
-   Prometheus and returns data: the demo estate is built so that each has something to
+1. Every query of every dashboard panel and every rule expression (but the two on
+   increase requests, see NOT_IN_THIS_RUN) runs against Prometheus and returns data: the demo estate is built so that each has something to
    show (its deliberate faults make the exporter-health alerts fire; a second, dead
    target in the exporter's job makes AwsQuotaExporterDown fire).
 2. The demo's quotas at 70, 80 and 90 % fire the right tiers through Prometheus into
@@ -27,6 +27,7 @@ import urllib.request
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOKEN_FILE = os.path.join(ROOT, "deploy", "secrets", "increase-token")
 ACCOUNT = "111122223333"
 TIMEOUT = 240
 
@@ -62,12 +63,20 @@ def ready(url):
 
 
 class Stack:
-    def __init__(self, exporter_binary):
+    """The demo exporter, Prometheus with the shipped rules (every `for:` shortened to
+    10 seconds) and Alertmanager with the shipped configuration, on loopback.
+    `exporter_env`, `edit_rules` (text to text) and `edit_alertmanager` (parsed YAML in
+    place) adapt them for a test."""
+
+    def __init__(self, exporter_binary, exporter_env=None, edit_rules=None, edit_alertmanager=None):
         self.tmp = tempfile.mkdtemp(prefix="aqe-stack-")
         self.exporter_port, self.prom_port, self.am_port = free_port(), free_port(), free_port()
         self.dead_port = free_port()  # nothing listens here: a target that is down
         self.procs = []
         self.exporter_binary = exporter_binary
+        self.exporter_env = exporter_env or {}
+        self.edit_rules = edit_rules or (lambda text: text)
+        self.edit_alertmanager = edit_alertmanager or (lambda config: None)
 
     def start(self, name, args, env=None):
         log = open(os.path.join(self.tmp, name + ".log"), "w")
@@ -88,6 +97,7 @@ class Stack:
             "QUOTA_EXPORTER_BEDROCK_LAG": "1m",
             "QUOTA_EXPORTER_LOG_LEVEL": "warn",
         })
+        env.update(self.exporter_env)
         self.start("exporter", [self.exporter_binary, "--demo"], env)
 
         with open(os.path.join(ROOT, "alerts", "aws-quota-exporter.rules.yml")) as f:
@@ -95,7 +105,17 @@ class Stack:
         fast = re.sub(r"^(\s+for:) \S+$", r"\1 10s", rules, flags=re.M)
         assert fast.count("for: 10s") == rules.count("for:"), "every for: is shortened"
         with open(os.path.join(self.tmp, "rules.yml"), "w") as f:
-            f.write(fast)
+            f.write(self.edit_rules(fast))
+        with open(os.path.join(ROOT, "alerts", "alertmanager.yml")) as f:
+            am_config = yaml.safe_load(f)
+        # The receiver is this exporter, with the token file of the compose stack.
+        for receiver in am_config["receivers"]:
+            for hook in receiver.get("webhook_configs", []):
+                hook["url"] = f"http://127.0.0.1:{self.exporter_port}/alertmanager/webhook"
+                hook["http_config"]["authorization"]["credentials_file"] = TOKEN_FILE
+        self.edit_alertmanager(am_config)
+        with open(os.path.join(self.tmp, "alertmanager.yml"), "w") as f:
+            yaml.safe_dump(am_config, f)
         config = {
             "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
             "rule_files": [os.path.join(self.tmp, "rules.yml")],
@@ -109,7 +129,7 @@ class Stack:
             yaml.safe_dump(config, f)
         self.start("alertmanager", [
             "prometheus-alertmanager",
-            f"--config.file={os.path.join(ROOT, 'alerts', 'alertmanager.yml')}",
+            f"--config.file={os.path.join(self.tmp, 'alertmanager.yml')}",
             f"--storage.path={os.path.join(self.tmp, 'am')}",
             f"--web.listen-address=127.0.0.1:{self.am_port}",
             "--cluster.listen-address=",
@@ -150,13 +170,20 @@ def dashboard_queries():
                 yield f"{name} / {p['title']} / {t['refId']}", t["expr"]
 
 
+# Alerts on the increase receiver's failures and AWS's denials: this run files nothing.
+# test_increase.py sees AwsQuotaIncreaseRequestDenied fire on a real denial; both are
+# pinned, first series included, by the promtool unit tests.
+NOT_IN_THIS_RUN = {"AwsQuotaIncreaseRequestFailed", "AwsQuotaIncreaseRequestDenied"}
+
+
 def rule_queries():
     with open(os.path.join(ROOT, "alerts", "aws-quota-exporter.rules.yml")) as f:
         rules = yaml.safe_load(f)
     for g in rules["groups"]:
         for r in g["rules"]:
             name = r.get("alert") or r.get("record")
-            yield f"rule {name} ({r.get('labels', {}).get('severity', '')})", r["expr"]
+            if name not in NOT_IN_THIS_RUN:
+                yield f"rule {name} ({r.get('labels', {}).get('severity', '')})", r["expr"]
 
 
 # Grafana's variables as "All" and its built-in intervals.

@@ -19,6 +19,38 @@ pub struct Account {
     pub id: String,
     pub access_key_id: String,
     pub regions: Vec<Region>,
+    /// How AWS reviews this account's quota increase requests.
+    pub increase_review: IncreaseReview,
+    /// Service Quotas Automatic Management, when the account opted in.
+    pub auto_management: Option<AutoManagement>,
+}
+
+/// How the simulated AWS decides a quota increase request, over simulated time: it is
+/// PENDING, then CASE_OPENED, then APPROVED (the applied value becomes the desired
+/// value) or DENIED.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncreaseReview {
+    /// Seconds after filing at which a support case opens.
+    pub case_after: f64,
+    /// Seconds after filing at which the request is decided.
+    pub decision_after: f64,
+    /// Requests up to this multiple of the value at filing are approved; larger ones are denied.
+    pub approve_up_to: f64,
+}
+
+impl Default for IncreaseReview {
+    fn default() -> Self {
+        IncreaseReview { case_after: 60.0, decision_after: 600.0, approve_up_to: 2.0 }
+    }
+}
+
+/// An account's Automatic Management configuration (`GetAutoManagementConfiguration`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoManagement {
+    /// `NotifyOnly` or `NotifyAndAdjust`.
+    pub opt_in_type: String,
+    /// Services excluded, each with the quotas listed for it (none: the whole service).
+    pub exclusions: BTreeMap<String, Vec<String>>,
 }
 
 /// One region of one account.
@@ -250,6 +282,17 @@ impl Estate {
 }
 
 impl Account {
+    /// An account with the default review and no Automatic Management.
+    pub fn new(id: &str, access_key_id: &str, regions: Vec<Region>) -> Account {
+        Account {
+            id: id.into(),
+            access_key_id: access_key_id.into(),
+            regions,
+            increase_review: IncreaseReview::default(),
+            auto_management: None,
+        }
+    }
+
     pub fn region(&self, name: &str) -> Option<&Region> {
         self.regions.iter().find(|r| r.name == name)
     }

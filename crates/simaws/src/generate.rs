@@ -36,10 +36,8 @@ pub fn has_usage(size: &Size, index: usize) -> bool {
 
 pub fn estate(size: &Size) -> Estate {
     let accounts = (0..size.accounts)
-        .map(|a| Account {
-            id: account_id(a),
-            access_key_id: access_key_id(a),
-            regions: size.regions.iter().map(|r| region(size, r)).collect(),
+        .map(|a| {
+            Account::new(&account_id(a), &access_key_id(a), size.regions.iter().map(|r| region(size, r)).collect())
         })
         .collect();
     Estate { accounts }

@@ -2,7 +2,9 @@
 //!
 //! The real AWS SDK clients talk to it unchanged: Service Quotas over AWS JSON 1.1,
 //! CloudWatch `GetMetricData` and `ListMetrics` over Smithy RPC v2 CBOR, STS over the
-//! query protocol with XML answers, and the Bedrock control plane over REST JSON. It serves an [`estate::Estate`] described as data, injects
+//! query protocol with XML answers, and the Bedrock control plane over REST JSON. Quota
+//! increase requests are filed, reviewed over simulated time and approved or denied
+//! (see [`increases`]). It serves an [`estate::Estate`] described as data, injects
 //! faults ([`faults::Fault`]) and counts every call ([`calls::Calls`]).
 //!
 //! It is test and demo infrastructure: it never checks signatures, and it must never
@@ -17,6 +19,7 @@ pub mod demo;
 pub mod estate;
 pub mod faults;
 pub mod generate;
+pub mod increases;
 pub mod paging;
 mod server;
 mod servicequotas;
@@ -82,6 +85,7 @@ pub(crate) struct Shared {
     pub calls: Mutex<Vec<Call>>,
     pub clock: SimClock,
     pub request_counter: std::sync::atomic::AtomicU64,
+    pub increases: Mutex<Vec<increases::IncreaseRequest>>,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -108,6 +112,7 @@ impl SimAws {
             calls: Mutex::new(Vec::new()),
             clock,
             request_counter: Default::default(),
+            increases: Mutex::new(Vec::new()),
         });
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(server::serve(listener, shared.clone(), rx));
@@ -146,6 +151,11 @@ impl SimAws {
     /// A copy of every call received so far.
     pub fn calls(&self) -> Calls {
         Calls(lock(&self.shared.calls).clone())
+    }
+
+    /// Every quota increase request filed so far.
+    pub fn increase_requests(&self) -> Vec<increases::IncreaseRequest> {
+        lock(&self.shared.increases).clone()
     }
 
     /// Forgets the calls received so far.

@@ -62,6 +62,8 @@ pub(crate) struct HandlerContext<'a> {
     pub region: &'a str,
     pub now: f64,
     pub request_id: &'a str,
+    /// Every quota increase request filed so far, in every account.
+    pub increases: &'a std::sync::Mutex<Vec<crate::increases::IncreaseRequest>>,
 }
 
 /// One wire protocol.
@@ -128,6 +130,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<HttpRespo
         headers: parts.headers,
         body,
     };
+    if raw.method == Method::GET && raw.path == INCREASES_PATH {
+        return Ok(increase_listing(&shared));
+    }
     let scope = credential_scope(&raw);
     let api = scope.as_ref().and_then(|s| api_of_signing_name(&s.service)).or_else(|| guess_api(&raw));
     let response = match api {
@@ -138,6 +143,24 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<HttpRespo
         None => plain(StatusCode::NOT_FOUND, "the simulator does not serve this API"),
     };
     Ok(response)
+}
+
+/// Not an AWS API: every increase request filed with the simulator, for tests and the
+/// demo to look at (`GET`, JSON).
+pub const INCREASES_PATH: &str = "/_simaws/increase-requests";
+
+fn increase_listing(shared: &Shared) -> HttpResponse {
+    let now = shared.clock.now();
+    let all: Vec<serde_json::Value> = lock(&shared.increases)
+        .iter()
+        .map(|r| {
+            let mut v = r.to_json(now);
+            v["AccountId"] = serde_json::json!(r.account_id);
+            v["Region"] = serde_json::json!(r.region);
+            v
+        })
+        .collect();
+    respond(200, "application/json", serde_json::Value::Array(all).to_string(), &[])
 }
 
 /// The parts of a SigV4 `Credential=` scope the simulator uses.
@@ -239,6 +262,7 @@ async fn run<P: Protocol>(shared: &Shared, raw: RawRequest, scope: Option<Scope>
                         region: &scope.region,
                         now: shared.clock.now(),
                         request_id: &request_id,
+                        increases: &shared.increases,
                     };
                     P::handle(&ctx, &operation, parsed).unwrap_or_else(|e| P::render(&e, &request_id))
                 }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use crate::calls::Api;
 use crate::estate::{Quota, Service};
 use crate::faults::FaultKind;
+use crate::increases;
 use crate::paging;
 use crate::server::{ApiError, HandlerContext, HttpResponse, Protocol, RawRequest, respond};
 
@@ -64,6 +65,18 @@ impl Protocol for ServiceQuotas {
             "ListAWSDefaultServiceQuotas" => list_default_quotas(ctx, &input)?,
             "GetServiceQuota" => get_service_quota(ctx, &input)?,
             "GetAWSDefaultServiceQuota" => get_default_quota(ctx, &input)?,
+            "RequestServiceQuotaIncrease" => {
+                let service = service(ctx, &input)?;
+                increases::request(ctx, service, find_quota(service, &input)?, &input)?
+            }
+            "GetRequestedServiceQuotaChange" => increases::get(ctx, &input)?,
+            "ListRequestedServiceQuotaChangeHistory" => {
+                paged("RequestedQuotas", increases::history(ctx, &input, false)?, &input)?
+            }
+            "ListRequestedServiceQuotaChangeHistoryByQuota" => {
+                paged("RequestedQuotas", increases::history(ctx, &input, true)?, &input)?
+            }
+            "GetAutoManagementConfiguration" => increases::auto_management(ctx),
             other => {
                 return Err(ApiError::new(
                     400,
@@ -147,7 +160,7 @@ fn list_service_quotas(ctx: &HandlerContext<'_>, input: &Value) -> Result<Value,
     let only = input.get("QuotaCode").and_then(Value::as_str);
     let mut items = Vec::new();
     for q in service.quotas.iter().filter(|q| only.is_none_or(|c| c == q.code)) {
-        if account_level && let Some(v) = q.applied_value {
+        if account_level && let Some(v) = increases::applied_value(ctx, service, q) {
             items.push(quota_json(ctx, service, q, v, true, None));
         }
         if resource_level {
@@ -189,8 +202,7 @@ fn find_quota<'a>(service: &'a Service, input: &Value) -> Result<&'a Quota, ApiE
 fn get_service_quota(ctx: &HandlerContext<'_>, input: &Value) -> Result<Value, ApiError> {
     let service = service(ctx, input)?;
     let q = find_quota(service, input)?;
-    let value = q
-        .applied_value
+    let value = increases::applied_value(ctx, service, q)
         .or(q.default_value)
         .ok_or_else(|| ApiError::new(400, "NoSuchResourceException", "The specified resource does not exist."))?;
     Ok(json!({ "Quota": quota_json(ctx, service, q, value, true, None) }))

@@ -9,7 +9,7 @@
 
 pub mod bedrock;
 
-use crate::estate::{Account, Estate, MetricSeries, Quota, Region, Service, Shape, UsageMetric};
+use crate::estate::{Account, Estate, IncreaseReview, MetricSeries, Quota, Region, Service, Shape, UsageMetric};
 use crate::faults::Fault;
 
 /// The demo's deliberate trouble, so that the exporter's health metrics, dashboards and
@@ -42,9 +42,11 @@ const HISTORY_DAYS: f64 = 45.0;
 pub fn estate(now: f64) -> Estate {
     Estate {
         accounts: vec![Account {
-            id: ACCOUNT_ID.into(),
-            access_key_id: ACCESS_KEY_ID.into(),
-            regions: vec![us_east_1(now), eu_west_1(now)],
+            // Quick enough to watch: a case after 10 seconds, a decision after 30. Up to
+            // 1.5 times the limit is approved (Lambda's 1,000 -> 1,300), more is denied
+            // (VPCs' 20 -> 40), so that the denial alert has something to show.
+            increase_review: IncreaseReview { case_after: 10.0, decision_after: 30.0, approve_up_to: 1.5 },
+            ..Account::new(ACCOUNT_ID, ACCESS_KEY_ID, vec![us_east_1(now), eu_west_1(now)])
         }],
     }
 }

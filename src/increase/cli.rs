@@ -1,0 +1,106 @@
+//! The `requests` subcommand: the ledger as a table or JSON, and approving or
+//! rejecting a request that awaits approval. It opens the ledger the receiver uses
+//! (same variables); an approval here is filed by the running receiver at its next poll.
+
+use super::ledger::{Entry, utc_day};
+
+/// `2026-11-22 05:13:13` (UTC) for epoch seconds.
+pub fn utc_time(epoch_seconds: f64) -> String {
+    let secs = epoch_seconds.floor() as i64;
+    let of_day = secs.rem_euclid(86_400);
+    format!("{} {:02}:{:02}:{:02}", utc_day(epoch_seconds), of_day / 3600, of_day % 3600 / 60, of_day % 60)
+}
+
+/// The entries as an aligned table, newest first, one line each.
+pub fn table(entries: &[Entry]) -> String {
+    let header = ["CREATED (UTC)", "ID", "STATE", "ACCOUNT", "REGION", "QUOTA", "CURRENT", "DESIRED", "AWS", "WHY"];
+    let number = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_else(|| "-".into());
+    let rows: Vec<[String; 10]> = entries
+        .iter()
+        .map(|e| {
+            let why = match (&e.reason, &e.request_id) {
+                (Some(reason), _) => reason.clone(),
+                (None, Some(id)) => id.clone(),
+                (None, None) => String::new(),
+            };
+            [
+                utc_time(e.created_at),
+                e.id.clone(),
+                e.state.as_str().to_owned(),
+                e.key.account.clone(),
+                e.key.region.clone(),
+                format!("{}/{}", e.key.service_code, e.key.quota_code),
+                number(e.current_value),
+                number(e.desired_value),
+                e.aws_status.clone().unwrap_or_else(|| "-".into()),
+                why,
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    if rows.is_empty() {
+        out.push_str("(no entries)\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::increase::ledger::{QuotaKey, State};
+
+    #[test]
+    fn times_are_utc() {
+        assert_eq!(utc_time(0.0), "1970-01-01 00:00:00");
+        assert_eq!(utc_time(1_795_391_999.9), "2026-11-22 23:59:59");
+    }
+
+    #[test]
+    fn the_table_aligns_columns_and_says_why_or_which_request() {
+        let key = QuotaKey {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            service_code: "ec2".into(),
+            quota_code: "L-1216C47A".into(),
+        };
+        let mut filed = Entry::new(key.clone(), State::Filed, 1_795_000_000.0);
+        filed.id = "1795000000000-aaaa".into();
+        filed.current_value = Some(640.0);
+        filed.desired_value = Some(960.0);
+        filed.aws_status = Some("PENDING".into());
+        filed.request_id = Some("req-1".into());
+        let mut skipped = Entry::new(key, State::Skipped, 1_795_000_060.0);
+        skipped.id = "1795000060000-bbbb".into();
+        skipped.reason = Some("open_request".into());
+        let t = table(&[skipped, filed]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("CREATED (UTC)        ID                  STATE"));
+        assert!(lines[1].contains("skipped") && lines[1].ends_with("open_request"));
+        assert!(lines[2].contains("960") && lines[2].contains("PENDING") && lines[2].ends_with("req-1"));
+        assert_eq!(lines[1].find("us-east-1"), lines[2].find("us-east-1"), "aligned");
+        let empty = table(&[]);
+        assert_eq!(empty.lines().nth(1), Some("(no entries)"), "{empty}");
+        assert!(empty.starts_with("CREATED (UTC)  ID  STATE"), "headers only as wide as themselves: {empty}");
+    }
+}

@@ -1,0 +1,331 @@
+//! The ledger: every decision the receiver makes, recorded durably, and the one
+//! guarantee everything else rests on: **at most one open entry per quota** (account,
+//! region, service code, quota code), whatever the number of concurrent deliveries or
+//! replicas. An entry is open from the moment the receiver claims the quota until the
+//! request closes in AWS (or the receiver gives up before filing).
+//!
+//! The intent is recorded before the AWS call ([`State::Filing`]) and the request id
+//! after it ([`State::Filed`]); an entry found in `Filing` after a crash is reconciled
+//! with AWS's request history, so nothing is filed twice.
+//!
+//! Two backends: SQLite ([`crate::increase::sqlite`], one receiver) and DynamoDB
+//! ([`crate::aws::dynamodb`], several replicas, conditional writes).
+
+use serde::Serialize;
+
+use crate::aws::dynamodb::DynamoLedger;
+use crate::increase::sqlite::SqliteLedger;
+
+/// What the ledger keys open requests by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct QuotaKey {
+    #[serde(rename = "cloud_account_id")]
+    pub account: String,
+    /// The region the request is filed in: us-east-1 for global quotas.
+    #[serde(rename = "cloud_region")]
+    pub region: String,
+    pub service_code: String,
+    pub quota_code: String,
+}
+
+impl std::fmt::Display for QuotaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{} in {} {}", self.service_code, self.quota_code, self.account, self.region)
+    }
+}
+
+/// Where an entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Claimed; the AWS checks are running. Open.
+    Checking,
+    /// Waiting for someone to approve it. Open.
+    AwaitingApproval,
+    /// Approved; to be checked again and filed. Open.
+    Approved,
+    /// About to call, or calling, `RequestServiceQuotaIncrease`. Open.
+    Filing,
+    /// Filed; AWS is reviewing it. Open.
+    Filed,
+    /// Closed in AWS: approved, denied, case closed.
+    Closed,
+    /// What would have been filed, in dry-run. Closed at once.
+    DryRun,
+    /// Rejected by a person. Closed.
+    Rejected,
+    /// AWS refused it, or a check failed. Closed; nothing is open in AWS.
+    Failed,
+    /// Claimed, then given up before filing (a crash during the checks). Closed.
+    Abandoned,
+    /// Not acted on, with its reason. Never open.
+    Skipped,
+    /// A resolved alert, recorded. Never open.
+    Resolved,
+}
+
+impl State {
+    pub const ALL: [State; 12] = [
+        State::Checking,
+        State::AwaitingApproval,
+        State::Approved,
+        State::Filing,
+        State::Filed,
+        State::Closed,
+        State::DryRun,
+        State::Rejected,
+        State::Failed,
+        State::Abandoned,
+        State::Skipped,
+        State::Resolved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Checking => "checking",
+            State::AwaitingApproval => "awaiting_approval",
+            State::Approved => "approved",
+            State::Filing => "filing",
+            State::Filed => "filed",
+            State::Closed => "closed",
+            State::DryRun => "dry_run",
+            State::Rejected => "rejected",
+            State::Failed => "failed",
+            State::Abandoned => "abandoned",
+            State::Skipped => "skipped",
+            State::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    /// Whether an entry in this state holds its quota.
+    pub fn is_open(self) -> bool {
+        matches!(self, State::Checking | State::AwaitingApproval | State::Approved | State::Filing | State::Filed)
+    }
+}
+
+/// One decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub id: String,
+    #[serde(flatten)]
+    pub key: QuotaKey,
+    pub state: State,
+    /// A short, stable reason for skipped and failed entries (also a metric label).
+    pub reason: Option<String>,
+    /// What happened, in a sentence.
+    pub detail: String,
+    pub current_value: Option<f64>,
+    pub desired_value: Option<f64>,
+    pub request_id: Option<String>,
+    /// The request's status in AWS.
+    pub aws_status: Option<String>,
+    pub case_id: Option<String>,
+    pub alertname: Option<String>,
+    pub fingerprint: Option<String>,
+    pub starts_at: Option<String>,
+    /// The UTC day the entry counted against the daily maximum.
+    pub counted_day: Option<String>,
+    /// No new request for the quota before this (epoch seconds).
+    pub cooldown_until: Option<f64>,
+    pub created_at: f64,
+    pub updated_at: f64,
+    pub closed_at: Option<f64>,
+}
+
+impl Entry {
+    /// A new entry for `key` at `now`, with a fresh id.
+    pub fn new(key: QuotaKey, state: State, now: f64) -> Entry {
+        Entry {
+            id: new_id(now),
+            key,
+            state,
+            reason: None,
+            detail: String::new(),
+            current_value: None,
+            desired_value: None,
+            request_id: None,
+            aws_status: None,
+            case_id: None,
+            alertname: None,
+            fingerprint: None,
+            starts_at: None,
+            counted_day: None,
+            cooldown_until: None,
+            created_at: now,
+            updated_at: now,
+            closed_at: None,
+        }
+    }
+
+    /// The entry moved to `state` at `now`, closed if the state is not open.
+    pub fn moved(&self, state: State, now: f64) -> Entry {
+        let mut e = self.clone();
+        e.state = state;
+        e.updated_at = now;
+        if !state.is_open() && e.closed_at.is_none() {
+            e.closed_at = Some(now);
+        }
+        e
+    }
+}
+
+/// A sortable, unique id: milliseconds since the epoch and 64 random bits.
+pub fn new_id(now: f64) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    format!("{:013}-{:016x}", (now * 1000.0) as u64, h.finish())
+}
+
+/// The UTC calendar day of an instant, `YYYY-MM-DD`.
+pub fn utc_day(epoch_seconds: f64) -> String {
+    // Howard Hinnant's days-from-civil, inverted.
+    let days = (epoch_seconds / 86_400.0).floor() as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Why the ledger refused a step: a rule, not a failure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// Another entry holds the quota.
+    Busy { id: String, state: State },
+    /// A request for the quota closed recently.
+    Cooldown { until: f64 },
+    /// The day's requests are used up.
+    DailyMax { max: u32 },
+    /// The entry is no longer in the state the step expected (someone else moved it).
+    Moved,
+}
+
+/// The ledger could not be read or written: transient, so the webhook answers 503 and
+/// Alertmanager retries.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the ledger is unavailable: {0}")]
+pub struct LedgerError(pub String);
+
+/// Which entries to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    All,
+    Open,
+}
+
+/// A ledger backend.
+#[derive(Debug, Clone)]
+pub enum Ledger {
+    Sqlite(SqliteLedger),
+    DynamoDb(DynamoLedger),
+}
+
+impl Ledger {
+    /// Records a new open entry (state [`State::Checking`]) if no open entry holds its
+    /// quota and no cooldown runs for it at `now`.
+    pub async fn claim(&self, entry: &Entry, now: f64) -> Result<Result<(), Refusal>, LedgerError> {
+        debug_assert!(entry.state.is_open());
+        match self {
+            Ledger::Sqlite(l) => l.claim(entry, now).await,
+            Ledger::DynamoDb(l) => l.claim(entry, now).await,
+        }
+    }
+
+    /// Moves an open entry to [`State::Filing`] and counts it against the day's
+    /// maximum, both or neither. `entry` is the new version (with `counted_day` set).
+    pub async fn begin_filing(
+        &self,
+        entry: &Entry,
+        from: &[State],
+        daily_max: u32,
+    ) -> Result<Result<(), Refusal>, LedgerError> {
+        debug_assert_eq!(entry.state, State::Filing);
+        match self {
+            Ledger::Sqlite(l) => l.begin_filing(entry, from, daily_max).await,
+            Ledger::DynamoDb(l) => l.begin_filing(entry, from, daily_max).await,
+        }
+    }
+
+    /// Replaces an entry if it is still in one of the `from` states. An entry that
+    /// leaves the open states releases its quota (with its cooldown, if any).
+    pub async fn update(&self, entry: &Entry, from: &[State]) -> Result<Result<(), Refusal>, LedgerError> {
+        match self {
+            Ledger::Sqlite(l) => l.update(entry, from).await,
+            Ledger::DynamoDb(l) => l.update(entry, from).await,
+        }
+    }
+
+    /// Records an entry that never held its quota (skipped, resolved).
+    pub async fn record(&self, entry: &Entry) -> Result<(), LedgerError> {
+        debug_assert!(!entry.state.is_open());
+        match self {
+            Ledger::Sqlite(l) => l.record(entry).await,
+            Ledger::DynamoDb(l) => l.record(entry).await,
+        }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Entry>, LedgerError> {
+        match self {
+            Ledger::Sqlite(l) => l.get(id).await,
+            Ledger::DynamoDb(l) => l.get(id).await,
+        }
+    }
+
+    /// Entries, newest first.
+    pub async fn list(&self, which: Listing, limit: usize) -> Result<Vec<Entry>, LedgerError> {
+        match self {
+            Ledger::Sqlite(l) => l.list(which, limit).await,
+            Ledger::DynamoDb(l) => l.list(which, limit).await,
+        }
+    }
+
+    /// Whether a second receiver may share this ledger (then the crash recovery waits
+    /// a grace period before it touches another's entries).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Ledger::DynamoDb(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_days_are_civil_dates() {
+        assert_eq!(utc_day(0.0), "1970-01-01");
+        assert_eq!(utc_day(951_782_400.0), "2000-02-29");
+        assert_eq!(utc_day(1_795_391_999.0), "2026-11-22");
+        assert_eq!(utc_day(1_795_392_000.0), "2026-11-23");
+    }
+
+    #[test]
+    fn ids_sort_by_time_and_never_repeat() {
+        let a = new_id(1_795_000_000.0);
+        let b = new_id(1_795_000_000.0);
+        let c = new_id(1_795_000_001.0);
+        assert_ne!(a, b);
+        assert!(a[..13] < c[..13]);
+    }
+
+    #[test]
+    fn open_states_are_exactly_the_ones_holding_a_quota() {
+        let open: Vec<&str> = State::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
+        assert_eq!(open, ["checking", "awaiting_approval", "approved", "filing", "filed"]);
+        for s in State::ALL {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+        }
+    }
+}

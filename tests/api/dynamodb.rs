@@ -1,0 +1,205 @@
+//! The DynamoDB ledger against a real DynamoDB-compatible server on loopback: moto's
+//! server from PyPI (installed by `make deps` into `.venv`). The same contract as the
+//! SQLite ledger, then two receiver replicas sharing one table.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_quota_exporter::aws::{Retries, static_sdk_config};
+use aws_quota_exporter::increase::ledger::{Entry, Ledger, Listing, QuotaKey, Refusal, State};
+use aws_quota_exporter::increase::settings::{Credentials, IncreaseConfig, LedgerConfig, Secret};
+use serde_json::Value;
+
+use crate::estate::{ACCESS_KEY, ACCOUNT, test_estate};
+use crate::helpers::{TestApp, spawn_app_sharing, spawn_app_with};
+use crate::increase::{AUTH, TOKEN, alert, payload};
+
+/// A moto server on a free loopback port, stopped when dropped.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let binary = std::env::var("MOTO_SERVER")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/moto_server").to_owned());
+        assert!(
+            std::path::Path::new(&binary).exists(),
+            "{binary} not found: run `make deps` (make test does) to install moto's server into .venv"
+        );
+        let port = TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("bound").port();
+        let moto = Moto {
+            child: Command::new(&binary)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("moto's server starts"),
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return moto;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("moto's server did not listen on {port} within 15 seconds");
+    }
+
+    async fn ledger(&self, table: &str) -> Ledger {
+        let sdk = static_sdk_config(&self.endpoint, "AKIDMOTO", "moto-secret", Retries::default()).await;
+        Ledger::DynamoDb(
+            aws_quota_exporter::aws::dynamodb::DynamoLedger::open(&sdk, table, Some(&self.endpoint))
+                .await
+                .expect("the table is created"),
+        )
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn key(quota: &str) -> QuotaKey {
+    QuotaKey {
+        account: ACCOUNT.into(),
+        region: "us-east-1".into(),
+        service_code: "ec2".into(),
+        quota_code: quota.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dynamodb_ledger_keeps_one_open_entry_per_quota_cooldowns_and_the_daily_maximum() {
+    let moto = Moto::start();
+    let l = moto.ledger("ledger-contract").await;
+
+    let a = Entry::new(key("L-1"), State::Checking, 1000.0);
+    assert_eq!(l.claim(&a, 1000.0).await.expect("ok"), Ok(()));
+    let b = Entry::new(key("L-1"), State::Checking, 1001.0);
+    assert_eq!(l.claim(&b, 1001.0).await.expect("ok"), Err(Refusal::Busy { id: a.id.clone(), state: State::Checking }));
+
+    // Filing counts against the day, atomically with the move.
+    let mut filing = a.moved(State::Filing, 1002.0);
+    filing.counted_day = Some("2026-11-22".into());
+    assert_eq!(l.begin_filing(&filing, &[State::Checking], 1).await.expect("ok"), Ok(()));
+    let other = Entry::new(key("L-2"), State::Checking, 1003.0);
+    l.claim(&other, 1003.0).await.expect("ok").expect("claimed");
+    let mut other_filing = other.moved(State::Filing, 1003.0);
+    other_filing.counted_day = Some("2026-11-22".into());
+    assert_eq!(
+        l.begin_filing(&other_filing, &[State::Checking], 1).await.expect("ok"),
+        Err(Refusal::DailyMax { max: 1 })
+    );
+    assert_eq!(l.get(&other.id).await.expect("ok").map(|e| e.state), Some(State::Checking), "left as it was");
+
+    // Closing releases the quota with its cooldown.
+    let mut closed = filing.moved(State::Closed, 2000.0);
+    closed.cooldown_until = Some(5600.0);
+    assert_eq!(l.update(&closed, &[State::Filing]).await.expect("ok"), Ok(()));
+    assert_eq!(l.update(&closed, &[State::Filing]).await.expect("ok"), Err(Refusal::Moved));
+    assert_eq!(l.claim(&b, 2001.0).await.expect("ok"), Err(Refusal::Cooldown { until: 5600.0 }));
+    assert_eq!(l.claim(&b, 5600.0).await.expect("ok"), Ok(()));
+
+    let open = l.list(Listing::Open, 100).await.expect("ok");
+    assert_eq!(
+        open.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        [other.id.as_str(), b.id.as_str()],
+        "newest first"
+    );
+    assert_eq!(l.get(&a.id).await.expect("ok"), Some(closed), "every field survives the round trip");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_claims_on_dynamodb_succeed_once() {
+    let moto = Moto::start();
+    let l = moto.ledger("ledger-race").await;
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let l = l.clone();
+            tokio::spawn(async move {
+                l.claim(&Entry::new(key("L-1"), State::Checking, 1000.0 + f64::from(i)), 2000.0).await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        match t.await.expect("joined").expect("ledger ok") {
+            Ok(()) => won += 1,
+            Err(Refusal::Busy { .. }) => {}
+            Err(other) => panic!("unexpected refusal {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(l.list(Listing::Open, 10).await.expect("ok").len(), 1);
+}
+
+async fn replica(first: Option<&TestApp>, moto: &Moto) -> TestApp {
+    let endpoint = moto.endpoint.clone();
+    let configure = move |c: &mut aws_quota_exporter::config::Config| {
+        c.increase = IncreaseConfig {
+            receiver: true,
+            dry_run: false,
+            credentials: Some(Credentials::Bearer(Secret(TOKEN.into()))),
+            ledger: LedgerConfig::DynamoDb { table: "replicas".into(), endpoint: Some(endpoint) },
+            ..IncreaseConfig::default()
+        };
+    };
+    let app = match first {
+        None => spawn_app_with(test_estate(), ACCESS_KEY, configure).await,
+        Some(first) => spawn_app_sharing(first, ACCESS_KEY, configure).await,
+    };
+    app.handle.refresh_all().await;
+    app
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_sharing_the_dynamodb_ledger_file_exactly_one_request() {
+    let moto = Moto::start();
+    let one = Arc::new(replica(None, &moto).await);
+    let two = Arc::new(replica(Some(&one), &moto).await);
+    let body = payload(vec![alert("ec2", "L-1216C47A", "us-east-1")]);
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let app = if i % 2 == 0 { one.clone() } else { two.clone() };
+            let body = body.clone();
+            tokio::spawn(async move { app.post("/alertmanager/webhook", &[AUTH], body).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        let reply = t.await.expect("joined");
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let body: Value = serde_json::from_slice(&reply.body).expect("JSON");
+        outcomes.push(body["outcomes"][0]["outcome"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(outcomes.iter().filter(|o| *o == "filed").count(), 1, "{outcomes:?}");
+    assert_eq!(one.sim.increase_requests().len(), 1, "exactly one request in AWS");
+    // Both replicas see the same ledger.
+    let seen = |app: &TestApp| {
+        let app = app.address.clone();
+        async move {
+            let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+            let req = http::Request::get(format!("{app}/increase-requests?open=true"))
+                .header(AUTH.0, AUTH.1)
+                .body(http_body_util::Empty::new())
+                .expect("valid");
+            let res = client.request(req).await.expect("answered");
+            use http_body_util::BodyExt;
+            let body: Value =
+                serde_json::from_slice(&res.into_body().collect().await.expect("body").to_bytes()).expect("JSON");
+            body["entries"].as_array().map(Vec::len).unwrap_or_default()
+        }
+    };
+    assert_eq!((seen(&one).await, seen(&two).await), (1, 1));
+    let two = Arc::try_unwrap(two).ok().expect("the only reference");
+    two.stop().await;
+    Arc::try_unwrap(one).ok().expect("the only reference").stop().await;
+}
