@@ -1,6 +1,7 @@
 //! The DynamoDB ledger against a real DynamoDB-compatible server on loopback: moto's
-//! server from PyPI (installed by `make deps` into `.venv`). The same contract as the
-//! SQLite ledger, then two receiver replicas sharing one table.
+//! server from PyPI (installed by `make deps` into `.venv`), taking one request at a
+//! time as DynamoDB applies each write atomically (`moto_dynamodb.py` says why). The
+//! same contract as the SQLite ledger, then two receiver replicas sharing one table.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -24,16 +25,16 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
-        let binary = std::env::var("MOTO_SERVER")
-            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/moto_server").to_owned());
+        let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
         assert!(
-            std::path::Path::new(&binary).exists(),
-            "{binary} not found: run `make deps` (make test does) to install moto's server into .venv"
+            std::path::Path::new(python).exists(),
+            "{python} not found: run `make deps` (make test does) to install moto into .venv"
         );
         let port = TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("bound").port();
         let moto = Moto {
-            child: Command::new(&binary)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            child: Command::new(python)
+                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/moto_dynamodb.py"))
+                .arg(port.to_string())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
