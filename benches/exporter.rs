@@ -8,6 +8,9 @@
 //! the OTLP push of the whole snapshot (time, CPU, request size) into a gRPC collector
 //! in the child process, and peak RSS.
 
+#[path = "../tests/common/otlp_points.rs"]
+mod otlp_points;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -25,7 +28,6 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
     MetricsService, MetricsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 use simaws::generate::{self, Size};
 use simaws::paging::page_count;
@@ -106,17 +108,7 @@ impl MetricsService for Collector {
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         let request = request.into_inner();
-        let points = request
-            .resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .map(|m| match &m.data {
-                Some(Data::Gauge(g)) => g.data_points.len(),
-                Some(Data::Sum(s)) => s.data_points.len(),
-                _ => 0,
-            })
-            .sum();
+        let points = otlp_points::points(&request);
         let mut r = self.0.lock().expect("not poisoned");
         r.requests += 1;
         r.points += points;

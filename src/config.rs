@@ -523,32 +523,30 @@ pub fn humanize(d: Duration) -> String {
     if out.is_empty() { "0s".into() } else { out }
 }
 
-fn parse_concurrency(v: &str) -> Result<usize, Problem> {
-    const FORM: &str = "a whole number from 1 to 64";
-    match v.parse::<usize>() {
-        Ok(n @ 1..=64) => Ok(n),
-        Ok(_) => Err(problem("out of range", FORM)),
-        Err(_) => Err(problem("not a whole number", FORM)),
+/// A whole number within `range`; `form` says the range in words.
+pub(crate) fn whole_number<T: std::str::FromStr + PartialOrd>(
+    v: &str,
+    range: std::ops::RangeInclusive<T>,
+    form: &'static str,
+) -> Result<T, Problem> {
+    match v.parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        Ok(_) => Err(problem("out of range", form)),
+        Err(_) => Err(problem("not a whole number", form)),
     }
 }
 
+fn parse_concurrency(v: &str) -> Result<usize, Problem> {
+    whole_number(v, 1..=64, "a whole number from 1 to 64")
+}
+
 fn parse_max_points(v: &str) -> Result<usize, Problem> {
-    const FORM: &str = "a whole number from 100 to 1000000";
-    match v.parse::<usize>() {
-        Ok(n @ 100..=1_000_000) => Ok(n),
-        Ok(_) => Err(problem("out of range", FORM)),
-        Err(_) => Err(problem("not a whole number", FORM)),
-    }
+    whole_number(v, 100..=1_000_000, "a whole number from 100 to 1000000")
 }
 
 fn parse_history_days(v: &str) -> Result<u32, Problem> {
     // A fit needs 7 days; CloudWatch keeps daily-resolution data for 455 days.
-    const FORM: &str = "a whole number of days from 7 to 455";
-    match v.parse::<u32>() {
-        Ok(n @ 7..=455) => Ok(n),
-        Ok(_) => Err(problem("out of range", FORM)),
-        Err(_) => Err(problem("not a whole number", FORM)),
-    }
+    whole_number(v, 7..=455, "a whole number of days from 7 to 455")
 }
 
 fn parse_rate(v: &str) -> Result<f64, Problem> {

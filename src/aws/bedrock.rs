@@ -6,7 +6,7 @@ use aws_sdk_bedrock::types::{
     FoundationModelSummary, InferenceProfileSummary, InferenceProfileType, ProvisionedModelSummary,
 };
 
-use super::{AwsError, TargetAws};
+use super::{AwsError, TargetAws, every_page};
 use crate::bedrock::{FoundationModel, InferenceProfile, ProvisionedThroughput, model_id_of_arn, region_of_arn};
 
 const SERVICE: &str = "bedrock";
@@ -36,25 +36,24 @@ impl TargetAws {
         type OpError = aws_sdk_bedrock::operation::list_inference_profiles::ListInferenceProfilesError;
         let mut out = Vec::new();
         for kind in [InferenceProfileType::SystemDefined, InferenceProfileType::Application] {
-            let mut token: Option<String> = None;
-            loop {
-                let page = self
-                    .bedrock
-                    .list_inference_profiles()
-                    .type_equals(kind.clone())
-                    .max_results(MAX_RESULTS)
-                    .set_next_token(token.take())
-                    .customize()
-                    .interceptor(self.meter::<OpError>(SERVICE, OP))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(OP, e))?;
-                out.extend(page.inference_profile_summaries().iter().map(inference_profile));
-                match page.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                    _ => break,
-                }
-            }
+            let kind = &kind;
+            out.extend(
+                every_page(|token| async move {
+                    let page = self
+                        .bedrock
+                        .list_inference_profiles()
+                        .type_equals(kind.clone())
+                        .max_results(MAX_RESULTS)
+                        .set_next_token(token)
+                        .customize()
+                        .interceptor(self.meter::<OpError>(SERVICE, OP))
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(OP, e))?;
+                    Ok((page.inference_profile_summaries().iter().map(inference_profile).collect(), page.next_token))
+                })
+                .await?,
+            );
         }
         Ok(out)
     }
@@ -63,25 +62,20 @@ impl TargetAws {
         const OP: &str = "ListProvisionedModelThroughputs";
         type OpError =
             aws_sdk_bedrock::operation::list_provisioned_model_throughputs::ListProvisionedModelThroughputsError;
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        every_page(|token| async move {
             let page = self
                 .bedrock
                 .list_provisioned_model_throughputs()
                 .max_results(MAX_RESULTS)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .customize()
                 .interceptor(self.meter::<OpError>(SERVICE, OP))
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(OP, e))?;
-            out.extend(page.provisioned_model_summaries().iter().map(provisioned));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
+            Ok((page.provisioned_model_summaries().iter().map(provisioned).collect(), page.next_token))
+        })
+        .await
     }
 }
 

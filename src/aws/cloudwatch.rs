@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, StatusCode};
 
-use super::{AwsError, TargetAws};
+use super::{AwsError, TargetAws, every_page};
 
 const SERVICE: &str = "cloudwatch";
 /// AWS's limit of queries per `GetMetricData` call ("This quota cannot be changed").
@@ -80,9 +80,8 @@ impl TargetAws {
         const OP: &str = "GetMetricData";
         debug_assert!(queries.len() <= MAX_QUERIES_PER_CALL);
         let sdk_queries: Vec<MetricDataQuery> = queries.iter().map(to_sdk_query).collect();
-        let mut out: HashMap<String, MetricData> = HashMap::with_capacity(queries.len());
-        let mut token: Option<String> = None;
-        loop {
+        let sdk_queries = &sdk_queries;
+        let pages = every_page(|token| async move {
             self.metrics.count_metrics_requested(
                 queries.len() as u64,
                 self.labels.account_id().unwrap_or_default(),
@@ -94,7 +93,7 @@ impl TargetAws {
                 .set_metric_data_queries(Some(sdk_queries.clone()))
                 .start_time(DateTime::from_secs_f64(start))
                 .end_time(DateTime::from_secs_f64(end))
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .customize()
                 .interceptor(
                     self.meter::<aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataError>(SERVICE, OP),
@@ -102,13 +101,12 @@ impl TargetAws {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(OP, e))?;
-            for result in page.metric_data_results() {
-                merge_result(&mut out, result);
-            }
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
-            }
+            Ok((page.metric_data_results.unwrap_or_default(), page.next_token))
+        })
+        .await?;
+        let mut out: HashMap<String, MetricData> = HashMap::with_capacity(queries.len());
+        for result in &pages {
+            merge_result(&mut out, result);
         }
         for data in out.values_mut() {
             data.points.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -135,31 +133,27 @@ impl TargetAws {
     /// hours (`ListMetrics` with `RecentlyActive=PT3H`), 500 per page.
     pub async fn list_recent_metrics(&self, namespace: &str) -> Result<Vec<Vec<(String, String)>>, AwsError> {
         const OP: &str = "ListMetrics";
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        every_page(|token| async move {
             let page = self
                 .cloudwatch
                 .list_metrics()
                 .namespace(namespace)
                 .recently_active(aws_sdk_cloudwatch::types::RecentlyActive::Pt3H)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .customize()
                 .interceptor(self.meter::<aws_sdk_cloudwatch::operation::list_metrics::ListMetricsError>(SERVICE, OP))
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(OP, e))?;
-            out.extend(page.metrics().iter().map(|m| {
+            let dimension_sets = page.metrics().iter().map(|m| {
                 m.dimensions()
                     .iter()
                     .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
                     .collect::<Vec<_>>()
-            }));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
+            });
+            Ok((dimension_sets.collect(), page.next_token))
+        })
+        .await
     }
 }
 

@@ -4,7 +4,7 @@
 
 use aws_sdk_servicequotas::types::{OptInStatus, OptInType, RequestStatus, RequestType, RequestedServiceQuotaChange};
 
-use super::{AwsError, TargetAws};
+use super::{AwsError, TargetAws, every_page};
 use crate::increase::{AutoManagement, CurrentQuota, RequestedChange};
 
 const SERVICE: &str = "servicequotas";
@@ -82,27 +82,22 @@ impl TargetAws {
     ) -> Result<Vec<RequestedChange>, AwsError> {
         const OP: &str = "ListRequestedServiceQuotaChangeHistoryByQuota";
         type E = aws_sdk_servicequotas::operation::list_requested_service_quota_change_history_by_quota::ListRequestedServiceQuotaChangeHistoryByQuotaError;
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        every_page(|token| async move {
             let page = self
                 .service_quotas
                 .list_requested_service_quota_change_history_by_quota()
                 .service_code(service_code)
                 .quota_code(quota_code)
                 .max_results(super::servicequotas::MAX_RESULTS)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .customize()
                 .interceptor(self.meter::<E>(SERVICE, OP))
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(OP, e))?;
-            out.extend(page.requested_quotas().iter().filter_map(requested_change));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
+            Ok((page.requested_quotas().iter().filter_map(requested_change).collect(), page.next_token))
+        })
+        .await
     }
 
     /// The open requests of this region, any quota: PENDING and CASE_OPENED
@@ -112,25 +107,24 @@ impl TargetAws {
         type E = aws_sdk_servicequotas::operation::list_requested_service_quota_change_history::ListRequestedServiceQuotaChangeHistoryError;
         let mut out = Vec::new();
         for status in [RequestStatus::Pending, RequestStatus::CaseOpened] {
-            let mut token: Option<String> = None;
-            loop {
-                let page = self
-                    .service_quotas
-                    .list_requested_service_quota_change_history()
-                    .status(status.clone())
-                    .max_results(super::servicequotas::MAX_RESULTS)
-                    .set_next_token(token.take())
-                    .customize()
-                    .interceptor(self.meter::<E>(SERVICE, OP))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(OP, e))?;
-                out.extend(page.requested_quotas().iter().filter_map(requested_change));
-                match page.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                    _ => break,
-                }
-            }
+            let status = &status;
+            out.extend(
+                every_page(|token| async move {
+                    let page = self
+                        .service_quotas
+                        .list_requested_service_quota_change_history()
+                        .status(status.clone())
+                        .max_results(super::servicequotas::MAX_RESULTS)
+                        .set_next_token(token)
+                        .customize()
+                        .interceptor(self.meter::<E>(SERVICE, OP))
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(OP, e))?;
+                    Ok((page.requested_quotas().iter().filter_map(requested_change).collect(), page.next_token))
+                })
+                .await?,
+            );
         }
         Ok(out)
     }

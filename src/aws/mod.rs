@@ -259,6 +259,25 @@ impl TargetAws {
     }
 }
 
+/// Every page of a listing. `fetch` gets the previous page's `NextToken` (none for the
+/// first) and returns the page's items and its own `NextToken`; the listing ends only
+/// when that token is absent or empty, never on a short page.
+async fn every_page<T, Fut>(mut fetch: impl FnMut(Option<String>) -> Fut) -> Result<Vec<T>, AwsError>
+where
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
+{
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let (items, next) = fetch(token.take()).await?;
+        out.extend(items);
+        match next {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// Loads the SDK configuration from the standard AWS chain. Retries default to the
 /// adaptive mode (a client-side rate limiter that backs off on throttling) unless
 /// `AWS_RETRY_MODE` says otherwise.

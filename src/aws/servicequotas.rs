@@ -4,7 +4,7 @@
 
 use aws_sdk_servicequotas::types::{AppliedLevelEnum, QuotaContextScope, ServiceQuota};
 
-use super::{AwsError, TargetAws};
+use super::{AwsError, TargetAws, every_page};
 use crate::model::{ListedQuota, PeriodUnit, QuotaPeriod, ServiceInfo, Statistic, UsageMetric};
 
 const SERVICE: &str = "servicequotas";
@@ -15,41 +15,35 @@ impl TargetAws {
     /// Every service that has quotas in this region.
     pub async fn list_services(&self) -> Result<Vec<ServiceInfo>, AwsError> {
         const OP: &str = "ListServices";
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        type E = aws_sdk_servicequotas::operation::list_services::ListServicesError;
+        every_page(|token| async move {
             self.limits.list_services.acquire().await;
             let page = self
                 .service_quotas
                 .list_services()
                 .max_results(MAX_RESULTS)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .customize()
-                .interceptor(
-                    self.meter::<aws_sdk_servicequotas::operation::list_services::ListServicesError>(SERVICE, OP),
-                )
+                .interceptor(self.meter::<E>(SERVICE, OP))
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(OP, e))?;
-            out.extend(page.services().iter().filter_map(|s| {
+            let services = page.services().iter().filter_map(|s| {
                 Some(ServiceInfo {
                     code: s.service_code()?.to_owned(),
                     name: s.service_name().unwrap_or_default().to_owned(),
                 })
-            }));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
+            });
+            Ok((services.collect(), page.next_token))
+        })
+        .await
     }
 
     /// The applied values of a service's quotas, account-level and resource-level.
     pub async fn list_applied_quotas(&self, service_code: &str) -> Result<Vec<ListedQuota>, AwsError> {
         const OP: &str = "ListServiceQuotas";
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        type E = aws_sdk_servicequotas::operation::list_service_quotas::ListServiceQuotasError;
+        every_page(|token| async move {
             self.limits.list_service_quotas.acquire().await;
             let page = self
                 .service_quotas
@@ -57,22 +51,15 @@ impl TargetAws {
                 .service_code(service_code)
                 .quota_applied_at_level(AppliedLevelEnum::All)
                 .max_results(MAX_RESULTS)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .customize()
-                .interceptor(
-                    self.meter::<aws_sdk_servicequotas::operation::list_service_quotas::ListServiceQuotasError>(
-                        SERVICE, OP,
-                    ),
-                )
+                .interceptor(self.meter::<E>(SERVICE, OP))
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(OP, e))?;
-            out.extend(page.quotas().iter().filter_map(listed_quota));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
+            Ok((page.quotas().iter().filter_map(listed_quota).collect(), page.next_token))
+        })
+        .await
     }
 
     /// The AWS default values of a service's quotas.
@@ -80,27 +67,22 @@ impl TargetAws {
         const OP: &str = "ListAWSDefaultServiceQuotas";
         type OpError =
             aws_sdk_servicequotas::operation::list_aws_default_service_quotas::ListAWSDefaultServiceQuotasError;
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        every_page(|token| async move {
             self.limits.list_default_quotas.acquire().await;
             let page = self
                 .service_quotas
                 .list_aws_default_service_quotas()
                 .service_code(service_code)
                 .max_results(MAX_RESULTS)
-                .set_next_token(token.take())
+                .set_next_token(token)
                 .customize()
                 .interceptor(self.meter::<OpError>(SERVICE, OP))
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(OP, e))?;
-            out.extend(page.quotas().iter().filter_map(listed_quota));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
+            Ok((page.quotas().iter().filter_map(listed_quota).collect(), page.next_token))
+        })
+        .await
     }
 }
 

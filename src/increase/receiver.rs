@@ -631,6 +631,7 @@ impl Receiver {
     /// One pass over the open entries.
     pub async fn tick(&self, grace: Duration) -> Result<(), LedgerError> {
         let open = self.ledger.list(Listing::Open, 10_000).await?;
+        let had_open = !open.is_empty();
         for entry in open {
             let Some(_inflight) = self.track(&entry.id) else { continue };
             let stale = self.clock.now() - entry.updated_at >= grace.as_secs_f64();
@@ -650,7 +651,11 @@ impl Receiver {
                 _ => {}
             }
         }
-        self.publish_view().await;
+        // With nothing open and nothing shown, the pass changed nothing: no re-render
+        // of the whole exposition every poll.
+        if had_open || !self.hub.snapshot().increase_requests.is_empty() {
+            self.publish_view().await;
+        }
         Ok(())
     }
 

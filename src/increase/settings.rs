@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::config::{
     ConfigError, PREFIX, Problem, parse, parse_bool, parse_duration_at_least, parse_service_codes, problem,
+    whole_number,
 };
 
 /// A secret: never printed.
@@ -233,12 +234,7 @@ pub fn from_vars(
             parse_duration_at_least(v, Duration::ZERO)
         })?,
         daily_max: parse(&raw("DAILY_MAX"), "INCREASE_DAILY_MAX", d.daily_max, |v| {
-            const FORM: &str = "a whole number from 1 to 1000";
-            match v.parse::<u32>() {
-                Ok(n @ 1..=1000) => Ok(n),
-                Ok(_) => Err(problem("out of range", FORM)),
-                Err(_) => Err(problem("not a whole number", FORM)),
-            }
+            whole_number(v, 1..=1000, "a whole number from 1 to 1000")
         })?,
         ledger,
         poll_interval: parse(&raw("POLL_INTERVAL"), "INCREASE_POLL_INTERVAL", d.poll_interval, |v| {

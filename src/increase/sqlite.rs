@@ -298,10 +298,7 @@ mod tests {
         }
     }
 
-    fn ledger() -> (SqliteLedger, tempfile_path::TempPath) {
-        let path = tempfile_path::TempPath::new();
-        (SqliteLedger::open(&path.0).expect("opens"), path)
-    }
+    // The ledger's contract, shared with DynamoDB, is in tests/api/ledger.rs.
 
     /// A file path removed when dropped.
     mod tempfile_path {
@@ -319,72 +316,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[tokio::test]
-    async fn one_open_entry_per_quota_and_the_cooldown_after_it_closes() {
-        let (l, _p) = ledger();
-        let a = Entry::new(key("L-1"), State::Checking, 1000.0);
-        assert_eq!(l.claim(&a, 1000.0).await.expect("ok"), Ok(()));
-        let b = Entry::new(key("L-1"), State::Checking, 1001.0);
-        assert_eq!(
-            l.claim(&b, 1001.0).await.expect("ok"),
-            Err(Refusal::Busy { id: a.id.clone(), state: State::Checking })
-        );
-        // Another quota is free.
-        assert_eq!(l.claim(&Entry::new(key("L-2"), State::Checking, 1001.0), 1001.0).await.expect("ok"), Ok(()));
-
-        let mut closed = a.moved(State::Closed, 2000.0);
-        closed.cooldown_until = Some(2000.0 + 3600.0);
-        assert_eq!(l.update(&closed, &[State::Checking]).await.expect("ok"), Ok(()));
-        assert_eq!(l.update(&closed, &[State::Checking]).await.expect("ok"), Err(Refusal::Moved), "moved once only");
-        assert_eq!(l.claim(&b, 2001.0).await.expect("ok"), Err(Refusal::Cooldown { until: 5600.0 }));
-        assert_eq!(l.claim(&b, 5600.0).await.expect("ok"), Ok(()), "free again once the cooldown is over");
-    }
-
-    #[tokio::test]
-    async fn the_daily_maximum_counts_filings_of_the_day_only() {
-        let (l, _p) = ledger();
-        let mut ids = Vec::new();
-        for q in ["L-1", "L-2", "L-3"] {
-            let e = Entry::new(key(q), State::Checking, 1000.0);
-            l.claim(&e, 1000.0).await.expect("ok").expect("claimed");
-            ids.push(e);
-        }
-        let filing = |e: &Entry, day: &str| {
-            let mut f = e.moved(State::Filing, 1000.0);
-            f.counted_day = Some(day.into());
-            f
-        };
-        assert_eq!(l.begin_filing(&filing(&ids[0], "2026-11-22"), &[State::Checking], 2).await.expect("ok"), Ok(()));
-        assert_eq!(l.begin_filing(&filing(&ids[1], "2026-11-22"), &[State::Checking], 2).await.expect("ok"), Ok(()));
-        assert_eq!(
-            l.begin_filing(&filing(&ids[2], "2026-11-22"), &[State::Checking], 2).await.expect("ok"),
-            Err(Refusal::DailyMax { max: 2 })
-        );
-        assert_eq!(l.get(&ids[2].id).await.expect("ok").map(|e| e.state), Some(State::Checking), "left as it was");
-        assert_eq!(l.begin_filing(&filing(&ids[2], "2026-11-23"), &[State::Checking], 2).await.expect("ok"), Ok(()));
-    }
-
-    #[tokio::test]
-    async fn a_hundred_concurrent_claims_of_one_quota_succeed_once() {
-        let (l, _p) = ledger();
-        let tasks: Vec<_> = (0..100)
-            .map(|i| {
-                let l = l.clone();
-                tokio::spawn(async move {
-                    l.claim(&Entry::new(key("L-1"), State::Checking, 1000.0 + f64::from(i)), 2000.0).await
-                })
-            })
-            .collect();
-        let mut won = 0;
-        for t in tasks {
-            if t.await.expect("joined").expect("ledger ok").is_ok() {
-                won += 1;
-            }
-        }
-        assert_eq!(won, 1);
-        assert_eq!(l.list(Listing::Open, 10).await.expect("ok").len(), 1);
     }
 
     #[tokio::test]

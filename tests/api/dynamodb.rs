@@ -1,7 +1,8 @@
 //! The DynamoDB ledger against a real DynamoDB-compatible server on loopback: moto's
 //! server from PyPI (installed by `make deps` into `.venv`), taking one request at a
 //! time as DynamoDB applies each write atomically (`moto_dynamodb.py` says why). The
-//! same contract as the SQLite ledger, then two receiver replicas sharing one table.
+//! same contract as the SQLite ledger (`ledger.rs`), then two receiver replicas sharing
+//! one table.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -9,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_quota_exporter::aws::{Retries, static_sdk_config};
-use aws_quota_exporter::increase::ledger::{Entry, Ledger, Listing, QuotaKey, Refusal, State};
+use aws_quota_exporter::increase::ledger::Ledger;
 use aws_quota_exporter::increase::settings::{Credentials, IncreaseConfig, LedgerConfig, Secret};
 use serde_json::Value;
 
-use crate::estate::{ACCESS_KEY, ACCOUNT, test_estate};
+use crate::estate::{ACCESS_KEY, test_estate};
 use crate::helpers::{TestApp, spawn_app_sharing, spawn_app_with};
 use crate::increase::{AUTH, TOKEN, alert, payload};
 
@@ -67,78 +68,19 @@ impl Drop for Moto {
     }
 }
 
-fn key(quota: &str) -> QuotaKey {
-    QuotaKey {
-        account: ACCOUNT.into(),
-        region: "us-east-1".into(),
-        service_code: "ec2".into(),
-        quota_code: quota.into(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dynamodb_ledger_keeps_one_open_entry_per_quota_cooldowns_and_the_daily_maximum() {
     let moto = Moto::start();
-    let l = moto.ledger("ledger-contract").await;
-
-    let a = Entry::new(key("L-1"), State::Checking, 1000.0);
-    assert_eq!(l.claim(&a, 1000.0).await.expect("ok"), Ok(()));
-    let b = Entry::new(key("L-1"), State::Checking, 1001.0);
-    assert_eq!(l.claim(&b, 1001.0).await.expect("ok"), Err(Refusal::Busy { id: a.id.clone(), state: State::Checking }));
-
-    // Filing counts against the day, atomically with the move.
-    let mut filing = a.moved(State::Filing, 1002.0);
-    filing.counted_day = Some("2026-11-22".into());
-    assert_eq!(l.begin_filing(&filing, &[State::Checking], 1).await.expect("ok"), Ok(()));
-    let other = Entry::new(key("L-2"), State::Checking, 1003.0);
-    l.claim(&other, 1003.0).await.expect("ok").expect("claimed");
-    let mut other_filing = other.moved(State::Filing, 1003.0);
-    other_filing.counted_day = Some("2026-11-22".into());
-    assert_eq!(
-        l.begin_filing(&other_filing, &[State::Checking], 1).await.expect("ok"),
-        Err(Refusal::DailyMax { max: 1 })
-    );
-    assert_eq!(l.get(&other.id).await.expect("ok").map(|e| e.state), Some(State::Checking), "left as it was");
-
-    // Closing releases the quota with its cooldown.
-    let mut closed = filing.moved(State::Closed, 2000.0);
-    closed.cooldown_until = Some(5600.0);
-    assert_eq!(l.update(&closed, &[State::Filing]).await.expect("ok"), Ok(()));
-    assert_eq!(l.update(&closed, &[State::Filing]).await.expect("ok"), Err(Refusal::Moved));
-    assert_eq!(l.claim(&b, 2001.0).await.expect("ok"), Err(Refusal::Cooldown { until: 5600.0 }));
-    assert_eq!(l.claim(&b, 5600.0).await.expect("ok"), Ok(()));
-
-    let open = l.list(Listing::Open, 100).await.expect("ok");
-    assert_eq!(
-        open.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
-        [other.id.as_str(), b.id.as_str()],
-        "newest first"
-    );
-    assert_eq!(l.get(&a.id).await.expect("ok"), Some(closed), "every field survives the round trip");
+    crate::ledger::keeps_one_open_entry_per_quota_cooldowns_and_the_daily_maximum(
+        &moto.ledger("ledger-contract").await,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_concurrent_claims_on_dynamodb_succeed_once() {
     let moto = Moto::start();
-    let l = moto.ledger("ledger-race").await;
-    let tasks: Vec<_> = (0..100)
-        .map(|i| {
-            let l = l.clone();
-            tokio::spawn(async move {
-                l.claim(&Entry::new(key("L-1"), State::Checking, 1000.0 + f64::from(i)), 2000.0).await
-            })
-        })
-        .collect();
-    let mut won = 0;
-    for t in tasks {
-        match t.await.expect("joined").expect("ledger ok") {
-            Ok(()) => won += 1,
-            Err(Refusal::Busy { .. }) => {}
-            Err(other) => panic!("unexpected refusal {other:?}"),
-        }
-    }
-    assert_eq!(won, 1);
-    assert_eq!(l.list(Listing::Open, 10).await.expect("ok").len(), 1);
+    crate::ledger::a_hundred_concurrent_claims_succeed_once(&moto.ledger("ledger-race").await).await;
 }
 
 async fn replica(first: Option<&TestApp>, moto: &Moto) -> TestApp {

@@ -12,7 +12,10 @@ mod golden;
 mod helpers;
 mod http;
 mod increase;
+mod ledger;
 mod otlp;
+#[path = "../common/otlp_points.rs"]
+mod otlp_points;
 mod quotas;
 mod report;
 mod usage;

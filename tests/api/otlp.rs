@@ -394,20 +394,6 @@ async fn shutdown_pushes_once_more() {
     assert!(from_otlp(&pushed[0]).get("aws_quota_info").is_some_and(|s| s.len() > 200));
 }
 
-fn points(request: &ExportMetricsServiceRequest) -> usize {
-    request
-        .resource_metrics
-        .iter()
-        .flat_map(|r| &r.scope_metrics)
-        .flat_map(|s| &s.metrics)
-        .map(|m| match &m.data {
-            Some(Data::Gauge(g)) => g.data_points.len(),
-            Some(Data::Sum(s)) => s.data_points.len(),
-            _ => 0,
-        })
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_is_split_into_requests_no_larger_than_the_limit_that_together_equal_metrics() {
     let (app, received) =
@@ -434,7 +420,7 @@ async fn a_push_is_split_into_requests_no_larger_than_the_limit_that_together_eq
             break;
         }
     }
-    let largest = requests.iter().map(points).max().unwrap_or(0);
+    let largest = requests.iter().map(crate::otlp_points::points).max().unwrap_or(0);
     assert!(largest <= 100, "a request of {largest} data points, above the limit of 100");
     assert!(requests.len() >= shards, "{} requests for {shards} shards", requests.len());
     for (name, series) in &scraped {
