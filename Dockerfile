@@ -1,9 +1,11 @@
-# The exporter as a small image. Demo mode needs nothing else; against AWS, pass
-# credentials and region through the standard AWS_* variables.
+# The exporter as a small image. Against AWS, pass credentials and region through the
+# standard AWS_* variables. The default build has no simulated AWS in it; the compose
+# stack builds with FEATURES=demo to run against the simulated estate.
 FROM rust:1.95-bookworm AS build
+ARG FEATURES=""
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin aws-quota-exporter
+RUN cargo build --release --locked --bin aws-quota-exporter --features "$FEATURES"
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -6,6 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 EXPORTER := target/debug/aws-quota-exporter
+# What the tests build with: the simulated AWS (demo) and the test hooks. A production
+# build (`cargo build --release`) has neither.
+FEATURES := --features demo,test-hooks
 
 .PHONY: all demo test deps lint unit golden-lint rules static stack otlp increase fuzz exporter-binary bench clean
 
@@ -13,7 +16,7 @@ all: test
 
 ## Runs the exporter against the built-in simulated AWS estate on :9767.
 demo:
-	$(CARGO) run -- --demo
+	$(CARGO) run --features demo -- --demo
 
 ## Everything CI checks: formatting, clippy, every test, the golden files' lint, the
 ## rules, dashboards and compose file, the whole stack against real Prometheus, the
@@ -28,10 +31,11 @@ deps:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
+	$(CARGO) clippy --lib --bins -- -D warnings
 
 unit:
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace $(FEATURES)
 
 ## The committed golden expositions pass promtool and a strict OpenMetrics parser.
 golden-lint:
@@ -54,7 +58,7 @@ static:
 # The binary as the tests build it: the same features, so the dependencies are not
 # compiled a second time without the dev-dependencies' features.
 exporter-binary:
-	$(CARGO) test --no-run --quiet --test api
+	$(CARGO) test --no-run --quiet --test api $(FEATURES)
 
 stack: exporter-binary
 	$(PY) tests/stack/test_stack.py $(EXPORTER)
@@ -79,7 +83,7 @@ fuzz:
 
 ## Prints the benchmark figures quoted in the README (release build).
 bench:
-	$(CARGO) bench --bench exporter
+	$(CARGO) bench --bench exporter $(FEATURES)
 
 clean:
 	$(CARGO) clean

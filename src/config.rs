@@ -34,6 +34,11 @@ pub const VARIABLES: &[Variable] = &[
         description: "Address and port of the HTTP server (/metrics, /-/healthy, /-/ready).",
     },
     Variable {
+        name: "QUOTA_EXPORTER_MAX_CONNECTIONS",
+        default: "512",
+        description: "HTTP connections held at once, 16 to 65536; at the cap the longest-idle one is closed for a new one, or new ones wait.",
+    },
+    Variable {
         name: "QUOTA_EXPORTER_REGIONS",
         default: "the AWS SDK's region",
         description: "Comma-separated regions to collect, e.g. us-east-1,eu-west-1.",
@@ -116,7 +121,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "QUOTA_EXPORTER_INCREASE_TOKEN_FILE",
         default: "none",
-        description: "File holding the bearer token Alertmanager sends (authorization.credentials_file).",
+        description: "File holding the bearer token Alertmanager sends (authorization.credentials_file); required with the receiver on unless it listens on loopback. Filing takes 32 bytes or more, in a file only its owner reads.",
     },
     Variable {
         name: "QUOTA_EXPORTER_INCREASE_TOKEN",
@@ -137,6 +142,46 @@ pub const VARIABLES: &[Variable] = &[
         name: "QUOTA_EXPORTER_INCREASE_PASSWORD",
         default: "none",
         description: "The basic-auth password itself, instead of a file.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_APPROVERS_FILE",
+        default: "none",
+        description: "File of name:token lines: who may approve or reject over HTTP (the ledger records the name); the webhook's credentials never can.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_ALERTNAMES",
+        default: "AwsQuotaUtilizationHigh,AwsQuotaForecastExhaustion",
+        description: "Comma-separated alert names the receiver acts on; any other alert is skipped.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_MIN_UTILIZATION",
+        default: "0.8",
+        description: "The exporter's own utilisation of the quota that corroborates an alert (above 0, at most 1).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_FORECAST_DAYS",
+        default: "14",
+        description: "A forecast exhaustion within this many days (fit R² at least 0.8) also corroborates an alert; 0 to 365, 0 turns it off.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_SUPPORT_CASE",
+        default: "true",
+        description: "SupportCaseAllowed on each request: false files without letting AWS open a support case (AWS then answers NOT_APPROVED where it would need one).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_ROLE_ARN",
+        default: "none",
+        description: "A role the receiver assumes for its Service Quotas calls, so that only it holds write permissions.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_ROLE_EXTERNAL_ID",
+        default: "none",
+        description: "The external id the role's trust policy asks for.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_RETENTION",
+        default: "90d",
+        description: "Closed ledger entries are deleted after this long, once their cooldown is over (at least 1d).",
     },
     Variable {
         name: "QUOTA_EXPORTER_INCREASE_SERVICES",
@@ -204,14 +249,9 @@ pub const VARIABLES: &[Variable] = &[
         description: "How often open requests are followed in AWS.",
     },
     Variable {
-        name: "QUOTA_EXPORTER_INCREASE_FAULT",
-        default: "none",
-        description: "Tests only: crash-after-filing aborts right after AWS accepts a request.",
-    },
-    Variable {
         name: "QUOTA_EXPORTER_DEMO",
         default: "false",
-        description: "true runs against the built-in simulated AWS estate instead of AWS (same as --demo).",
+        description: "true runs against the built-in simulated AWS estate instead of AWS (same as --demo; builds with the demo feature only).",
     },
     Variable {
         name: "QUOTA_EXPORTER_LOG_LEVEL",
@@ -219,6 +259,29 @@ pub const VARIABLES: &[Variable] = &[
         description: "Log filter: error, warn, info, debug, trace, or a tracing directive list.",
     },
 ];
+
+/// Variables that exist only in builds with the `test-hooks` feature (the tests' own
+/// builds): never in `--help` of a production build, and refused there.
+pub const TEST_HOOK_VARIABLES: &[Variable] = &[
+    Variable {
+        name: "QUOTA_EXPORTER_INCREASE_FAULT",
+        default: "none",
+        description: "Test hook: crash-after-filing aborts right after AWS accepts a request, before the ledger records it.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_TEST_REFRESH_PANICS",
+        default: "0",
+        description: "Test hook: this many scheduled refreshes panic instead of running.",
+    },
+];
+
+/// Whether this build has the test hooks compiled in.
+pub const HAS_TEST_HOOKS: bool = cfg!(feature = "test-hooks");
+
+/// The variables this build knows: [`VARIABLES`], and the test hooks where compiled in.
+pub fn known_variables() -> impl Iterator<Item = &'static Variable> {
+    VARIABLES.iter().chain(TEST_HOOK_VARIABLES.iter().filter(|_| HAS_TEST_HOOKS))
+}
 
 /// The exporter's configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,6 +310,13 @@ pub struct Config {
     pub otlp_max_points_per_request: usize,
     /// The automatic increase request receiver.
     pub increase: crate::increase::settings::IncreaseConfig,
+    /// How long AWS calls may take (not configurable from the environment; tests
+    /// shorten them).
+    pub aws_timeouts: crate::aws::timeouts::Timeouts,
+    /// The HTTP server's connection cap and deadlines.
+    pub http: crate::server::HttpLimits,
+    /// Test hook (QUOTA_EXPORTER_TEST_REFRESH_PANICS): scheduled refreshes that panic.
+    pub test_refresh_panics: u32,
     pub demo: bool,
     pub log_level: String,
 }
@@ -269,6 +339,9 @@ impl Default for Config {
             forecast_history_days: 30,
             otlp_max_points_per_request: 10_000,
             increase: crate::increase::settings::IncreaseConfig::default(),
+            aws_timeouts: crate::aws::timeouts::Timeouts::default(),
+            http: crate::server::HttpLimits::default(),
+            test_refresh_panics: 0,
             demo: false,
             log_level: "info".into(),
         }
@@ -317,6 +390,8 @@ struct Raw {
     forecast: Option<String>,
     forecast_history_days: Option<String>,
     otlp_max_points_per_request: Option<String>,
+    max_connections: Option<String>,
+    test_refresh_panics: Option<String>,
     demo: Option<String>,
     log_level: Option<String>,
 }
@@ -336,16 +411,23 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
     let mut names: Vec<&String> = ours.keys().collect();
     names.sort();
     for name in names {
-        if !VARIABLES.iter().any(|v| v.name == name) {
+        if TEST_HOOK_VARIABLES.iter().any(|v| v.name == name) && !HAS_TEST_HOOKS {
+            return Err(ConfigError::Conflict(format!(
+                "{name} is a test hook, and this build has none: it is compiled only into the tests' builds \
+                 (cargo feature test-hooks); unset it"
+            )));
+        }
+        if !known_variables().any(|v| v.name == name) {
             return Err(ConfigError::Unknown { variable: name.clone(), hint: suggestion(name) });
         }
     }
-    let increase = crate::increase::settings::from_vars(&ours, dynamodb_endpoint)?;
-    // Every field is an optional string, so envy itself cannot fail on a value.
-    let raw: Raw = envy::prefixed(PREFIX).from_iter(ours).unwrap_or_default();
     let d = Config::default();
+    // Every field is an optional string, so envy itself cannot fail on a value.
+    let raw: Raw = envy::prefixed(PREFIX).from_iter(ours.clone()).unwrap_or_default();
+    let listen_address = parse(&raw.listen_address, "LISTEN_ADDRESS", d.listen_address, parse_address)?;
+    let increase = crate::increase::settings::from_vars(&ours, dynamodb_endpoint, listen_address.ip().is_loopback())?;
     let config = Config {
-        listen_address: parse(&raw.listen_address, "LISTEN_ADDRESS", d.listen_address, parse_address)?,
+        listen_address,
         regions: parse(&raw.regions, "REGIONS", Vec::new(), parse_regions)?,
         services: parse(&raw.services, "SERVICES", None, |v| parse_service_codes(v).map(Some))?,
         exclude_services: parse(&raw.exclude_services, "EXCLUDE_SERVICES", Vec::new(), parse_service_codes)?,
@@ -384,6 +466,16 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
             parse_max_points,
         )?,
         increase,
+        aws_timeouts: d.aws_timeouts,
+        http: crate::server::HttpLimits {
+            max_connections: parse(&raw.max_connections, "MAX_CONNECTIONS", d.http.max_connections, |v| {
+                whole_number(v, 16..=65_536, "a whole number from 16 to 65536")
+            })?,
+            ..d.http
+        },
+        test_refresh_panics: parse(&raw.test_refresh_panics, "TEST_REFRESH_PANICS", 0, |v| {
+            whole_number(v, 0..=1000, "a whole number from 0 to 1000 (a test hook)")
+        })?,
         demo: parse(&raw.demo, "DEMO", false, parse_bool)?,
         log_level: raw.log_level.filter(|s| !s.trim().is_empty()).unwrap_or(d.log_level),
     };
@@ -568,7 +660,7 @@ pub(crate) fn parse_bool(v: &str) -> Result<bool, Problem> {
 
 /// "; did you mean X?" for a near miss of a known variable.
 fn suggestion(name: &str) -> String {
-    let best = VARIABLES.iter().map(|v| (edit_distance(name, v.name), v.name)).min_by_key(|(d, _)| *d);
+    let best = known_variables().map(|v| (edit_distance(name, v.name), v.name)).min_by_key(|(d, _)| *d);
     match best {
         Some((d, candidate)) if d <= 3 => format!(" (did you mean {candidate}?)"),
         _ => String::new(),
@@ -598,11 +690,12 @@ pub fn help_text() -> String {
         "    aws-quota-exporter [--demo]",
         "    aws-quota-exporter quotas --service CODE [--region REGION]... [--output table|json] [--demo]",
         "    aws-quota-exporter requests [--open] [--limit N] [--output table|json]",
-        "    aws-quota-exporter requests approve ID | requests reject ID",
+        "    aws-quota-exporter requests approve ID | requests reject ID [--by NAME]",
         "    aws-quota-exporter --help | --version",
         "",
         "OPTIONS:",
-        "    --demo       run against the built-in simulated AWS estate (no AWS account needed)",
+        "    --demo       run against the built-in simulated AWS estate (no AWS account needed; in builds",
+        "                 with the demo feature: cargo run --features demo -- --demo)",
         "    --help       print this help",
         "    --version    print the version",
         "",
@@ -610,13 +703,14 @@ pub fn help_text() -> String {
         "    quotas       print one service's quotas (limit, default, usage, utilisation) once and exit;",
         "                 --service bedrock groups them by model family, --output json is for scripts",
         "    requests     list the automatic increase ledger (newest first), or approve or reject an",
-        "                 entry awaiting approval; the running receiver files an approval at its next poll",
+        "                 entry awaiting approval (recorded as decided by cli:NAME, default the login name);",
+        "                 the running receiver files an approval at its next poll",
         "",
         "ENVIRONMENT (configuration):",
         "",
     ]
     .join("\n");
-    for v in VARIABLES {
+    for v in known_variables() {
         s.push_str(&format!("    {:<42} default: {}\n        {}\n", v.name, v.default, v.description));
     }
     s.push_str(

@@ -10,6 +10,7 @@ pub mod config;
 pub mod model;
 pub mod clock;
 pub mod ratelimit;
+pub mod supervise;
 pub mod aws;
 pub mod selfmetrics;
 pub mod forecast;
@@ -24,4 +25,5 @@ pub mod increase;
 pub mod server;
 pub mod startup;
 pub mod report;
+#[cfg(feature = "demo")]
 pub mod demo;

@@ -3,13 +3,18 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use aws_quota_exporter::{aws, clock::SystemClock, config, demo, otlp, report, startup};
+use aws_quota_exporter::{aws, clock::SystemClock, config, otlp, report, startup};
 
 /// What the command line asks for.
 enum Command {
     Serve,
-    Quotas { service: String, regions: Vec<String>, json: bool },
-    Requests(Requests),
+    Quotas {
+        service: String,
+        regions: Vec<String>,
+        json: bool,
+    },
+    /// With `--by`, who decides.
+    Requests(Requests, Option<String>),
 }
 
 /// What the `requests` subcommand does.
@@ -17,6 +22,21 @@ enum Requests {
     List { open: bool, limit: usize, json: bool },
     Approve(String),
     Reject(String),
+}
+
+/// Who decides from the command line: `--by NAME`, else the login name.
+fn cli_decider(by: Option<String>) -> anyhow::Result<String> {
+    let name = by
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let valid =
+        name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'));
+    if !valid {
+        bail!("--by {name:?} is not a name of at most 64 letters, digits, '.', '_', '@' or '-'");
+    }
+    Ok(format!("cli:{name}"))
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +84,7 @@ fn run() -> anyhow::Result<()> {
         args.next();
         let (mut open, mut limit, mut json) = (false, 50usize, false);
         let mut action = None;
+        let mut by = None;
         while let Some(arg) = args.next() {
             let mut value = |flag: &str| args.next().with_context(|| format!("{flag} needs a value; see --help"));
             match arg.as_str() {
@@ -82,12 +103,13 @@ fn run() -> anyhow::Result<()> {
                     other => bail!("--output must be table or json, got {other:?}"),
                 },
                 "approve" => action = Some(Requests::Approve(value("approve")?)),
+                "--by" => by = Some(value("--by")?),
                 "reject" => action = Some(Requests::Reject(value("reject")?)),
                 "--help" | "-h" => return print_help(),
                 other => bail!("unknown argument {other:?} to requests; see --help"),
             }
         }
-        command = Command::Requests(action.unwrap_or(Requests::List { open, limit, json }));
+        command = Command::Requests(action.unwrap_or(Requests::List { open, limit, json }), by);
     } else {
         for arg in args {
             match arg.as_str() {
@@ -106,22 +128,22 @@ fn run() -> anyhow::Result<()> {
     // Read before anything starts, so that a bad `OTEL_*` value stops start-up at once.
     let otlp = match command {
         Command::Serve => otlp::settings_from_env()?,
-        Command::Quotas { .. } | Command::Requests(_) => None,
+        Command::Quotas { .. } | Command::Requests(..) => None,
     };
     // A one-shot report keeps stdout for its output and logs only problems.
     let log_level = match command {
         Command::Serve => config.log_level.clone(),
-        Command::Quotas { .. } | Command::Requests(_) if std::env::var_os("QUOTA_EXPORTER_LOG_LEVEL").is_none() => {
+        Command::Quotas { .. } | Command::Requests(..) if std::env::var_os("QUOTA_EXPORTER_LOG_LEVEL").is_none() => {
             "warn".to_owned()
         }
-        Command::Quotas { .. } | Command::Requests(_) => config.log_level.clone(),
+        Command::Quotas { .. } | Command::Requests(..) => config.log_level.clone(),
     };
     init_logging(&log_level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match command {
         Command::Serve => runtime.block_on(serve(config, otlp)),
         Command::Quotas { service, regions, json } => runtime.block_on(quotas(config, service, regions, json)),
-        Command::Requests(what) => runtime.block_on(requests(config, what)),
+        Command::Requests(what, by) => runtime.block_on(requests(config, what, by)),
     }
 }
 
@@ -130,16 +152,26 @@ fn print_help() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What must live as long as the exporter: the simulated estate, in demo mode.
+type Guard = Box<dyn std::any::Any + Send>;
+
 /// The SDK configuration: the simulated estate in demo mode, the AWS chain otherwise.
-/// The simulator, when there is one, must live as long as the caller.
-async fn sdk_config(config: &mut config::Config) -> anyhow::Result<(Option<simaws::SimAws>, aws_config::SdkConfig)> {
+async fn sdk_config(config: &mut config::Config) -> anyhow::Result<(Option<Guard>, aws_config::SdkConfig)> {
     if config.demo {
-        let (sim, sdk) = demo::start(config).await.context("starting the simulated AWS estate")?;
-        tracing::info!(endpoint = %sim.endpoint_url(), "demo mode: serving the simulated AWS estate, not AWS");
-        Ok((Some(sim), sdk))
-    } else {
-        Ok((None, aws::load_sdk_config().await))
+        #[cfg(feature = "demo")]
+        {
+            let (sim, sdk) =
+                aws_quota_exporter::demo::start(config).await.context("starting the simulated AWS estate")?;
+            tracing::info!(endpoint = %sim.endpoint_url(), "demo mode: serving the simulated AWS estate, not AWS");
+            return Ok((Some(Box::new(sim)), sdk));
+        }
+        #[cfg(not(feature = "demo"))]
+        bail!(
+            "--demo (QUOTA_EXPORTER_DEMO=true) needs the simulated AWS estate, which this build leaves out: \
+             build with the demo feature, e.g. cargo run --features demo -- --demo"
+        );
     }
+    Ok((None, aws::load_sdk_config().await))
 }
 
 async fn serve(mut config: config::Config, otlp: Option<otlp::OtlpSettings>) -> anyhow::Result<()> {
@@ -181,7 +213,8 @@ async fn quotas(mut config: config::Config, service: String, regions: Vec<String
 }
 
 /// The `requests` subcommand: lists the ledger, or approves or rejects an entry.
-async fn requests(config: config::Config, what: Requests) -> anyhow::Result<()> {
+async fn requests(config: config::Config, what: Requests, by: Option<String>) -> anyhow::Result<()> {
+    let by = cli_decider(by)?;
     use aws_quota_exporter::increase::{cli, ledger, receiver};
     let sdk_config = match config.increase.ledger {
         aws_quota_exporter::increase::settings::LedgerConfig::DynamoDb { .. } => aws::load_sdk_config().await,
@@ -210,7 +243,7 @@ async fn requests(config: config::Config, what: Requests) -> anyhow::Result<()> 
             }
         }
         Requests::Approve(id) => {
-            let e = receiver::mark_approved(&ledger, &id, now).await?;
+            let e = receiver::mark_approved(&ledger, &id, now, &by).await?;
             println!(
                 "approved {}: {}/{} in {} {}, asking for {}; the receiver files it at its next poll",
                 e.id,
@@ -222,7 +255,7 @@ async fn requests(config: config::Config, what: Requests) -> anyhow::Result<()> 
             );
         }
         Requests::Reject(id) => {
-            let e = receiver::reject(&ledger, &id, now, config.increase.cooldown).await?;
+            let e = receiver::reject(&ledger, &id, now, config.increase.cooldown, &by).await?;
             println!(
                 "rejected {}: {}/{} in {} {}",
                 e.id, e.key.service_code, e.key.quota_code, e.key.account, e.key.region

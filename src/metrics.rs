@@ -623,6 +623,25 @@ fn increase_families(out: &mut Vec<Family>) {
         },
     ));
     out.push(registry_counter("aws_quota_increase_requests", "{decision}", crate::selfmetrics::INCREASE_REQUESTS_HELP));
+    out.push(registry_gauge(
+        "aws_quota_increase_ledger_available",
+        "",
+        "1 while the increase receiver's ledger is open, 0 while it cannot be opened: the receiver then answers 503 \
+         (Alertmanager retries) and tries again in the background. Absent without the receiver.",
+    ));
+}
+
+/// A gauge without labels from the `prometheus` registry of `crate::selfmetrics`,
+/// present once it has been set.
+fn registry_gauge(name: &'static str, otel_unit: &'static str, help: &str) -> Family {
+    family(name, Kind::Gauge, None, otel_unit, help.to_owned(), move |inputs, sink| {
+        for f in inputs.counters.iter().filter(|f| f.name() == name) {
+            for m in f.get_metric() {
+                sink.sample(&[], m.get_gauge().get_value())?;
+            }
+        }
+        Ok(())
+    })
 }
 
 fn self_families(help: &HelpContext, out: &mut Vec<Family>) {
@@ -747,14 +766,26 @@ fn self_families(help: &HelpContext, out: &mut Vec<Family>) {
     out.push(registry_counter(
         "aws_quota_exporter_aws_api_calls",
         "{call}",
-        "AWS API requests sent, every HTTP attempt including the SDK's retries, by AWS service, \
-         operation and outcome (ok, throttled, error). Counted as requests complete; published at each refresh.",
+        "AWS API requests sent, every HTTP attempt including retries, by AWS service, operation and outcome \
+         (ok, throttled, timeout, error). Counted as requests complete; published at each refresh.",
     ));
     out.push(registry_counter(
         "aws_quota_exporter_cloudwatch_metrics_requested",
         "{metric}",
         "CloudWatch metrics requested through GetMetricData, the unit AWS bills it by \
          (USD 0.01 per 1,000 in the standard tier). Published at each refresh.",
+    ));
+    out.push(registry_counter("aws_quota_exporter_task_restarts", "{restart}", crate::selfmetrics::TASK_RESTARTS_HELP));
+    out.push(registry_gauge(
+        "aws_quota_exporter_http_connections",
+        "{connection}",
+        "HTTP connections open now, scrapes and webhook deliveries alike; the server holds at most \
+         QUOTA_EXPORTER_MAX_CONNECTIONS.",
+    ));
+    out.push(registry_counter(
+        "aws_quota_exporter_http_connections_closed",
+        "{connection}",
+        crate::selfmetrics::HTTP_CONNECTIONS_CLOSED_HELP,
     ));
     out.push(registry_counter(
         "aws_quota_exporter_otlp_exports",

@@ -1,7 +1,13 @@
-//! A client-side rate limiter that spaces requests evenly, so a target never sends
-//! more than its configured rate to an API whatever the concurrency.
+//! Client-side rate limiters that space requests evenly, so the exporter never sends
+//! more than AWS allows to an API, whatever the concurrency and however many retries.
+//!
+//! AWS limits most APIs per account, region and operation. [`RateLimits`] holds one
+//! limiter per region and operation for a process (one account), shared by every
+//! client that calls it: the collectors and the increase receiver alike. Each rate is
+//! AWS's documented limit with headroom, from [`rate_for`].
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -36,9 +42,78 @@ impl RateLimiter {
     }
 }
 
+/// Requests per second the exporter allows itself for an operation, per region:
+/// four fifths of AWS's documented limit, or `list_rate` (QUOTA_EXPORTER_SERVICE_QUOTAS_RATE)
+/// for the Service Quotas listings. `None` for operations without a limiter.
+pub fn rate_for(operation: &str, list_rate: f64) -> Option<f64> {
+    match operation {
+        // Service Quotas: 10 per second each (reference_limits).
+        "ListServices" | "ListServiceQuotas" | "ListAWSDefaultServiceQuotas" => Some(list_rate),
+        // Service Quotas: 5 per second each.
+        "GetServiceQuota"
+        | "GetRequestedServiceQuotaChange"
+        | "ListRequestedServiceQuotaChangeHistory"
+        | "ListRequestedServiceQuotaChangeHistoryByQuota"
+        | "GetAutoManagementConfiguration" => Some(4.0),
+        // Service Quotas: 3 per second.
+        "RequestServiceQuotaIncrease" => Some(2.0),
+        // CloudWatch: 50 and 25 per second.
+        "GetMetricData" => Some(40.0),
+        "ListMetrics" => Some(20.0),
+        // The Bedrock control plane's list operations; AWS publishes no rate for them.
+        "ListFoundationModels" | "ListInferenceProfiles" | "ListProvisionedModelThroughputs" => Some(5.0),
+        _ => None,
+    }
+}
+
+/// One limiter per region and operation, shared by every client of a process.
+#[derive(Debug)]
+pub struct RateLimits {
+    list_rate: f64,
+    limiters: Mutex<HashMap<(String, &'static str), Arc<RateLimiter>>>,
+}
+
+impl RateLimits {
+    /// Limits with `list_rate` requests per second for the Service Quotas listings.
+    pub fn new(list_rate: f64) -> Arc<RateLimits> {
+        Arc::new(RateLimits { list_rate, limiters: Mutex::new(HashMap::new()) })
+    }
+
+    /// The limiter of an operation in a region; `None` for an unlimited operation.
+    pub fn get(&self, region: &str, operation: &'static str) -> Option<Arc<RateLimiter>> {
+        let rate = rate_for(operation, self.list_rate)?;
+        let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+        Some(
+            limiters
+                .entry((region.to_owned(), operation))
+                .or_insert_with(|| Arc::new(RateLimiter::per_second(rate)))
+                .clone(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_service_quotas_rate_stays_below_aws_s_limit() {
+        for (op, aws) in [("GetServiceQuota", 5.0), ("RequestServiceQuotaIncrease", 3.0), ("GetMetricData", 50.0)] {
+            assert!(rate_for(op, 8.0).is_some_and(|r| r < aws), "{op}");
+        }
+        assert_eq!(rate_for("ListServiceQuotas", 8.0), Some(8.0), "listings follow the configured rate");
+        assert_eq!(rate_for("GetCallerIdentity", 8.0), None);
+    }
+
+    #[test]
+    fn clients_of_one_region_share_a_limiter_and_regions_do_not() {
+        let limits = RateLimits::new(8.0);
+        let a = limits.get("us-east-1", "GetServiceQuota").expect("limited");
+        let b = limits.get("us-east-1", "GetServiceQuota").expect("limited");
+        let c = limits.get("eu-west-1", "GetServiceQuota").expect("limited");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn ten_requests_at_five_per_second_take_one_point_eight_seconds() {

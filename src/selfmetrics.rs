@@ -18,12 +18,28 @@ pub struct SelfMetrics {
     otlp_exports: IntCounterVec,
     otlp_last_export: prometheus::Gauge,
     increase_requests: IntCounterVec,
+    increase_ledger_available: prometheus::IntGaugeVec,
+    task_restarts: IntCounterVec,
+    http_connections: prometheus::IntGaugeVec,
+    http_connections_closed: IntCounterVec,
 }
 
 pub const API_CALLS: &str = "aws_quota_exporter_aws_api_calls_total";
 pub const METRICS_REQUESTED: &str = "aws_quota_exporter_cloudwatch_metrics_requested_total";
 pub const OTLP_EXPORTS: &str = "aws_quota_exporter_otlp_exports_total";
 pub const INCREASE_REQUESTS: &str = "aws_quota_increase_requests_total";
+pub const INCREASE_LEDGER_AVAILABLE: &str = "aws_quota_increase_ledger_available";
+pub const TASK_RESTARTS: &str = "aws_quota_exporter_task_restarts_total";
+pub const HTTP_CONNECTIONS: &str = "aws_quota_exporter_http_connections";
+pub const HTTP_CONNECTIONS_CLOSED: &str = "aws_quota_exporter_http_connections_closed_total";
+/// The help of [`TASK_RESTARTS`], shared with the family catalog.
+pub const TASK_RESTARTS_HELP: &str = "Background tasks restarted after a panic, by task (refresh, tracker, renderer): \
+     the panic is logged and the task starts again, so a count here is a bug to report.";
+/// The help of [`HTTP_CONNECTIONS_CLOSED`], shared with the family catalog.
+pub const HTTP_CONNECTIONS_CLOSED_HELP: &str = "HTTP connections the server closed itself, by reason: \
+     header_timeout (no complete request head in time, idle keep-alive connections included), send_timeout \
+     (a response not sent within its deadline), evicted (the oldest idle connection, to make room at the \
+     connection cap).";
 /// The help of [`INCREASE_REQUESTS`], shared with the family catalog.
 pub const INCREASE_REQUESTS_HELP: &str = "Decisions of the automatic increase receiver by outcome (filed, dry_run, \
      awaiting_approval, rejected, skipped, failed, resolved; approved, denied and the other AWS statuses as requests \
@@ -41,8 +57,8 @@ impl SelfMetrics {
         let api_calls = IntCounterVec::new(
             Opts::new(
                 API_CALLS,
-                "AWS API requests sent, every HTTP attempt including the SDK's retries, by AWS service, \
-                 operation and outcome (ok, throttled, error). Counted as requests complete; published at each refresh.",
+                "AWS API requests sent, every HTTP attempt including retries, by AWS service, operation and outcome \
+                 (ok, throttled, timeout, error). Counted as requests complete; published at each refresh.",
             ),
             &["aws_service", "operation", "outcome", "cloud_account_id", "cloud_region"],
         )
@@ -74,7 +90,61 @@ impl SelfMetrics {
             IntCounterVec::new(Opts::new(INCREASE_REQUESTS, INCREASE_REQUESTS_HELP), &["outcome", "reason"])
                 .expect("the metric name and labels are valid constants");
         registry.register(Box::new(increase_requests.clone())).expect("registered once");
-        SelfMetrics { registry, api_calls, metrics_requested, otlp_exports, otlp_last_export, increase_requests }
+        // Without labels, and created only when first set: absent unless the receiver is on.
+        let increase_ledger_available =
+            prometheus::IntGaugeVec::new(Opts::new(INCREASE_LEDGER_AVAILABLE, "ledger availability"), &[])
+                .expect("the metric name is a valid constant");
+        registry.register(Box::new(increase_ledger_available.clone())).expect("registered once");
+        let task_restarts = IntCounterVec::new(Opts::new(TASK_RESTARTS, TASK_RESTARTS_HELP), &["task"])
+            .expect("the metric name and labels are valid constants");
+        registry.register(Box::new(task_restarts.clone())).expect("registered once");
+        let http_connections = prometheus::IntGaugeVec::new(Opts::new(HTTP_CONNECTIONS, "open connections"), &[])
+            .expect("the metric name is a valid constant");
+        registry.register(Box::new(http_connections.clone())).expect("registered once");
+        let http_connections_closed =
+            IntCounterVec::new(Opts::new(HTTP_CONNECTIONS_CLOSED, HTTP_CONNECTIONS_CLOSED_HELP), &["reason"])
+                .expect("the metric name and labels are valid constants");
+        registry.register(Box::new(http_connections_closed.clone())).expect("registered once");
+        SelfMetrics {
+            registry,
+            api_calls,
+            metrics_requested,
+            otlp_exports,
+            otlp_last_export,
+            increase_requests,
+            increase_ledger_available,
+            task_restarts,
+            http_connections,
+            http_connections_closed,
+        }
+    }
+
+    /// Whether the increase receiver's ledger is open.
+    pub fn set_increase_ledger_available(&self, available: bool) {
+        self.increase_ledger_available.with_label_values(&[] as &[&str]).set(i64::from(available));
+    }
+
+    /// A background task panicked and was started again.
+    pub fn count_task_restart(&self, task: &str) {
+        self.task_restarts.with_label_values(&[task]).inc();
+    }
+
+    pub fn task_restarts(&self, task: &str) -> u64 {
+        self.task_restarts.with_label_values(&[task]).get()
+    }
+
+    /// The HTTP server's open connections, as it changes.
+    pub fn set_http_connections(&self, open: usize) {
+        self.http_connections.with_label_values(&[] as &[&str]).set(open as i64);
+    }
+
+    /// The HTTP server closed a connection itself, for `reason`.
+    pub fn count_http_connection_closed(&self, reason: &str) {
+        self.http_connections_closed.with_label_values(&[reason]).inc();
+    }
+
+    pub fn http_connections_closed(&self, reason: &str) -> u64 {
+        self.http_connections_closed.with_label_values(&[reason]).get()
     }
 
     pub fn count_api_call(&self, service: &str, operation: &str, outcome: Outcome, account: &str, region: &str) {

@@ -4,13 +4,26 @@
 //! `/metrics` negotiates the format from `Accept` (OpenMetrics 1.0 or the text format
 //! 0.0.4, the fallback) and serves the pre-compressed body when the client accepts
 //! gzip. It only reads the last rendered exposition: it never calls AWS.
+//!
+//! No client can starve it ([`HttpLimits`]):
+//! * a connection that has not sent a complete request head within the header timeout
+//!   is closed, whether it is new or idle after a response (hyper's header timeout);
+//! * a response must be sent within the send timeout, and a write the client does not
+//!   take for that long ends the connection;
+//! * at most `max_connections` connections are held; at the cap the one idle the
+//!   longest is closed to make room, and when none is idle new connections wait in
+//!   the listen backlog until one closes;
+//! * `accept` errors (file descriptors running out) back off instead of spinning.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http::{Method, Request, Response, StatusCode, header};
@@ -20,62 +33,401 @@ use hyper::body::Incoming;
 use hyper::body::{Body, Frame};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::exposition::Format;
+use crate::increase::http::Endpoint;
+use crate::selfmetrics::SelfMetrics;
 use crate::snapshot::Hub;
 
 type HttpResponse = Response<UnsyncBoxBody<Bytes, std::io::Error>>;
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish. The
-/// increase receiver's endpoints answer when `receiver` is set.
-pub async fn serve(
-    listener: TcpListener,
-    hub: Arc<Hub>,
-    receiver: Option<Arc<crate::increase::receiver::Receiver>>,
-    shutdown: impl Future<Output = ()>,
-) {
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accepting a connection failed");
-                        continue;
-                    }
-                };
-                let hub = hub.clone();
-                let receiver = receiver.clone();
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let hub = hub.clone();
-                    let receiver = receiver.clone();
-                    async move {
-                        if crate::increase::http::is_receiver_path(req.uri().path()) {
-                            let reply = crate::increase::http::handle(receiver.as_deref(), req).await;
-                            let (parts, body) = reply.into_parts();
-                            return Ok::<_, Infallible>(Response::from_parts(parts, full(body)));
+/// The server's connection cap and deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Connections held at once (`QUOTA_EXPORTER_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// The time to send a complete request head, on a new connection or an idle one.
+    pub header_timeout: Duration,
+    /// The time to send a response, and the longest a write may wait for the client.
+    pub send_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 512,
+            header_timeout: Duration::from_secs(20),
+            send_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The size of the pieces a stored body is sent in, so that a slow client holds the
+/// send deadline's attention, not a buffer.
+const CHUNK: usize = 64 * 1024;
+
+/// What the server needs.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub hub: Arc<Hub>,
+    /// The increase receiver behind its gate, when it is on.
+    pub endpoint: Option<Arc<Endpoint>>,
+    pub limits: HttpLimits,
+    pub metrics: Arc<SelfMetrics>,
+}
+
+impl Server {
+    /// Serves until `shutdown` completes, then lets in-flight requests finish (at most
+    /// 5 seconds).
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let graceful = GracefulShutdown::new();
+        let connections = Arc::new(Connections::new(self.limits.max_connections, self.metrics.clone()));
+        let server = Arc::new(self);
+        let mut backoff = Duration::ZERO;
+        tokio::pin!(shutdown);
+        loop {
+            // At the cap: make room by closing the connection idle the longest, or wait
+            // for one to close; new connections wait in the backlog meanwhile.
+            while !connections.has_room() {
+                let closed = connections.closed.notified();
+                connections.evict_longest_idle();
+                tokio::select! {
+                    () = &mut shutdown => return finish(graceful).await,
+                    () = closed => {}
+                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // Out of file descriptors or memory: back off, do not spin.
+                            backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                            if backoff == Duration::from_millis(10) {
+                                tracing::warn!(error = %e, "accepting a connection failed; backing off");
+                            }
+                            tokio::time::sleep(backoff).await;
+                            continue;
                         }
-                        Ok::<_, Infallible>(route(&hub, &req))
-                    }
-                });
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
+                    };
+                    backoff = Duration::ZERO;
+                    let conn = connections.open();
+                    let server = server.clone();
+                    let watcher = graceful.watcher();
+                    tokio::spawn(async move { server.connection(stream, peer, conn, watcher).await });
+                }
+            }
+        }
+        finish(graceful).await;
+    }
+
+    async fn connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        conn: Connection,
+        watcher: hyper_util::server::graceful::Watcher,
+    ) {
+        let state = conn.state.clone();
+        let service = {
+            let (server, state) = (self.clone(), state.clone());
+            service_fn(move |req: Request<Incoming>| {
+                let (server, state) = (server.clone(), state.clone());
+                async move {
+                    state.set(Phase::Handling);
+                    let response = server.respond(peer.ip(), req).await;
+                    let (parts, body) = response.into_parts();
+                    let body = Deadline { body, state, started: false };
+                    Ok::<_, Infallible>(Response::from_parts(parts, UnsyncBoxBody::new(body)))
+                }
+            })
+        };
+        let io = TokioIo::new(Guarded { inner: stream, state: state.clone() });
+        let served = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_timeout)
+            .serve_connection(io, service);
+        let served = watcher.watch(served);
+        let send_timeout = self.limits.send_timeout;
+        let reason = tokio::select! {
+            result = served => match result {
+                Err(e) if e.is_timeout() => Some("header_timeout"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                    None
+                }
+                Ok(()) => None,
+            },
+            () = conn.evicted.notified() => Some("evicted"),
+            () = state.overdue(send_timeout) => Some("send_timeout"),
+        };
+        if let Some(reason) = reason {
+            self.metrics.count_http_connection_closed(reason);
+        }
+    }
+
+    async fn respond(&self, peer: IpAddr, req: Request<Incoming>) -> HttpResponse {
+        if crate::increase::http::is_receiver_path(req.uri().path()) {
+            let reply = crate::increase::http::handle(self.endpoint.as_deref(), peer, req).await;
+            let (parts, body) = reply.into_parts();
+            return Response::from_parts(parts, full(body));
+        }
+        route(&self.hub, &req)
+    }
+}
+
+async fn finish(graceful: GracefulShutdown) {
+    // In-flight scrapes get a moment to finish; then the process exits anyway.
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// What a connection is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Phase {
+    /// Reading a request head, or waiting for one: may be closed to make room.
+    Idle = 0,
+    /// Handling a request or sending its response.
+    Handling = 1,
+}
+
+/// A connection's shared state: its phase and since when, whether a response is being
+/// sent and since when, and whether a write is blocked and since when.
+#[derive(Debug)]
+struct ConnState {
+    epoch: Instant,
+    phase: AtomicU8,
+    /// Milliseconds since `epoch` at the last phase change.
+    phase_since: AtomicU64,
+    /// Milliseconds since `epoch` when the current response began to be sent, plus one;
+    /// 0 when none is.
+    sending_since: AtomicU64,
+    /// Milliseconds since `epoch` when writes started waiting for the client, plus one;
+    /// 0 when they are not.
+    blocked_since: AtomicU64,
+}
+
+impl ConnState {
+    fn new() -> ConnState {
+        ConnState {
+            epoch: Instant::now(),
+            phase: AtomicU8::new(Phase::Idle as u8),
+            phase_since: AtomicU64::new(0),
+            sending_since: AtomicU64::new(0),
+            blocked_since: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn set(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::SeqCst);
+        self.phase_since.store(self.now_ms(), Ordering::SeqCst);
+    }
+
+    /// Since when the connection has been idle, if it is.
+    fn idle_since(&self) -> Option<u64> {
+        (self.phase.load(Ordering::SeqCst) == Phase::Idle as u8).then(|| self.phase_since.load(Ordering::SeqCst))
+    }
+
+    /// Completes once a response has taken longer than `limit` to send, or a write has
+    /// waited that long for the client.
+    async fn overdue(&self, limit: Duration) {
+        let limit = limit.as_millis() as u64;
+        loop {
+            let now = self.now_ms();
+            let oldest = [&self.sending_since, &self.blocked_since]
+                .iter()
+                .map(|a| a.load(Ordering::SeqCst))
+                .filter(|t| *t > 0)
+                .map(|t| t - 1)
+                .min();
+            match oldest {
+                Some(t) if now.saturating_sub(t) >= limit => return,
+                Some(t) => {
+                    tokio::time::sleep(Duration::from_millis(limit - (now - t)).max(Duration::from_millis(10))).await
+                }
+                None => tokio::time::sleep(Duration::from_millis(limit.clamp(10, 1000))).await,
             }
         }
     }
-    // In-flight scrapes get a moment to finish; then the process exits anyway.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// A response body that marks when it starts and finishes being sent.
+struct Deadline {
+    body: UnsyncBoxBody<Bytes, std::io::Error>,
+    state: Arc<ConnState>,
+    started: bool,
+}
+
+impl Body for Deadline {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if !self.started {
+            self.started = true;
+            let now = self.state.now_ms() + 1;
+            self.state.sending_since.store(now, Ordering::SeqCst);
+        }
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+            self.state.sending_since.store(0, Ordering::SeqCst);
+            self.state.set(Phase::Idle);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        self.state.sending_since.store(0, Ordering::SeqCst);
+        self.state.set(Phase::Idle);
+    }
+}
+
+/// The socket, noting when writes wait for a client that does not read.
+struct Guarded {
+    inner: TcpStream,
+    state: Arc<ConnState>,
+}
+
+impl Guarded {
+    fn note(&self, blocked: bool) {
+        if blocked {
+            let now = self.state.now_ms() + 1;
+            let _ = self.state.blocked_since.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
+        } else {
+            self.state.blocked_since.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note(polled.is_pending());
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note(polled.is_pending());
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note(polled.is_pending());
+        polled
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// An open connection as the registry sees it: its id, state and eviction signal.
+type Open = (u64, Arc<ConnState>, Arc<Notify>);
+
+/// The open connections, for the cap and for eviction.
+#[derive(Debug)]
+struct Connections {
+    max: usize,
+    open: Mutex<Vec<Open>>,
+    next_id: AtomicU64,
+    closed: Notify,
+    metrics: Arc<SelfMetrics>,
+}
+
+/// One open connection; closing it (dropping this) frees its place.
+struct Connection {
+    id: u64,
+    state: Arc<ConnState>,
+    evicted: Arc<Notify>,
+    all: Arc<Connections>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let open = {
+            let mut open = self.all.open.lock().unwrap_or_else(|p| p.into_inner());
+            open.retain(|(id, _, _)| *id != self.id);
+            open.len()
+        };
+        self.all.metrics.set_http_connections(open);
+        self.all.closed.notify_waiters();
+    }
+}
+
+impl Connections {
+    fn new(max: usize, metrics: Arc<SelfMetrics>) -> Connections {
+        metrics.set_http_connections(0);
+        Connections { max, open: Mutex::new(Vec::new()), next_id: AtomicU64::new(0), closed: Notify::new(), metrics }
+    }
+
+    fn has_room(&self) -> bool {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).len() < self.max
+    }
+
+    fn open(self: &Arc<Self>) -> Connection {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let (state, evicted) = (Arc::new(ConnState::new()), Arc::new(Notify::new()));
+        let open = {
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            open.push((id, state.clone(), evicted.clone()));
+            open.len()
+        };
+        self.metrics.set_http_connections(open);
+        Connection { id, state, evicted, all: self.clone() }
+    }
+
+    /// Asks the connection idle the longest to close.
+    fn evict_longest_idle(&self) {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let oldest = open
+            .iter()
+            .filter_map(|(_, state, evicted)| Some((state.epoch + Duration::from_millis(state.idle_since()?), evicted)))
+            .min_by_key(|(since, _)| *since);
+        if let Some((_, evicted)) = oldest {
+            evicted.notify_one();
+        }
+    }
 }
 
 fn route(hub: &Hub, req: &Request<Incoming>) -> HttpResponse {
@@ -116,12 +468,39 @@ fn metrics(hub: &Hub, req: &Request<Incoming>) -> HttpResponse {
         .header(header::VARY, "Accept, Accept-Encoding");
     let compressed = exposition.gzip(format).clone();
     let response = if gzip {
-        builder.header(header::CONTENT_ENCODING, "gzip").body(full(compressed))
+        builder.header(header::CONTENT_ENCODING, "gzip").body(UnsyncBoxBody::new(Chunks(compressed)))
     } else {
         // Inflated as it is sent, so an uncompressed scrape holds one chunk, not the whole body.
         builder.body(UnsyncBoxBody::new(Inflate::new(compressed)))
     };
     response.unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "invalid response\n".into()))
+}
+
+/// A stored body sent in pieces of [`CHUNK`] bytes (slices of the same buffer, no copy).
+struct Chunks(Bytes);
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.0.is_empty() {
+            return Poll::Ready(None);
+        }
+        let n = self.0.len().min(CHUNK);
+        Poll::Ready(Some(Ok(Frame::data(self.0.split_to(n)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.0.len() as u64)
+    }
 }
 
 /// A body that inflates a stored gzip exposition chunk by chunk.
@@ -130,7 +509,7 @@ struct Inflate {
 }
 
 impl Inflate {
-    const CHUNK: usize = 64 * 1024;
+    const CHUNK: usize = CHUNK;
 
     fn new(gzip: Bytes) -> Inflate {
         Inflate { decoder: Some(flate2::read::GzDecoder::new(gzip.reader())) }

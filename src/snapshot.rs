@@ -91,6 +91,20 @@ impl Hub {
         generation
     }
 
+    /// Replaces a target's published snapshot by `change` of it, unless `change` says
+    /// `None`; returns the generation to wait for. Nothing is published for a target
+    /// that has not published yet.
+    pub fn patch(&self, index: usize, change: impl FnOnce(&TargetSnapshot) -> Option<TargetSnapshot>) -> Option<u64> {
+        let generation = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let current = slots.get(index)?.as_ref()?;
+            slots[index] = Some(Arc::new(change(current)?));
+            self.published.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        self.render_requested.notify_one();
+        Some(generation)
+    }
+
     /// The latest snapshot of every target that has published.
     pub fn snapshot(&self) -> Snapshot {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());

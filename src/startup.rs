@@ -14,16 +14,18 @@ use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::aws::TargetAws;
+use crate::aws::{ClientParts, TargetAws};
 use crate::clock::Clock;
 use crate::collector::TargetContext;
 use crate::config::{Config, humanize};
 use crate::exposition::HelpContext;
+use crate::increase::http::Endpoint;
 use crate::increase::receiver::{LimitRefresh, Receiver, ReceiverParts};
 use crate::model::Target;
 use crate::selfmetrics::SelfMetrics;
 use crate::snapshot::Hub;
-use crate::target::TargetRunner;
+use crate::supervise::supervise;
+use crate::target::{LimitPatch, LimitPatches, TargetRunner};
 
 /// Everything start-up needs.
 #[derive(Debug, Clone)]
@@ -46,8 +48,6 @@ pub enum StartupError {
     Listen { address: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Otlp(#[from] crate::otlp::OtlpStartError),
-    #[error("the increase receiver cannot start: {0}")]
-    Ledger(#[from] crate::increase::ledger::LedgerError),
 }
 
 /// A built exporter, not yet serving.
@@ -60,7 +60,10 @@ pub struct App {
     limits_interval: Duration,
     usage_interval: Duration,
     otlp: Option<crate::otlp::OtlpOutput>,
-    receiver: Option<Arc<Receiver>>,
+    endpoint: Option<Arc<Endpoint>>,
+    http: crate::server::HttpLimits,
+    /// Test hook: refreshes left to panic.
+    panics: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Drives and inspects a running exporter (tests, benchmarks, subcommands).
@@ -136,6 +139,11 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         listener.local_addr().map_err(|source| StartupError::Listen { address: config.listen_address, source })?;
 
     let metrics = Arc::new(SelfMetrics::new());
+    let parts = ClientParts {
+        metrics: metrics.clone(),
+        limits: crate::ratelimit::RateLimits::new(config.service_quotas_rate),
+        timeouts: config.aws_timeouts,
+    };
     let help = HelpContext {
         limits_interval: humanize(config.limits_refresh_interval),
         usage_interval: humanize(config.usage_refresh_interval),
@@ -152,7 +160,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         .enumerate()
         .map(|(index, region)| {
             let ctx = TargetContext {
-                aws: TargetAws::new(&sdk_config, region, config.service_quotas_rate, metrics.clone()),
+                aws: TargetAws::new(&sdk_config, region, &parts),
                 config: config.clone(),
                 clock: clock.clone(),
                 publishes_global_quotas: global_region.as_deref() == Some(region.as_str()),
@@ -161,19 +169,29 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
             Arc::new(Mutex::new(TargetRunner::new(index, target, ctx, hub.clone())))
         })
         .collect::<Vec<_>>();
+    let mut patches = Vec::with_capacity(runners.len());
+    for (region, runner) in regions.iter().zip(&runners) {
+        patches.push((region.clone(), runner.lock().await.patches()));
+    }
     let receiver = if config.increase.receiver {
-        let ledger = crate::increase::open_ledger(&config.increase, &sdk_config).await?;
-        Some(Receiver::new(ReceiverParts {
+        let receiver_sdk = match &config.increase.role {
+            Some(role) => crate::aws::assume_role(&sdk_config, &role.arn, role.external_id.as_deref()).await,
+            None => sdk_config.clone(),
+        };
+        let receiver = Receiver::new(ReceiverParts {
             config: Arc::new(config.increase.clone()),
-            ledger,
             hub: hub.clone(),
             clock: clock.clone(),
-            sdk_config: sdk_config.clone(),
-            rate: config.service_quotas_rate,
-            metrics: metrics.clone(),
+            sdk_config: receiver_sdk.clone(),
+            ledger_sdk_config: sdk_config.clone(),
+            client_parts: parts.clone(),
             regions: regions.clone(),
-            refresh: limit_refresh(runners.clone(), hub.clone()),
-        }))
+            refresh: limit_refresh(receiver_sdk, parts.clone(), clock.clone(), patches),
+        });
+        // A ledger that cannot be opened does not stop the exporter: the receiver
+        // answers 503 and tries again in the background.
+        let _ = receiver.open_ledger().await;
+        Some(receiver)
     } else {
         None
     };
@@ -188,25 +206,46 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         limits_interval: config.limits_refresh_interval,
         usage_interval: config.usage_refresh_interval,
         otlp,
-        receiver,
+        endpoint: receiver.map(|r| Arc::new(Endpoint::new(r))),
+        http: config.http,
+        panics: Arc::new(std::sync::atomic::AtomicU32::new(config.test_refresh_panics)),
     })
 }
 
-/// Reads a quota's limit again in every target that publishes it, after AWS approved
-/// an increase.
-fn limit_refresh(runners: Vec<Arc<Mutex<TargetRunner>>>, hub: Arc<Hub>) -> LimitRefresh {
+/// Reads a quota's limit again after AWS approved an increase (`GetServiceQuota` in
+/// the region it was filed in) and raises it in every target that publishes it, at
+/// once: never by waiting for a target's refresh, which may be stuck in a slow call.
+fn limit_refresh(
+    sdk_config: aws_config::SdkConfig,
+    parts: ClientParts,
+    clock: Arc<dyn Clock>,
+    targets: Vec<(String, Arc<LimitPatches>)>,
+) -> LimitRefresh {
     Arc::new(move |key| {
-        let (runners, hub) = (runners.clone(), hub.clone());
+        let (sdk_config, parts, clock, targets) = (sdk_config.clone(), parts.clone(), clock.clone(), targets.clone());
         Box::pin(async move {
-            for runner in &runners {
-                let generation = {
-                    let mut runner = runner.lock().await;
-                    if !runner.publishes(&key.region, &key.service_code, &key.quota_code) {
-                        continue;
-                    }
-                    runner.refresh_limit(&key.service_code, &key.quota_code).await
-                };
-                let _ = tokio::time::timeout(Duration::from_secs(2), hub.wait_rendered(generation)).await;
+            let aws = TargetAws::new(&sdk_config, &key.region, &parts);
+            let current = match aws.current_quota(&key.service_code, &key.quota_code).await {
+                Ok(q) => q,
+                Err(e) => {
+                    tracing::warn!(quota = %key, error = %e, "cannot read the limit again after an approved increase; the next listing will");
+                    return;
+                }
+            };
+            let patch = LimitPatch {
+                service_code: key.service_code.clone(),
+                quota_code: key.quota_code.clone(),
+                value: current.value,
+                at: clock.now(),
+            };
+            for (region, patches) in &targets {
+                if (*region == key.region || current.global)
+                    && let Some(generation) = patches.apply(patch.clone())
+                {
+                    tracing::info!(quota = %key, aws.region = %region, limit = current.value, "limit read again after an approved increase");
+                    let hub = patches.hub();
+                    let _ = tokio::time::timeout(Duration::from_secs(2), hub.wait_rendered(generation)).await;
+                }
             }
         })
     })
@@ -236,25 +275,37 @@ impl App {
         self.handle.clone()
     }
 
-    /// Serves, and refreshes when scheduling is on, until `shutdown` completes.
+    /// Serves, and refreshes when scheduling is on, until `shutdown` completes. Every
+    /// background task is supervised: a panic is logged, counted and the task restarts.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
-        let renderer = tokio::spawn(self.handle.hub.clone().run_renderer());
-        let mut refreshers = Vec::new();
+        let metrics = self.handle.metrics.clone();
+        let hub = self.handle.hub.clone();
+        let mut tasks = vec![tokio::spawn(supervise("renderer", metrics.clone(), move || hub.clone().run_renderer()))];
         if self.schedule {
             for runner in &self.handle.runners {
-                refreshers.push(tokio::spawn(refresh_loop(runner.clone(), self.limits_interval, self.usage_interval)));
+                let (runner, limits, usage, panics) =
+                    (runner.clone(), self.limits_interval, self.usage_interval, self.panics.clone());
+                tasks.push(tokio::spawn(supervise("refresh", metrics.clone(), move || {
+                    refresh_loop(runner.clone(), limits, usage, panics.clone())
+                })));
             }
         }
         if self.schedule
-            && let Some(receiver) = &self.receiver
+            && let Some(receiver) = &self.handle.receiver
         {
-            refreshers.push(tokio::spawn(receiver.clone().run()));
+            let receiver = receiver.clone();
+            tasks.push(tokio::spawn(supervise("tracker", metrics.clone(), move || receiver.clone().run())));
         }
-        crate::server::serve(self.listener, self.handle.hub.clone(), self.receiver.clone(), shutdown).await;
-        for task in refreshers {
+        let server = crate::server::Server {
+            hub: self.handle.hub.clone(),
+            endpoint: self.endpoint.clone(),
+            limits: self.http,
+            metrics: metrics.clone(),
+        };
+        server.serve(self.listener, shutdown).await;
+        for task in tasks {
             task.abort();
         }
-        renderer.abort();
         if let Some(otlp) = self.otlp {
             // One last push of what was collected, bounded in time.
             otlp.shutdown(Duration::from_secs(5)).await;
@@ -262,11 +313,29 @@ impl App {
     }
 }
 
-/// Refreshes one target forever: a full refresh every `limits`, usage every `usage` in between.
-async fn refresh_loop(runner: Arc<Mutex<TargetRunner>>, limits: Duration, usage: Duration) {
+/// Refreshes one target forever: a full refresh every `limits`, usage every `usage` in
+/// between. `panics` is a test hook: while above zero, a refresh panics (and counts it
+/// down) instead of running.
+async fn refresh_loop(
+    runner: Arc<Mutex<TargetRunner>>,
+    limits: Duration,
+    usage: Duration,
+    panics: Arc<std::sync::atomic::AtomicU32>,
+) {
     let mut next_full = Instant::now();
     let mut next_usage;
     loop {
+        #[cfg(feature = "test-hooks")]
+        if panics
+            .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| {
+                n.checked_sub(1)
+            })
+            .is_ok()
+        {
+            panic!("test hook: a refresh panics");
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        let _ = &panics;
         let now = Instant::now();
         if now >= next_full {
             runner.lock().await.full_refresh().await;

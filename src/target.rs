@@ -6,7 +6,7 @@
 //! logged once where they happen, and the last good data stays published.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::collector::bedrock_inventory::BedrockInventoryCollector;
@@ -30,6 +30,61 @@ pub struct SourceStatus {
     pub error: Option<String>,
 }
 
+/// A limit AWS raised (an approved increase), read at `at` (epoch seconds): it wins
+/// over the target's listing until a listing newer than it comes in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitPatch {
+    pub service_code: String,
+    pub quota_code: String,
+    pub value: f64,
+    pub at: f64,
+}
+
+/// Raises a published limit at once, without waiting for (or locking) the target's
+/// refresh: the patch goes into the hub now and into the runner's own data when it
+/// next publishes. Shared by the runner and the increase receiver.
+#[derive(Debug)]
+pub struct LimitPatches {
+    index: usize,
+    hub: Arc<Hub>,
+    pending: Mutex<Vec<LimitPatch>>,
+}
+
+impl LimitPatches {
+    /// The hub the target publishes into.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Applies `patch` to the target's published snapshot and keeps it for the runner.
+    /// Returns the generation to wait for, or `None` if the target does not publish
+    /// the quota.
+    pub fn apply(&self, patch: LimitPatch) -> Option<u64> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = self.hub.patch(self.index, |snapshot| {
+            let mut quotas = (*snapshot.quotas).clone();
+            patch_inventory(&mut quotas, &patch)
+                .then(|| TargetSnapshot { quotas: Arc::new(quotas), ..snapshot.clone() })
+        })?;
+        pending.retain(|p| (&p.service_code, &p.quota_code) != (&patch.service_code, &patch.quota_code));
+        pending.push(patch);
+        Some(generation)
+    }
+}
+
+/// Sets the limit of a patch's account-level quota; whether the inventory has it.
+fn patch_inventory(inventory: &mut crate::collector::QuotaInventory, patch: &LimitPatch) -> bool {
+    let Some(service) = inventory.services.get_mut(&patch.service_code) else { return false };
+    let mut quotas = (*service.quotas).clone();
+    let mut found = false;
+    for q in quotas.iter_mut().filter(|q| q.code == patch.quota_code && q.resource.is_none()) {
+        q.limit = Some(patch.value);
+        found = true;
+    }
+    service.quotas = Arc::new(quotas);
+    found
+}
+
 /// Runs the refreshes of one target and publishes the results.
 #[derive(Debug)]
 pub struct TargetRunner {
@@ -40,10 +95,12 @@ pub struct TargetRunner {
     statuses: BTreeMap<Source, SourceStatus>,
     full_refreshes: u64,
     hub: Arc<Hub>,
+    patches: Arc<LimitPatches>,
 }
 
 impl TargetRunner {
     pub fn new(index: usize, target: Target, ctx: TargetContext, hub: Arc<Hub>) -> TargetRunner {
+        let patches = Arc::new(LimitPatches { index, hub: hub.clone(), pending: Mutex::new(Vec::new()) });
         TargetRunner {
             index,
             target,
@@ -52,7 +109,13 @@ impl TargetRunner {
             statuses: BTreeMap::new(),
             full_refreshes: 0,
             hub,
+            patches,
         }
+    }
+
+    /// Where raised limits reach this target without waiting for its lock.
+    pub fn patches(&self) -> Arc<LimitPatches> {
+        self.patches.clone()
     }
 
     /// Lists quotas (and the Bedrock inventory), reads usage (and Bedrock's runtime
@@ -86,51 +149,6 @@ impl TargetRunner {
             self.update_forecasts();
         }
         self.publish()
-    }
-
-    /// Reads one quota's value again (`GetServiceQuota`), after AWS approved an
-    /// increase, and publishes it. Returns the published generation.
-    pub async fn refresh_limit(&mut self, service_code: &str, quota_code: &str) -> u64 {
-        match self.ctx.aws.current_quota(service_code, quota_code).await {
-            Ok(current) => {
-                let mut inventory = (*self.data.quotas).clone();
-                if let Some(service) = inventory.services.get_mut(service_code) {
-                    let mut quotas = (*service.quotas).clone();
-                    for q in quotas.iter_mut().filter(|q| q.code == quota_code && q.resource.is_none()) {
-                        q.limit = Some(current.value);
-                    }
-                    service.quotas = Arc::new(quotas);
-                }
-                self.data.quotas = Arc::new(inventory);
-                self.update_forecasts();
-                tracing::info!(
-                    aws.region = %self.target.region,
-                    service_code,
-                    quota_code,
-                    limit = current.value,
-                    "limit read again after an approved increase"
-                );
-            }
-            Err(e) => tracing::warn!(
-                aws.region = %self.target.region,
-                service_code,
-                quota_code,
-                error = %e,
-                "cannot read the limit again after an approved increase; the next full refresh will"
-            ),
-        }
-        self.publish()
-    }
-
-    /// Whether this target publishes the quota: its region's, or a global one.
-    pub fn publishes(&self, region: &str, service_code: &str, quota_code: &str) -> bool {
-        let listed = self
-            .data
-            .quotas
-            .services
-            .get(service_code)
-            .and_then(|s| s.quotas.iter().find(|q| q.code == quota_code && q.resource.is_none()));
-        listed.is_some_and(|q| self.target.region == region || q.global)
     }
 
     /// Extends the history's current day with this refresh's readings and fits again.
@@ -202,7 +220,22 @@ impl TargetRunner {
         self.statuses.insert(source, status);
     }
 
-    fn publish(&self) -> u64 {
+    /// Publishes the target's data, with the raised limits a listing has not caught up
+    /// with yet.
+    fn publish(&mut self) -> u64 {
+        let patches = self.patches.clone();
+        let mut pending = patches.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let services = &self.data.quotas.services;
+        pending
+            .retain(|p| services.get(&p.service_code).and_then(|s| s.last_success).is_none_or(|listed| listed <= p.at));
+        if !pending.is_empty() {
+            let mut inventory = (*self.data.quotas).clone();
+            for p in pending.iter() {
+                patch_inventory(&mut inventory, p);
+            }
+            self.data.quotas = Arc::new(inventory);
+            self.update_forecasts();
+        }
         let snapshot = TargetSnapshot {
             target: self.target.clone(),
             account_id: self.data.account_id.clone(),

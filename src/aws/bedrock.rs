@@ -16,40 +16,34 @@ impl TargetAws {
     pub async fn list_foundation_models(&self) -> Result<Vec<FoundationModel>, AwsError> {
         const OP: &str = "ListFoundationModels";
         let out = self
-            .bedrock
-            .list_foundation_models()
-            .customize()
-            .interceptor(
-                self.meter::<aws_sdk_bedrock::operation::list_foundation_models::ListFoundationModelsError>(
-                    SERVICE, OP,
-                ),
-            )
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(OP, e))?;
+            .call(SERVICE, OP, self.timeouts.bedrock, |meter| {
+                self.bedrock.list_foundation_models().customize().interceptor(meter).send()
+            })
+            .await?;
         Ok(out.model_summaries().iter().map(foundation_model).collect())
     }
 
     /// Both kinds of inference profile, system-defined first.
     pub async fn list_inference_profiles(&self) -> Result<Vec<InferenceProfile>, AwsError> {
         const OP: &str = "ListInferenceProfiles";
-        type OpError = aws_sdk_bedrock::operation::list_inference_profiles::ListInferenceProfilesError;
+        let bound = self.timeouts.bedrock;
         let mut out = Vec::new();
         for kind in [InferenceProfileType::SystemDefined, InferenceProfileType::Application] {
             let kind = &kind;
             out.extend(
                 every_page(|token| async move {
                     let page = self
-                        .bedrock
-                        .list_inference_profiles()
-                        .type_equals(kind.clone())
-                        .max_results(MAX_RESULTS)
-                        .set_next_token(token)
-                        .customize()
-                        .interceptor(self.meter::<OpError>(SERVICE, OP))
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(OP, e))?;
+                        .call(SERVICE, OP, bound, |meter| {
+                            self.bedrock
+                                .list_inference_profiles()
+                                .type_equals(kind.clone())
+                                .max_results(MAX_RESULTS)
+                                .set_next_token(token.clone())
+                                .customize()
+                                .interceptor(meter)
+                                .send()
+                        })
+                        .await?;
                     Ok((page.inference_profile_summaries().iter().map(inference_profile).collect(), page.next_token))
                 })
                 .await?,
@@ -60,19 +54,19 @@ impl TargetAws {
 
     pub async fn list_provisioned_throughputs(&self) -> Result<Vec<ProvisionedThroughput>, AwsError> {
         const OP: &str = "ListProvisionedModelThroughputs";
-        type OpError =
-            aws_sdk_bedrock::operation::list_provisioned_model_throughputs::ListProvisionedModelThroughputsError;
+        let bound = self.timeouts.bedrock;
         every_page(|token| async move {
             let page = self
-                .bedrock
-                .list_provisioned_model_throughputs()
-                .max_results(MAX_RESULTS)
-                .set_next_token(token)
-                .customize()
-                .interceptor(self.meter::<OpError>(SERVICE, OP))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(OP, e))?;
+                .call(SERVICE, OP, bound, |meter| {
+                    self.bedrock
+                        .list_provisioned_model_throughputs()
+                        .max_results(MAX_RESULTS)
+                        .set_next_token(token.clone())
+                        .customize()
+                        .interceptor(meter)
+                        .send()
+                })
+                .await?;
             Ok((page.provisioned_model_summaries().iter().map(provisioned).collect(), page.next_token))
         })
         .await

@@ -47,7 +47,9 @@ pub struct BatchResult {
 
 impl TargetAws {
     /// Reads every query over `[start, end)`, in batches of at most 500, `concurrency`
-    /// batches at a time. A failed batch fails alone; the others keep their data.
+    /// batches at a time. A batch that still fails after its call's retries is tried
+    /// again in up to [`super::retry::ROUNDS`] more rounds; one that fails even so fails
+    /// alone, and the others keep their data.
     pub async fn get_metric_data_batched(
         &self,
         queries: &[MetricQuery],
@@ -55,6 +57,24 @@ impl TargetAws {
         end: f64,
         concurrency: usize,
     ) -> Vec<BatchResult> {
+        let mut results = self.batches(queries, start, end, concurrency).await;
+        for _ in 0..super::retry::ROUNDS {
+            let (retry, done): (Vec<_>, Vec<_>) =
+                results.into_iter().partition(|b| b.data.as_ref().is_err_and(AwsError::is_retryable));
+            results = done;
+            if retry.is_empty() {
+                break;
+            }
+            tokio::time::sleep(self.round_pause()).await;
+            let ids: std::collections::HashSet<&str> =
+                retry.iter().flat_map(|b| b.ids.iter().map(String::as_str)).collect();
+            let again: Vec<MetricQuery> = queries.iter().filter(|q| ids.contains(q.id.as_str())).cloned().collect();
+            results.extend(self.batches(&again, start, end, concurrency).await);
+        }
+        results
+    }
+
+    async fn batches(&self, queries: &[MetricQuery], start: f64, end: f64, concurrency: usize) -> Vec<BatchResult> {
         use futures_util::StreamExt;
         let mut batches = Vec::new();
         for chunk in queries.chunks(MAX_QUERIES_PER_CALL) {
@@ -81,26 +101,27 @@ impl TargetAws {
         debug_assert!(queries.len() <= MAX_QUERIES_PER_CALL);
         let sdk_queries: Vec<MetricDataQuery> = queries.iter().map(to_sdk_query).collect();
         let sdk_queries = &sdk_queries;
+        let bound = self.timeouts.get_metric_data;
         let pages = every_page(|token| async move {
-            self.metrics.count_metrics_requested(
-                queries.len() as u64,
-                self.labels.account_id().unwrap_or_default(),
-                &self.labels.region,
-            );
             let page = self
-                .cloudwatch
-                .get_metric_data()
-                .set_metric_data_queries(Some(sdk_queries.clone()))
-                .start_time(DateTime::from_secs_f64(start))
-                .end_time(DateTime::from_secs_f64(end))
-                .set_next_token(token)
-                .customize()
-                .interceptor(
-                    self.meter::<aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataError>(SERVICE, OP),
-                )
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(OP, e))?;
+                .call(SERVICE, OP, bound, |meter| {
+                    // Every attempt is billed by AWS: count what each one requests.
+                    self.metrics.count_metrics_requested(
+                        queries.len() as u64,
+                        self.labels.account_id().unwrap_or_default(),
+                        &self.labels.region,
+                    );
+                    self.cloudwatch
+                        .get_metric_data()
+                        .set_metric_data_queries(Some(sdk_queries.clone()))
+                        .start_time(DateTime::from_secs_f64(start))
+                        .end_time(DateTime::from_secs_f64(end))
+                        .set_next_token(token.clone())
+                        .customize()
+                        .interceptor(meter)
+                        .send()
+                })
+                .await?;
             Ok((page.metric_data_results.unwrap_or_default(), page.next_token))
         })
         .await?;
@@ -133,18 +154,20 @@ impl TargetAws {
     /// hours (`ListMetrics` with `RecentlyActive=PT3H`), 500 per page.
     pub async fn list_recent_metrics(&self, namespace: &str) -> Result<Vec<Vec<(String, String)>>, AwsError> {
         const OP: &str = "ListMetrics";
+        let bound = self.timeouts.cloudwatch;
         every_page(|token| async move {
             let page = self
-                .cloudwatch
-                .list_metrics()
-                .namespace(namespace)
-                .recently_active(aws_sdk_cloudwatch::types::RecentlyActive::Pt3H)
-                .set_next_token(token)
-                .customize()
-                .interceptor(self.meter::<aws_sdk_cloudwatch::operation::list_metrics::ListMetricsError>(SERVICE, OP))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(OP, e))?;
+                .call(SERVICE, OP, bound, |meter| {
+                    self.cloudwatch
+                        .list_metrics()
+                        .namespace(namespace)
+                        .recently_active(aws_sdk_cloudwatch::types::RecentlyActive::Pt3H)
+                        .set_next_token(token.clone())
+                        .customize()
+                        .interceptor(meter)
+                        .send()
+                })
+                .await?;
             let dimension_sets = page.metrics().iter().map(|m| {
                 m.dimensions()
                     .iter()

@@ -3,8 +3,10 @@
 //! One table, partition key `pk` (string), three kinds of items:
 //! * `entry#<id>`: one ledger entry;
 //! * `slot#<account>#<region>#<service>#<quota>`: the quota's `holder` (the open entry's
-//!   id) and `cooldown_until`;
-//! * `day#<YYYY-MM-DD>`: `n`, the requests counted against the day's maximum.
+//!   id), `cooldown_until` after a filed request and `dry_run_cooldown_until` after a
+//!   dry run, so that a dry run never holds back a receiver that files;
+//! * `day#<YYYY-MM-DD>` and `dry_run_day#<YYYY-MM-DD>`: `n`, the requests counted
+//!   against the day's maximum by filing and by dry-run receivers.
 //!
 //! Every step that must not race is one `TransactWriteItems` with condition
 //! expressions: a claim sets the slot's holder only if there is none and no cooldown
@@ -12,24 +14,45 @@
 //! below the maximum, together with the entry's move; closing releases the slot only
 //! if this entry holds it. A cancelled transaction is explained by reading the items
 //! back, so callers get the same [`Refusal`]s as from SQLite.
+//!
+//! Lost answers: every transaction carries a `ClientRequestToken` derived from the step
+//! and the item it writes, so DynamoDB applies the SDK's retry of a write whose answer
+//! was lost only once; and a transaction cancelled because its own first attempt
+//! already went through is recognised by reading the entry back (DynamoDB-compatible
+//! servers without tokens behave so).
+//!
+//! The table stays small: open entries carry `open_partition`, the key of the sparse
+//! index `open-entries`, so following them is a `Query`, never a scan; closed entries,
+//! released slots and day counters carry `expires_at`, the table's TTL attribute, and
+//! DynamoDB deletes them after the retention (entries) or once nothing needs them.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ScalarAttributeType, TableStatus,
-    TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, Update,
 };
 
 use crate::increase::ledger::{Entry, LedgerError, Listing, QuotaKey, Refusal, State};
+
+/// The sparse index of open entries.
+pub const OPEN_INDEX: &str = "open-entries";
+/// Its partition key: present, with this value, only on open entries.
+const OPEN_PARTITION: &str = "open_partition";
+/// The table's TTL attribute.
+pub const EXPIRES_AT: &str = "expires_at";
 
 /// A ledger in a DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct DynamoLedger {
     client: Client,
     table: String,
+    retention: Duration,
 }
 
 type Item = HashMap<String, AttributeValue>;
@@ -41,8 +64,13 @@ fn err<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug
     LedgerError(format!("DynamoDB {what}: {}", DisplayErrorContext(&e)))
 }
 
+/// A write refused by its conditions, or a retry of a token whose first use carried
+/// other parameters: either way, what happened is read back.
 fn is_cancelled<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
-    e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("TransactionCanceledException")
+    matches!(
+        e.as_service_error().and_then(ProvideErrorMetadata::code),
+        Some("TransactionCanceledException" | "IdempotentParameterMismatchException")
+    )
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -61,47 +89,107 @@ fn entry_pk(id: &str) -> String {
     format!("entry#{id}")
 }
 
+fn day_pk(dry_run: bool, day: &str) -> String {
+    if dry_run { format!("dry_run_day#{day}") } else { format!("day#{day}") }
+}
+
+/// The slot attribute that holds the cooldown of the entry's mode.
+fn cooldown_attribute(dry_run: bool) -> &'static str {
+    if dry_run { "dry_run_cooldown_until" } else { "cooldown_until" }
+}
+
+/// A `ClientRequestToken` (at most 36 characters) for one step writing one version of
+/// an entry: a retry of the same write reuses it, any other write gets another.
+pub fn request_token(step: &str, entry: &Entry) -> String {
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        salt.hash(&mut h);
+        step.hash(&mut h);
+        format!("{entry:?}").hash(&mut h);
+        h.finish()
+    };
+    let step: String = step.chars().take(3).collect();
+    format!("{step}-{:016x}{:016x}", half(1), half(2))
+}
+
+/// How long a day counter is kept: long after the day, so its count is never lost
+/// while the day lasts in any time zone.
+const DAY_COUNTER_TTL: f64 = 3.0 * 86_400.0;
+
 impl DynamoLedger {
-    /// Opens the ledger in `table`, creating the table (on-demand capacity) if it does
-    /// not exist. `endpoint` overrides the SDK's (AWS_ENDPOINT_URL_DYNAMODB, a local
-    /// DynamoDB-compatible server).
+    /// Opens the ledger in `table`, creating the table (on-demand capacity, the
+    /// open-entries index, TTL on `expires_at`) if it does not exist, and adding what
+    /// an older table lacks. `endpoint` overrides the SDK's (AWS_ENDPOINT_URL_DYNAMODB,
+    /// a local DynamoDB-compatible server). Closed entries expire `retention` after
+    /// their last change.
     pub async fn open(
         sdk_config: &aws_config::SdkConfig,
         table: &str,
         endpoint: Option<&str>,
+        retention: Duration,
     ) -> Result<DynamoLedger, LedgerError> {
-        let mut config = aws_sdk_dynamodb::config::Builder::from(sdk_config);
+        let mut config = aws_sdk_dynamodb::config::Builder::from(sdk_config).timeout_config(
+            aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(super::timeouts::DYNAMODB.attempt)
+                .operation_timeout(super::timeouts::DYNAMODB.operation)
+                .build(),
+        );
         if let Some(url) = endpoint {
             config = config.endpoint_url(url);
         }
-        let ledger = DynamoLedger { client: Client::from_conf(config.build()), table: table.to_owned() };
+        let ledger = DynamoLedger { client: Client::from_conf(config.build()), table: table.to_owned(), retention };
         ledger.ensure_table().await?;
         Ok(ledger)
     }
 
+    fn definition(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition, LedgerError> {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+            .map_err(|e| LedgerError(e.to_string()))
+    }
+
+    fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, LedgerError> {
+        KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(|e| LedgerError(e.to_string()))
+    }
+
+    fn open_index_keys() -> Result<Vec<KeySchemaElement>, LedgerError> {
+        Ok(vec![Self::key(OPEN_PARTITION, KeyType::Hash)?, Self::key("created_at", KeyType::Range)?])
+    }
+
+    fn open_index_definitions() -> Result<Vec<AttributeDefinition>, LedgerError> {
+        Ok(vec![
+            Self::definition(OPEN_PARTITION, ScalarAttributeType::S)?,
+            Self::definition("created_at", ScalarAttributeType::N)?,
+        ])
+    }
+
     async fn ensure_table(&self) -> Result<(), LedgerError> {
         let described = self.client.describe_table().table_name(&self.table).send().await;
+        let mut has_index = true;
         match described {
-            Ok(_) => {}
+            Ok(t) => {
+                has_index = t
+                    .table()
+                    .is_some_and(|t| t.global_secondary_indexes().iter().any(|i| i.index_name() == Some(OPEN_INDEX)));
+            }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+                let mut definitions = vec![Self::definition("pk", ScalarAttributeType::S)?];
+                definitions.extend(Self::open_index_definitions()?);
+                let index = GlobalSecondaryIndex::builder()
+                    .index_name(OPEN_INDEX)
+                    .set_key_schema(Some(Self::open_index_keys()?))
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .build()
+                    .map_err(|e| LedgerError(e.to_string()))?;
                 let created = self
                     .client
                     .create_table()
                     .table_name(&self.table)
-                    .attribute_definitions(
-                        AttributeDefinition::builder()
-                            .attribute_name("pk")
-                            .attribute_type(ScalarAttributeType::S)
-                            .build()
-                            .map_err(|e| LedgerError(e.to_string()))?,
-                    )
-                    .key_schema(
-                        KeySchemaElement::builder()
-                            .attribute_name("pk")
-                            .key_type(KeyType::Hash)
-                            .build()
-                            .map_err(|e| LedgerError(e.to_string()))?,
-                    )
+                    .set_attribute_definitions(Some(definitions))
+                    .key_schema(Self::key("pk", KeyType::Hash)?)
+                    .global_secondary_indexes(index)
                     .billing_mode(BillingMode::PayPerRequest)
                     .send()
                     .await;
@@ -114,7 +202,17 @@ impl DynamoLedger {
             }
             Err(e) => return Err(err("DescribeTable", e)),
         }
-        for _ in 0..120 {
+        self.wait_active().await?;
+        if !has_index {
+            self.add_open_index().await?;
+        }
+        self.ensure_ttl().await;
+        Ok(())
+    }
+
+    /// Waits until the table and its indexes are ACTIVE.
+    async fn wait_active(&self) -> Result<(), LedgerError> {
+        for _ in 0..240 {
             let t = self
                 .client
                 .describe_table()
@@ -122,12 +220,87 @@ impl DynamoLedger {
                 .send()
                 .await
                 .map_err(|e| err("DescribeTable", e))?;
-            if t.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            let table = t.table();
+            let indexes_active = table.is_none_or(|t| {
+                t.global_secondary_indexes().iter().all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active))
+            });
+            if table.and_then(|t| t.table_status()) == Some(&TableStatus::Active) && indexes_active {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        Err(LedgerError(format!("table {} did not become ACTIVE within a minute", self.table)))
+        Err(LedgerError(format!("table {} and its indexes did not become ACTIVE within two minutes", self.table)))
+    }
+
+    /// A table made by an earlier version: adds the open-entries index and gives the
+    /// open entries already there its key.
+    async fn add_open_index(&self) -> Result<(), LedgerError> {
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(OPEN_INDEX)
+            .set_key_schema(Some(Self::open_index_keys()?))
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .map_err(|e| LedgerError(e.to_string()))?;
+        let added = self
+            .client
+            .update_table()
+            .table_name(&self.table)
+            .set_attribute_definitions(Some(Self::open_index_definitions()?))
+            .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
+            .send()
+            .await;
+        match added {
+            Ok(_) => {}
+            // Another replica is adding it.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+            Err(e) => return Err(err("UpdateTable", e)),
+        }
+        self.wait_active().await?;
+        for entry in self.scan(true).await? {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&entry, self.retention)))
+                .condition_expression("#state = :state")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":state", s(entry.state.as_str()))
+                .send()
+                .await
+                .map_err(|e| err("PutItem", e))?;
+        }
+        tracing::info!(table = %self.table, "added the open-entries index to the increase ledger's table");
+        Ok(())
+    }
+
+    /// Turns TTL on for `expires_at`. Without the permission the ledger still works;
+    /// it only grows, and the warning says so.
+    async fn ensure_ttl(&self) {
+        let status = match self.client.describe_time_to_live().table_name(&self.table).send().await {
+            Ok(out) => out.time_to_live_description().and_then(|d| d.time_to_live_status().cloned()),
+            Err(e) => {
+                tracing::warn!(table = %self.table, error = %DisplayErrorContext(&e), "cannot read the ledger table's TTL setting; closed entries are kept until it is turned on for expires_at");
+                return;
+            }
+        };
+        if matches!(status, Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)) {
+            return;
+        }
+        let spec = TimeToLiveSpecification::builder().enabled(true).attribute_name(EXPIRES_AT).build();
+        let result = match spec {
+            Ok(spec) => self
+                .client
+                .update_time_to_live()
+                .table_name(&self.table)
+                .time_to_live_specification(spec)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| DisplayErrorContext(&e).to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(table = %self.table, error = %e, "cannot turn on TTL for the ledger table; closed entries are kept until it is turned on for expires_at");
+        }
     }
 
     async fn item(&self, pk: &str) -> Result<Option<Item>, LedgerError> {
@@ -144,7 +317,7 @@ impl DynamoLedger {
     }
 
     fn put_entry(&self, e: &Entry, from: Option<&[State]>) -> Result<TransactWriteItem, LedgerError> {
-        let mut put = Put::builder().table_name(&self.table).set_item(Some(to_item(e)));
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(to_item(e, self.retention)));
         put = match from {
             None => put.condition_expression("attribute_not_exists(pk)"),
             Some(states) => {
@@ -161,29 +334,40 @@ impl DynamoLedger {
         Ok(TransactWriteItem::builder().put(put.build().map_err(|e| LedgerError(e.to_string()))?).build())
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, LedgerError> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+    /// Runs one transaction that writes `entry` at `step`. `Ok(false)`: its conditions
+    /// refused it, and the entry is not as this transaction would have left it.
+    async fn transact(&self, step: &str, entry: &Entry, items: Vec<TransactWriteItem>) -> Result<bool, LedgerError> {
+        let sent = self
+            .client
+            .transact_write_items()
+            .client_request_token(request_token(step, entry))
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match sent {
             Ok(_) => Ok(true),
-            Err(e) if is_cancelled(&e) => Ok(false),
+            // Cancelled, perhaps because our own first attempt went through and its
+            // answer was lost: then the entry is already what we wrote.
+            Err(e) if is_cancelled(&e) => Ok(self.get(&entry.id).await?.as_ref() == Some(entry)),
             Err(e) => Err(err("TransactWriteItems", e)),
         }
     }
 
     pub async fn claim(&self, entry: &Entry, now: f64) -> Result<Result<(), Refusal>, LedgerError> {
+        let cooldown = cooldown_attribute(entry.dry_run);
         for _ in 0..3 {
             let slot = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(slot_pk(&entry.key)))
-                .update_expression("SET holder = :id")
-                .condition_expression(
-                    "attribute_not_exists(holder) AND (attribute_not_exists(cooldown_until) OR cooldown_until <= :now)",
-                )
+                .update_expression(format!("SET holder = :id REMOVE {EXPIRES_AT}"))
+                .condition_expression("attribute_not_exists(holder) AND (attribute_not_exists(#cd) OR #cd <= :now)")
+                .expression_attribute_names("#cd", cooldown)
                 .expression_attribute_values(":id", s(&entry.id))
                 .expression_attribute_values(":now", n(now))
                 .build()
                 .map_err(|e| LedgerError(e.to_string()))?;
             let items = vec![TransactWriteItem::builder().update(slot).build(), self.put_entry(entry, None)?];
-            if self.transact(items).await? {
+            if self.transact("clm", entry, items).await? {
                 return Ok(Ok(()));
             }
             // Why: the slot says.
@@ -192,7 +376,7 @@ impl DynamoLedger {
                 let state = self.get(holder).await?.map_or(State::Checking, |e| e.state);
                 return Ok(Err(Refusal::Busy { id: holder.clone(), state }));
             }
-            if let Some(until) = number(&slot, "cooldown_until").filter(|u| *u > now) {
+            if let Some(until) = number(&slot, cooldown).filter(|u| *u > now) {
                 return Ok(Err(Refusal::Cooldown { until }));
             }
             // Released in between: try again.
@@ -206,23 +390,24 @@ impl DynamoLedger {
         from: &[State],
         daily_max: u32,
     ) -> Result<Result<(), Refusal>, LedgerError> {
-        let day = entry.counted_day.clone().unwrap_or_default();
+        let day = day_pk(entry.dry_run, entry.counted_day.as_deref().unwrap_or_default());
         for _ in 0..3 {
             let counter = Update::builder()
                 .table_name(&self.table)
-                .key("pk", s(format!("day#{day}")))
-                .update_expression("SET n = if_not_exists(n, :zero) + :one")
+                .key("pk", s(&day))
+                .update_expression(format!("SET n = if_not_exists(n, :zero) + :one, {EXPIRES_AT} = :expires"))
                 .condition_expression("attribute_not_exists(n) OR n < :max")
                 .expression_attribute_values(":zero", n(0.0))
                 .expression_attribute_values(":one", n(1.0))
                 .expression_attribute_values(":max", n(f64::from(daily_max)))
+                .expression_attribute_values(":expires", n((entry.updated_at + DAY_COUNTER_TTL).floor()))
                 .build()
                 .map_err(|e| LedgerError(e.to_string()))?;
             let items = vec![TransactWriteItem::builder().update(counter).build(), self.put_entry(entry, Some(from))?];
-            if self.transact(items).await? {
+            if self.transact("fil", entry, items).await? {
                 return Ok(Ok(()));
             }
-            let counted = self.item(&format!("day#{day}")).await?.and_then(|i| number(&i, "n")).unwrap_or(0.0);
+            let counted = self.item(&day).await?.and_then(|i| number(&i, "n")).unwrap_or(0.0);
             if counted >= f64::from(daily_max) {
                 return Ok(Err(Refusal::DailyMax { max: daily_max }));
             }
@@ -236,29 +421,36 @@ impl DynamoLedger {
     pub async fn update(&self, entry: &Entry, from: &[State]) -> Result<Result<(), Refusal>, LedgerError> {
         let mut items = vec![self.put_entry(entry, Some(from))?];
         if !entry.state.is_open() {
+            // A released slot expires once nothing needs it: at the end of its cooldown.
+            let expires = entry.cooldown_until.unwrap_or(entry.updated_at).ceil();
             let mut release = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(slot_pk(&entry.key)))
                 .condition_expression("holder = :id")
-                .expression_attribute_values(":id", s(&entry.id));
+                .expression_attribute_values(":id", s(&entry.id))
+                .expression_attribute_values(":expires", n(expires));
             release = match entry.cooldown_until {
                 Some(until) => release
-                    .update_expression("REMOVE holder SET cooldown_until = :until")
+                    .update_expression(format!(
+                        "REMOVE holder SET #cd = :until, {EXPIRES_AT} = if_not_exists({EXPIRES_AT}, :expires)"
+                    ))
+                    .expression_attribute_names("#cd", cooldown_attribute(entry.dry_run))
                     .expression_attribute_values(":until", n(until)),
-                None => release.update_expression("REMOVE holder"),
+                None => release.update_expression(format!("REMOVE holder SET {EXPIRES_AT} = :expires")),
             };
             items.push(
                 TransactWriteItem::builder().update(release.build().map_err(|e| LedgerError(e.to_string()))?).build(),
             );
         }
-        if self.transact(items).await? { Ok(Ok(())) } else { Ok(Err(Refusal::Moved)) }
+        let step = format!("u{}", &entry.state.as_str()[..2]);
+        if self.transact(&step, entry, items).await? { Ok(Ok(())) } else { Ok(Err(Refusal::Moved)) }
     }
 
     pub async fn record(&self, entry: &Entry) -> Result<(), LedgerError> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(entry)))
+            .set_item(Some(to_item(entry, self.retention)))
             .send()
             .await
             .map_err(|e| err("PutItem", e))?;
@@ -270,6 +462,46 @@ impl DynamoLedger {
     }
 
     pub async fn list(&self, which: Listing, limit: usize) -> Result<Vec<Entry>, LedgerError> {
+        let mut out = match which {
+            Listing::Open => self.query_open().await?,
+            Listing::All => self.scan(false).await?,
+        };
+        out.sort_by(|a, b| b.created_at.total_cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// The open entries, from the sparse index: as many items as entries are open,
+    /// whatever the size of the table.
+    async fn query_open(&self) -> Result<Vec<Entry>, LedgerError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(OPEN_INDEX)
+                .key_condition_expression("#open = :open")
+                .expression_attribute_names("#open", OPEN_PARTITION)
+                .expression_attribute_values(":open", s("open"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| err("Query", e))?;
+            // The index is eventually consistent: an entry closed a moment ago may still
+            // be in it, and its own state says so.
+            out.extend(page.items().iter().filter_map(from_item).filter(|e| e.state.is_open()));
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Every entry (`open_only`: the open ones) by a scan of the table: for the
+    /// `requests` listing and the one-time index backfill, never per webhook.
+    async fn scan(&self, open_only: bool) -> Result<Vec<Entry>, LedgerError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -278,13 +510,14 @@ impl DynamoLedger {
                 .scan()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .filter_expression(match which {
-                    Listing::All => "begins_with(pk, :entry)",
-                    Listing::Open => "begins_with(pk, :entry) AND #open = :true",
+                .filter_expression(if open_only {
+                    "begins_with(pk, :entry) AND #open = :true"
+                } else {
+                    "begins_with(pk, :entry)"
                 })
                 .expression_attribute_values(":entry", s("entry#"))
                 .set_exclusive_start_key(start.take());
-            if which == Listing::Open {
+            if open_only {
                 scan = scan
                     .expression_attribute_names("#open", "open")
                     .expression_attribute_values(":true", AttributeValue::Bool(true));
@@ -293,12 +526,9 @@ impl DynamoLedger {
             out.extend(page.items().iter().filter_map(from_item));
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+                _ => return Ok(out),
             }
         }
-        out.sort_by(|a, b| b.created_at.total_cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
-        out.truncate(limit);
-        Ok(out)
     }
 }
 
@@ -316,8 +546,10 @@ fn text(item: &Item, key: &str) -> Option<String> {
     }
 }
 
-/// An entry as a DynamoDB item: absent values are absent attributes.
-pub fn to_item(e: &Entry) -> Item {
+/// An entry as a DynamoDB item: absent values are absent attributes. An open entry
+/// carries the open-entries index key; a closed one its expiry, `retention` after its
+/// last change and never before its cooldown ends.
+pub fn to_item(e: &Entry, retention: Duration) -> Item {
     let mut item = Item::new();
     item.insert("pk".into(), s(entry_pk(&e.id)));
     item.insert("id".into(), s(&e.id));
@@ -327,9 +559,16 @@ pub fn to_item(e: &Entry) -> Item {
     item.insert("quota_code".into(), s(&e.key.quota_code));
     item.insert("state".into(), s(e.state.as_str()));
     item.insert("open".into(), AttributeValue::Bool(e.state.is_open()));
+    item.insert("dry_run".into(), AttributeValue::Bool(e.dry_run));
     item.insert("detail".into(), s(&e.detail));
     item.insert("created_at".into(), n(e.created_at));
     item.insert("updated_at".into(), n(e.updated_at));
+    if e.state.is_open() {
+        item.insert(OPEN_PARTITION.into(), s("open"));
+    } else {
+        let expires = (e.updated_at + retention.as_secs_f64()).max(e.cooldown_until.unwrap_or(0.0));
+        item.insert(EXPIRES_AT.into(), n(expires.ceil()));
+    }
     let texts = [
         ("reason", &e.reason),
         ("request_id", &e.request_id),
@@ -339,6 +578,7 @@ pub fn to_item(e: &Entry) -> Item {
         ("fingerprint", &e.fingerprint),
         ("starts_at", &e.starts_at),
         ("counted_day", &e.counted_day),
+        ("decided_by", &e.decided_by),
     ];
     for (k, v) in texts {
         if let Some(v) = v {
@@ -370,6 +610,7 @@ pub fn from_item(item: &Item) -> Option<Entry> {
             quota_code: text(item, "quota_code")?,
         },
         state: State::parse(&text(item, "state")?)?,
+        dry_run: matches!(item.get("dry_run"), Some(AttributeValue::Bool(true))),
         reason: text(item, "reason"),
         detail: text(item, "detail").unwrap_or_default(),
         current_value: number(item, "current_value"),
@@ -381,6 +622,7 @@ pub fn from_item(item: &Item) -> Option<Entry> {
         fingerprint: text(item, "fingerprint"),
         starts_at: text(item, "starts_at"),
         counted_day: text(item, "counted_day"),
+        decided_by: text(item, "decided_by"),
         cooldown_until: number(item, "cooldown_until"),
         created_at: number(item, "created_at")?,
         updated_at: number(item, "updated_at")?,
@@ -407,9 +649,40 @@ mod tests {
         e.desired_value = Some(1280.0);
         e.request_id = Some("d187537d15254312a9609aa51ca3cb3cyjQbA7Bm".into());
         e.detail = "filed".into();
-        let item = to_item(&e);
+        e.dry_run = true;
+        e.decided_by = Some("alice".into());
+        let retention = Duration::from_secs(86_400);
+        let item = to_item(&e, retention);
         assert_eq!(item["open"], AttributeValue::Bool(true));
+        assert_eq!(item[OPEN_PARTITION], s("open"), "open entries are in the sparse index");
+        assert!(!item.contains_key(EXPIRES_AT), "an open entry never expires");
         assert!(!item.contains_key("closed_at"), "absent values are absent attributes");
-        assert_eq!(from_item(&item), Some(e));
+        assert_eq!(from_item(&item), Some(e.clone()));
+
+        let mut closed = e.moved(State::Closed, 1_795_000_100.0);
+        let item = to_item(&closed, retention);
+        assert!(!item.contains_key(OPEN_PARTITION), "a closed entry leaves the index");
+        assert_eq!(item[EXPIRES_AT], n(1_795_086_500.0), "it expires a retention after its last change");
+        closed.cooldown_until = Some(1_795_500_000.0);
+        assert_eq!(to_item(&closed, retention)[EXPIRES_AT], n(1_795_500_000.0), "but never within its cooldown");
+    }
+
+    #[test]
+    fn request_tokens_fit_dynamodb_and_differ_by_step_and_content() {
+        let e = Entry::new(
+            QuotaKey {
+                account: "111122223333".into(),
+                region: "us-east-1".into(),
+                service_code: "ec2".into(),
+                quota_code: "L-1216C47A".into(),
+            },
+            State::Checking,
+            1_795_000_000.0,
+        );
+        let token = request_token("clm", &e);
+        assert!(token.len() <= 36 && token.starts_with("clm-"), "{token}");
+        assert_eq!(request_token("clm", &e), token, "a retry of the same write reuses its token");
+        assert_ne!(request_token("fil", &e), token, "another step");
+        assert_ne!(request_token("clm", &e.moved(State::Filing, 1_795_000_001.0)), token, "another version");
     }
 }

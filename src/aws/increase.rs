@@ -13,17 +13,17 @@ impl TargetAws {
     /// The quota's current value as AWS sees it now (`GetServiceQuota`).
     pub async fn current_quota(&self, service_code: &str, quota_code: &str) -> Result<CurrentQuota, AwsError> {
         const OP: &str = "GetServiceQuota";
-        type E = aws_sdk_servicequotas::operation::get_service_quota::GetServiceQuotaError;
         let out = self
-            .service_quotas
-            .get_service_quota()
-            .service_code(service_code)
-            .quota_code(quota_code)
-            .customize()
-            .interceptor(self.meter::<E>(SERVICE, OP))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(OP, e))?;
+            .call(SERVICE, OP, self.timeouts.service_quotas, |meter| {
+                self.service_quotas
+                    .get_service_quota()
+                    .service_code(service_code)
+                    .quota_code(quota_code)
+                    .customize()
+                    .interceptor(meter)
+                    .send()
+            })
+            .await?;
         let q = out.quota().ok_or_else(|| AwsError::missing(OP, "Quota"))?;
         Ok(CurrentQuota {
             value: q.value().ok_or_else(|| AwsError::missing(OP, "Quota.Value"))?,
@@ -32,44 +32,56 @@ impl TargetAws {
         })
     }
 
-    /// Files an increase request (`RequestServiceQuotaIncrease`), never opening a
-    /// support case by other means than AWS's own.
+    /// Files an increase request (`RequestServiceQuotaIncrease`), in one attempt only:
+    /// a retry after a lost answer would be refused as a duplicate, or file twice. An
+    /// unconfirmed outcome is for the caller to settle against AWS's request history.
+    /// `support_case` is `SupportCaseAllowed`.
     pub async fn request_increase(
         &self,
         service_code: &str,
         quota_code: &str,
         desired: f64,
+        support_case: bool,
     ) -> Result<RequestedChange, AwsError> {
         const OP: &str = "RequestServiceQuotaIncrease";
-        type E = aws_sdk_servicequotas::operation::request_service_quota_increase::RequestServiceQuotaIncreaseError;
+        let bound = self.timeouts.request_increase;
         let out = self
-            .service_quotas
-            .request_service_quota_increase()
-            .service_code(service_code)
-            .quota_code(quota_code)
-            .desired_value(desired)
-            .customize()
-            .interceptor(self.meter::<E>(SERVICE, OP))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(OP, e))?;
+            .call_once(SERVICE, OP, |meter| {
+                self.service_quotas
+                    .request_service_quota_increase()
+                    .service_code(service_code)
+                    .quota_code(quota_code)
+                    .desired_value(desired)
+                    .support_case_allowed(support_case)
+                    .customize()
+                    .config_override(
+                        aws_sdk_servicequotas::config::Builder::default().timeout_config(
+                            aws_sdk_servicequotas::config::timeout::TimeoutConfig::builder()
+                                .operation_attempt_timeout(bound.attempt)
+                                .operation_timeout(bound.operation)
+                                .build(),
+                        ),
+                    )
+                    .interceptor(meter)
+                    .send()
+            })
+            .await?;
         out.requested_quota().and_then(requested_change).ok_or_else(|| AwsError::missing(OP, "RequestedQuota"))
     }
 
     /// One request as it stands (`GetRequestedServiceQuotaChange`).
     pub async fn requested_change(&self, request_id: &str) -> Result<RequestedChange, AwsError> {
         const OP: &str = "GetRequestedServiceQuotaChange";
-        type E =
-            aws_sdk_servicequotas::operation::get_requested_service_quota_change::GetRequestedServiceQuotaChangeError;
         let out = self
-            .service_quotas
-            .get_requested_service_quota_change()
-            .request_id(request_id)
-            .customize()
-            .interceptor(self.meter::<E>(SERVICE, OP))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(OP, e))?;
+            .call(SERVICE, OP, self.timeouts.service_quotas, |meter| {
+                self.service_quotas
+                    .get_requested_service_quota_change()
+                    .request_id(request_id)
+                    .customize()
+                    .interceptor(meter)
+                    .send()
+            })
+            .await?;
         out.requested_quota().and_then(requested_change).ok_or_else(|| AwsError::missing(OP, "RequestedQuota"))
     }
 
@@ -81,20 +93,21 @@ impl TargetAws {
         quota_code: &str,
     ) -> Result<Vec<RequestedChange>, AwsError> {
         const OP: &str = "ListRequestedServiceQuotaChangeHistoryByQuota";
-        type E = aws_sdk_servicequotas::operation::list_requested_service_quota_change_history_by_quota::ListRequestedServiceQuotaChangeHistoryByQuotaError;
+        let bound = self.timeouts.service_quotas;
         every_page(|token| async move {
             let page = self
-                .service_quotas
-                .list_requested_service_quota_change_history_by_quota()
-                .service_code(service_code)
-                .quota_code(quota_code)
-                .max_results(super::servicequotas::MAX_RESULTS)
-                .set_next_token(token)
-                .customize()
-                .interceptor(self.meter::<E>(SERVICE, OP))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(OP, e))?;
+                .call(SERVICE, OP, bound, |meter| {
+                    self.service_quotas
+                        .list_requested_service_quota_change_history_by_quota()
+                        .service_code(service_code)
+                        .quota_code(quota_code)
+                        .max_results(super::servicequotas::MAX_RESULTS)
+                        .set_next_token(token.clone())
+                        .customize()
+                        .interceptor(meter)
+                        .send()
+                })
+                .await?;
             Ok((page.requested_quotas().iter().filter_map(requested_change).collect(), page.next_token))
         })
         .await
@@ -104,23 +117,24 @@ impl TargetAws {
     /// (`ListRequestedServiceQuotaChangeHistory`, one listing per status, every page).
     pub async fn open_requests(&self) -> Result<Vec<RequestedChange>, AwsError> {
         const OP: &str = "ListRequestedServiceQuotaChangeHistory";
-        type E = aws_sdk_servicequotas::operation::list_requested_service_quota_change_history::ListRequestedServiceQuotaChangeHistoryError;
+        let bound = self.timeouts.service_quotas;
         let mut out = Vec::new();
         for status in [RequestStatus::Pending, RequestStatus::CaseOpened] {
             let status = &status;
             out.extend(
                 every_page(|token| async move {
                     let page = self
-                        .service_quotas
-                        .list_requested_service_quota_change_history()
-                        .status(status.clone())
-                        .max_results(super::servicequotas::MAX_RESULTS)
-                        .set_next_token(token)
-                        .customize()
-                        .interceptor(self.meter::<E>(SERVICE, OP))
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(OP, e))?;
+                        .call(SERVICE, OP, bound, |meter| {
+                            self.service_quotas
+                                .list_requested_service_quota_change_history()
+                                .status(status.clone())
+                                .max_results(super::servicequotas::MAX_RESULTS)
+                                .set_next_token(token.clone())
+                                .customize()
+                                .interceptor(meter)
+                                .send()
+                        })
+                        .await?;
                     Ok((page.requested_quotas().iter().filter_map(requested_change).collect(), page.next_token))
                 })
                 .await?,
@@ -132,16 +146,11 @@ impl TargetAws {
     /// The account's Automatic Management configuration (`GetAutoManagementConfiguration`).
     pub async fn auto_management(&self) -> Result<AutoManagement, AwsError> {
         const OP: &str = "GetAutoManagementConfiguration";
-        type E =
-            aws_sdk_servicequotas::operation::get_auto_management_configuration::GetAutoManagementConfigurationError;
         let out = self
-            .service_quotas
-            .get_auto_management_configuration()
-            .customize()
-            .interceptor(self.meter::<E>(SERVICE, OP))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(OP, e))?;
+            .call(SERVICE, OP, self.timeouts.service_quotas, |meter| {
+                self.service_quotas.get_auto_management_configuration().customize().interceptor(meter).send()
+            })
+            .await?;
         Ok(AutoManagement {
             enabled: out.opt_in_status() == Some(&OptInStatus::Enabled),
             adjusts: out.opt_in_type() == Some(&OptInType::NotifyAndAdjust),

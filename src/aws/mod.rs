@@ -2,29 +2,40 @@
 //!
 //! It builds one set of clients per target, runs the calls the collectors need, and
 //! turns SDK types into the domain types of [`crate::model`] in pure, unit-tested
-//! functions. Every HTTP attempt, including the SDK's own retries, is counted by
-//! operation and outcome through an SDK interceptor, so throttling that the SDK
-//! absorbs is still visible. Errors leave this module as [`AwsError`], never as SDK
-//! types.
+//! functions. Every call is bounded in time ([`timeouts`]), goes through its
+//! operation's rate limiter on every attempt ([`crate::ratelimit`]) and is retried here,
+//! within a budget, when it is safe and worth it ([`retry`]). Every HTTP attempt is
+//! counted by operation and outcome through an SDK interceptor, so throttling that the
+//! retries absorb is still visible. Errors leave this module as [`AwsError`], never as
+//! SDK types.
 
 pub mod bedrock;
 pub mod cloudwatch;
 pub mod dynamodb;
 pub mod increase;
+pub mod retry;
 pub mod servicequotas;
 pub mod sts;
+pub mod timeouts;
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_sdk_servicequotas::config::http::HttpResponse;
 use aws_sdk_servicequotas::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_servicequotas::config::retry::RetryConfig;
+use aws_sdk_servicequotas::config::timeout::TimeoutConfig;
 use aws_sdk_servicequotas::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_servicequotas::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::RateLimits;
 use crate::selfmetrics::SelfMetrics;
+use retry::{RetryBudget, RetryPolicy};
+use timeouts::{Bound, Timeouts};
 
 /// An AWS call that did not succeed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -34,17 +45,21 @@ pub enum AwsError {
     #[error("{operation} was denied ({code}): {message}")]
     AccessDenied { operation: &'static str, code: String, message: String },
     #[error("{operation} failed ({code}): {message}")]
-    Api { operation: &'static str, code: String, message: String },
+    Api { operation: &'static str, code: String, message: String, status: Option<u16> },
+    #[error("{operation} timed out: {message}")]
+    Timeout { operation: &'static str, message: String },
     #[error("{operation} failed: {message}")]
     Transport { operation: &'static str, message: String },
 }
 
 impl AwsError {
-    /// A short word for logs and for the outcome of a collection: throttled, denied, error.
+    /// A short word for logs and for the outcome of a collection: throttled, denied,
+    /// timeout, error.
     pub fn kind(&self) -> &'static str {
         match self {
             AwsError::Throttled { .. } => "throttled",
             AwsError::AccessDenied { .. } => "denied",
+            AwsError::Timeout { .. } => "timeout",
             AwsError::Api { .. } | AwsError::Transport { .. } => "error",
         }
     }
@@ -55,29 +70,60 @@ impl AwsError {
             AwsError::Throttled { code, .. } | AwsError::AccessDenied { code, .. } | AwsError::Api { code, .. } => {
                 Some(code)
             }
-            AwsError::Transport { .. } => None,
+            AwsError::Timeout { .. } | AwsError::Transport { .. } => None,
+        }
+    }
+
+    /// Whether another attempt may succeed: throttling, a server error, a timeout or a
+    /// connection that failed. Access denied and other client errors never will.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AwsError::Throttled { .. } | AwsError::Timeout { .. } | AwsError::Transport { .. } => true,
+            AwsError::Api { status, code, .. } => {
+                status.is_some_and(|s| s >= 500)
+                    || matches!(code.as_str(), "RequestTimeout" | "RequestTimeoutException")
+            }
+            AwsError::AccessDenied { .. } => false,
+        }
+    }
+
+    /// Whether AWS may have acted on a call that did not confirm: a server error, a
+    /// timeout or a transport failure after the request may have been sent.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            AwsError::Timeout { .. } | AwsError::Transport { .. } => true,
+            AwsError::Api { status, .. } => status.is_some_and(|s| s >= 500),
+            AwsError::Throttled { .. } | AwsError::AccessDenied { .. } => false,
         }
     }
 
     /// A successful answer without a field it must have.
     fn missing(operation: &'static str, field: &str) -> AwsError {
-        AwsError::Api { operation, code: "MissingField".into(), message: format!("the answer has no {field}") }
+        AwsError::Api {
+            operation,
+            code: "MissingField".into(),
+            message: format!("the answer has no {field}"),
+            status: None,
+        }
     }
 
-    /// Turns an SDK error into ours, keeping AWS's error code and message.
-    fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> AwsError
+    /// Turns an SDK error into ours, keeping AWS's error code, message and status.
+    fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: fmt::Debug,
     {
+        if let SdkError::TimeoutError(_) = &err {
+            return AwsError::Timeout { operation, message: DisplayErrorContext(&err).to_string() };
+        }
+        let status = err.raw_response().map(|r| r.status().as_u16());
         match err.as_service_error() {
             Some(service) => {
                 let code = service.code().unwrap_or("Unknown").to_owned();
                 let message = service.message().unwrap_or_default().to_owned();
-                match classify(Some(&code), None) {
+                match classify(Some(&code), status) {
                     Outcome::Throttled => AwsError::Throttled { operation, code, message },
                     _ if is_access_denied(&code) => AwsError::AccessDenied { operation, code, message },
-                    _ => AwsError::Api { operation, code, message },
+                    _ => AwsError::Api { operation, code, message, status },
                 }
             }
             None => AwsError::Transport { operation, message: DisplayErrorContext(&err).to_string() },
@@ -90,6 +136,8 @@ impl AwsError {
 pub enum Outcome {
     Ok,
     Throttled,
+    /// No answer within the attempt's time bound.
+    Timeout,
     Error,
 }
 
@@ -98,6 +146,7 @@ impl Outcome {
         match self {
             Outcome::Ok => "ok",
             Outcome::Throttled => "throttled",
+            Outcome::Timeout => "timeout",
             Outcome::Error => "error",
         }
     }
@@ -197,6 +246,7 @@ where
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let outcome = match context.output_or_error() {
             Some(Ok(_)) => Outcome::Ok,
+            Some(Err(err)) if err.is_timeout_error() => Outcome::Timeout,
             Some(Err(err)) => {
                 let code = err.as_operation_error().and_then(|e| e.downcast_ref::<E>()).and_then(|e| e.code());
                 classify(code, context.response().map(|r| r.status().as_u16()))
@@ -214,6 +264,22 @@ where
     }
 }
 
+/// What every client of a process shares: the counters, the rate limiters and the
+/// time bounds.
+#[derive(Debug, Clone)]
+pub struct ClientParts {
+    pub metrics: Arc<SelfMetrics>,
+    pub limits: Arc<RateLimits>,
+    pub timeouts: Timeouts,
+}
+
+impl ClientParts {
+    /// Parts with `list_rate` Service Quotas listings per second and the standard bounds.
+    pub fn new(metrics: Arc<SelfMetrics>, list_rate: f64) -> ClientParts {
+        ClientParts { metrics, limits: RateLimits::new(list_rate), timeouts: Timeouts::default() }
+    }
+}
+
 /// The clients and limits of one target.
 #[derive(Debug, Clone)]
 pub struct TargetAws {
@@ -223,39 +289,162 @@ pub struct TargetAws {
     bedrock: aws_sdk_bedrock::Client,
     sts: aws_sdk_sts::Client,
     metrics: Arc<SelfMetrics>,
-    limits: Arc<ServiceQuotasLimits>,
+    limits: Arc<RateLimits>,
+    timeouts: Timeouts,
+    policy: RetryPolicy,
+    budget: Arc<RetryBudget>,
 }
 
-/// Client-side limits on Service Quotas calls: AWS allows 10 list calls per second per
-/// operation, account and region, so each operation gets its own limiter.
-#[derive(Debug)]
-struct ServiceQuotasLimits {
-    list_services: RateLimiter,
-    list_service_quotas: RateLimiter,
-    list_default_quotas: RateLimiter,
+/// An SDK timeout configuration of one attempt: the SDK makes one attempt per call,
+/// and [`TargetAws::call`] bounds the whole.
+fn attempt_timeouts(bound: Bound) -> TimeoutConfig {
+    TimeoutConfig::builder().operation_attempt_timeout(bound.attempt).operation_timeout(bound.attempt).build()
 }
 
 impl TargetAws {
-    /// Clients for one region, from a shared SDK configuration.
-    pub fn new(base: &SdkConfig, region: &str, rate_per_second: f64, metrics: Arc<SelfMetrics>) -> TargetAws {
+    /// Clients for one region, from a shared SDK configuration. The configuration's
+    /// retry settings (`AWS_MAX_ATTEMPTS`, the initial backoff) become this target's
+    /// [`RetryPolicy`]; the SDK itself never retries.
+    pub fn new(base: &SdkConfig, region: &str, parts: &ClientParts) -> TargetAws {
         let config = base.to_builder().region(aws_config::Region::new(region.to_owned())).build();
+        let t = parts.timeouts;
+        let policy = base.retry_config().map_or_else(RetryPolicy::default, |r| RetryPolicy {
+            max_attempts: r.max_attempts().max(1),
+            initial_backoff: r.initial_backoff(),
+            max_backoff: r.max_backoff(),
+        });
+        let once = RetryConfig::disabled();
         TargetAws {
             labels: Arc::new(TargetLabels::new(region)),
-            service_quotas: aws_sdk_servicequotas::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            bedrock: aws_sdk_bedrock::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
-            metrics,
-            limits: Arc::new(ServiceQuotasLimits {
-                list_services: RateLimiter::per_second(rate_per_second),
-                list_service_quotas: RateLimiter::per_second(rate_per_second),
-                list_default_quotas: RateLimiter::per_second(rate_per_second),
-            }),
+            service_quotas: aws_sdk_servicequotas::Client::from_conf(
+                aws_sdk_servicequotas::config::Builder::from(&config)
+                    .retry_config(once.clone())
+                    .timeout_config(attempt_timeouts(t.service_quotas))
+                    .build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(&config)
+                    .retry_config(once.clone())
+                    .timeout_config(attempt_timeouts(t.cloudwatch))
+                    .build(),
+            ),
+            bedrock: aws_sdk_bedrock::Client::from_conf(
+                aws_sdk_bedrock::config::Builder::from(&config)
+                    .retry_config(once.clone())
+                    .timeout_config(attempt_timeouts(t.bedrock))
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&config)
+                    .retry_config(once)
+                    .timeout_config(attempt_timeouts(t.sts))
+                    .build(),
+            ),
+            metrics: parts.metrics.clone(),
+            limits: parts.limits.clone(),
+            timeouts: t,
+            policy,
+            budget: Arc::default(),
         }
+    }
+
+    /// The pause before a refresh tries a failed listing or batch again, whole: a few
+    /// initial backoffs, so that a burst of throttling has passed.
+    pub fn round_pause(&self) -> Duration {
+        self.policy.initial_backoff * 4
+    }
+
+    /// Runs `call` and, while it fails with a retryable error, again in up to
+    /// [`retry::ROUNDS`] more rounds, pausing between them.
+    pub async fn in_rounds<T, F, Fut>(&self, mut call: F) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        let mut result = call().await;
+        for _ in 0..retry::ROUNDS {
+            match &result {
+                Err(e) if e.is_retryable() => {
+                    tokio::time::sleep(self.round_pause()).await;
+                    result = call().await;
+                }
+                _ => break,
+            }
+        }
+        result
     }
 
     fn meter<E>(&self, service: &'static str, operation: &'static str) -> Meter<E> {
         Meter { metrics: self.metrics.clone(), labels: self.labels.clone(), service, operation, _error: PhantomData }
+    }
+
+    /// Runs one idempotent call: every attempt waits for the operation's rate limiter
+    /// and is counted; a retryable failure is retried after a jittered backoff while
+    /// attempts, the budget and the call's time bound last. `send` gets the meter to
+    /// attach and sends one attempt.
+    async fn call<T, E, F, Fut>(
+        &self,
+        service: &'static str,
+        op: &'static str,
+        bound: Bound,
+        mut send: F,
+    ) -> Result<T, AwsError>
+    where
+        F: FnMut(Meter<E>) -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let started = tokio::time::Instant::now();
+        let limiter = self.limits.get(&self.labels.region, op);
+        let mut attempt = 1;
+        loop {
+            if let Some(l) = &limiter {
+                l.acquire().await;
+            }
+            let result = match tokio::time::timeout(
+                bound.operation.saturating_sub(started.elapsed()),
+                send(self.meter(service, op)),
+            )
+            .await
+            {
+                Ok(r) => r.map_err(|e| AwsError::from_sdk(op, e)),
+                Err(_) => Err(AwsError::Timeout {
+                    operation: op,
+                    message: format!("no answer within the call's bound of {:?}", bound.operation),
+                }),
+            };
+            let error = match result {
+                Ok(v) => {
+                    self.budget.succeeded();
+                    return Ok(v);
+                }
+                Err(e) => e,
+            };
+            let wait = self.policy.backoff(attempt, fastrand::f64());
+            let out_of_time = started.elapsed() + wait >= bound.operation;
+            if !error.is_retryable() || attempt >= self.policy.max_attempts || out_of_time || !self.budget.try_spend() {
+                return Err(error);
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// Runs a call that must never be repeated: one attempt, through its rate limiter.
+    async fn call_once<T, E, Fut>(
+        &self,
+        service: &'static str,
+        op: &'static str,
+        send: impl FnOnce(Meter<E>) -> Fut,
+    ) -> Result<T, AwsError>
+    where
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        if let Some(l) = self.limits.get(&self.labels.region, op) {
+            l.acquire().await;
+        }
+        send(self.meter(service, op)).await.map_err(|e| AwsError::from_sdk(op, e))
     }
 }
 
@@ -278,33 +467,55 @@ where
     }
 }
 
-/// Loads the SDK configuration from the standard AWS chain. Retries default to the
-/// adaptive mode (a client-side rate limiter that backs off on throttling) unless
-/// `AWS_RETRY_MODE` says otherwise.
+/// Loads the SDK configuration from the standard AWS chain. `AWS_MAX_ATTEMPTS` (or
+/// the profile's `max_attempts`) sets how many attempts a read gets, default
+/// [`RetryPolicy::default`]; the exporter retries itself, so `AWS_RETRY_MODE` does not
+/// apply to its calls.
 pub async fn load_sdk_config() -> SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if std::env::var_os("AWS_RETRY_MODE").is_none() {
-        let attempts = std::env::var("AWS_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-        loader = loader.retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(attempts));
-    }
+    let d = RetryPolicy::default();
+    let attempts = std::env::var("AWS_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).unwrap_or(d.max_attempts);
+    loader = loader.retry_config(
+        RetryConfig::standard()
+            .with_max_attempts(attempts)
+            .with_initial_backoff(d.initial_backoff)
+            .with_max_backoff(d.max_backoff),
+    );
     loader.load().await
+}
+
+/// The SDK configuration of a role assumed from `base`'s credentials (the increase
+/// receiver's write role): credentials from STS `AssumeRole`, cached and refreshed
+/// before they expire; everything else as in `base`.
+pub async fn assume_role(base: &SdkConfig, role_arn: &str, external_id: Option<&str>) -> SdkConfig {
+    let mut provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+        .session_name("aws-quota-exporter-increases")
+        .configure(base);
+    if let Some(id) = external_id {
+        provider = provider.external_id(id);
+    }
+    let provider = provider.build().await;
+    base.to_builder()
+        .credentials_provider(aws_sdk_servicequotas::config::SharedCredentialsProvider::new(provider))
+        .build()
 }
 
 /// Retry settings for [`static_sdk_config`].
 #[derive(Debug, Clone, Copy)]
 pub struct Retries {
     pub max_attempts: u32,
-    pub initial_backoff: std::time::Duration,
+    pub initial_backoff: Duration,
 }
 
 impl Default for Retries {
     fn default() -> Self {
-        Retries { max_attempts: 3, initial_backoff: std::time::Duration::from_secs(1) }
+        let d = RetryPolicy::default();
+        Retries { max_attempts: d.max_attempts, initial_backoff: d.initial_backoff }
     }
 }
 
 /// An SDK configuration for a fixed endpoint and static credentials (the demo estate,
-/// or a simulated AWS in tests), with adaptive retries.
+/// or a simulated AWS in tests).
 pub async fn static_sdk_config(endpoint_url: &str, access_key_id: &str, secret: &str, retries: Retries) -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
@@ -317,9 +528,10 @@ pub async fn static_sdk_config(endpoint_url: &str, access_key_id: &str, secret: 
             "static",
         ))
         .retry_config(
-            aws_config::retry::RetryConfig::adaptive()
+            RetryConfig::standard()
                 .with_max_attempts(retries.max_attempts)
-                .with_initial_backoff(retries.initial_backoff),
+                .with_initial_backoff(retries.initial_backoff)
+                .with_max_backoff(RetryPolicy::default().max_backoff),
         )
         .load()
         .await
@@ -338,6 +550,23 @@ mod tests {
         assert_eq!(classify(Some("AccessDeniedException"), Some(400)), Outcome::Error);
         assert_eq!(classify(Some("ServiceException"), Some(500)), Outcome::Error);
         assert_eq!(classify(None, None), Outcome::Error);
+    }
+
+    #[test]
+    fn throttling_server_errors_and_timeouts_are_retried_and_denials_are_not() {
+        let api =
+            |code: &str, status| AwsError::Api { operation: "X", code: code.into(), message: String::new(), status };
+        assert!(
+            AwsError::Throttled { operation: "X", code: "Throttling".into(), message: String::new() }.is_retryable()
+        );
+        assert!(api("ServiceException", Some(500)).is_retryable());
+        assert!(api("ServiceException", Some(500)).is_ambiguous(), "AWS may have acted on it");
+        assert!(!api("IllegalArgumentException", Some(400)).is_retryable());
+        assert!(AwsError::Timeout { operation: "X", message: String::new() }.is_retryable());
+        assert!(
+            !AwsError::AccessDenied { operation: "X", code: "AccessDenied".into(), message: String::new() }
+                .is_retryable()
+        );
     }
 
     #[test]

@@ -15,19 +15,19 @@ impl TargetAws {
     /// Every service that has quotas in this region.
     pub async fn list_services(&self) -> Result<Vec<ServiceInfo>, AwsError> {
         const OP: &str = "ListServices";
-        type E = aws_sdk_servicequotas::operation::list_services::ListServicesError;
+        let bound = self.timeouts.service_quotas;
         every_page(|token| async move {
-            self.limits.list_services.acquire().await;
             let page = self
-                .service_quotas
-                .list_services()
-                .max_results(MAX_RESULTS)
-                .set_next_token(token)
-                .customize()
-                .interceptor(self.meter::<E>(SERVICE, OP))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(OP, e))?;
+                .call(SERVICE, OP, bound, |meter| {
+                    self.service_quotas
+                        .list_services()
+                        .max_results(MAX_RESULTS)
+                        .set_next_token(token.clone())
+                        .customize()
+                        .interceptor(meter)
+                        .send()
+                })
+                .await?;
             let services = page.services().iter().filter_map(|s| {
                 Some(ServiceInfo {
                     code: s.service_code()?.to_owned(),
@@ -42,21 +42,21 @@ impl TargetAws {
     /// The applied values of a service's quotas, account-level and resource-level.
     pub async fn list_applied_quotas(&self, service_code: &str) -> Result<Vec<ListedQuota>, AwsError> {
         const OP: &str = "ListServiceQuotas";
-        type E = aws_sdk_servicequotas::operation::list_service_quotas::ListServiceQuotasError;
+        let bound = self.timeouts.service_quotas;
         every_page(|token| async move {
-            self.limits.list_service_quotas.acquire().await;
             let page = self
-                .service_quotas
-                .list_service_quotas()
-                .service_code(service_code)
-                .quota_applied_at_level(AppliedLevelEnum::All)
-                .max_results(MAX_RESULTS)
-                .set_next_token(token)
-                .customize()
-                .interceptor(self.meter::<E>(SERVICE, OP))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(OP, e))?;
+                .call(SERVICE, OP, bound, |meter| {
+                    self.service_quotas
+                        .list_service_quotas()
+                        .service_code(service_code)
+                        .quota_applied_at_level(AppliedLevelEnum::All)
+                        .max_results(MAX_RESULTS)
+                        .set_next_token(token.clone())
+                        .customize()
+                        .interceptor(meter)
+                        .send()
+                })
+                .await?;
             Ok((page.quotas().iter().filter_map(listed_quota).collect(), page.next_token))
         })
         .await
@@ -65,21 +65,20 @@ impl TargetAws {
     /// The AWS default values of a service's quotas.
     pub async fn list_default_quotas(&self, service_code: &str) -> Result<Vec<ListedQuota>, AwsError> {
         const OP: &str = "ListAWSDefaultServiceQuotas";
-        type OpError =
-            aws_sdk_servicequotas::operation::list_aws_default_service_quotas::ListAWSDefaultServiceQuotasError;
+        let bound = self.timeouts.service_quotas;
         every_page(|token| async move {
-            self.limits.list_default_quotas.acquire().await;
             let page = self
-                .service_quotas
-                .list_aws_default_service_quotas()
-                .service_code(service_code)
-                .max_results(MAX_RESULTS)
-                .set_next_token(token)
-                .customize()
-                .interceptor(self.meter::<OpError>(SERVICE, OP))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(OP, e))?;
+                .call(SERVICE, OP, bound, |meter| {
+                    self.service_quotas
+                        .list_aws_default_service_quotas()
+                        .service_code(service_code)
+                        .max_results(MAX_RESULTS)
+                        .set_next_token(token.clone())
+                        .customize()
+                        .interceptor(meter)
+                        .send()
+                })
+                .await?;
             Ok((page.quotas().iter().filter_map(listed_quota).collect(), page.next_token))
         })
         .await

@@ -13,18 +13,11 @@ impl TargetAws {
             return Ok(known.to_owned());
         }
         let out = self
-            .sts
-            .get_caller_identity()
-            .customize()
-            .interceptor(self.meter::<aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError>(SERVICE, OP))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(OP, e))?;
-        let account = out.account().filter(|a| !a.is_empty()).ok_or_else(|| AwsError::Api {
-            operation: OP,
-            code: "MissingAccount".into(),
-            message: "the response named no account".into(),
-        })?;
+            .call(SERVICE, OP, self.timeouts.sts, |meter| {
+                self.sts.get_caller_identity().customize().interceptor(meter).send()
+            })
+            .await?;
+        let account = out.account().filter(|a| !a.is_empty()).ok_or_else(|| AwsError::missing(OP, "Account"))?;
         self.labels.set_account_id(account);
         Ok(account.to_owned())
     }

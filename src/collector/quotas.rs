@@ -1,9 +1,13 @@
 //! The Service Quotas collector: lists every service, then each service's applied and
 //! default quotas, merged into one inventory.
 //!
-//! A service that fails keeps its last good quotas and records the error; a service
-//! that AWS stops listing, and a quota that disappears from a service, disappear from
-//! the inventory on the next successful listing.
+//! Every call is retried by the AWS boundary; a service listing (or `ListServices`)
+//! that still fails is tried again, whole, in up to [`crate::aws::retry::ROUNDS`] more rounds
+//! within the same refresh, so that a burst of throttling does not leave a region or a
+//! service out of the first snapshot. A service that fails even so keeps its last good
+//! quotas and records the error; a service that AWS stops listing, and a quota that
+//! disappears from a service, disappear from the inventory on the next successful
+//! listing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +15,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use super::{CollectError, Collector, Source, TargetContext, TargetData};
+use crate::aws::AwsError;
 use crate::model::{Quota, ServiceInfo, merge_quotas};
 
 /// Every quota of a target, by service code.
@@ -46,15 +51,20 @@ impl Collector for QuotasCollector {
     const SOURCE: Source = Source::ServiceQuotas;
 
     async fn collect(&self, ctx: &TargetContext, data: &mut TargetData) -> Result<(), CollectError> {
-        let services = ctx.aws.list_services().await.map_err(|e| CollectError(e.to_string()))?;
+        let services = ctx.aws.in_rounds(|| ctx.aws.list_services()).await.map_err(|e| CollectError(e.to_string()))?;
         let wanted: Vec<ServiceInfo> = services.into_iter().filter(|s| ctx.config.wants_service(&s.code)).collect();
 
-        let mut listings = Vec::with_capacity(wanted.len());
-        for service in wanted {
-            listings.push(list_service(ctx, service));
+        let mut listings = list_services(ctx, wanted).await;
+        for _ in 0..crate::aws::retry::ROUNDS {
+            let (retry, done): (Vec<_>, Vec<_>) =
+                listings.into_iter().partition(|(_, r)| r.as_ref().is_err_and(AwsError::is_retryable));
+            listings = done;
+            if retry.is_empty() {
+                break;
+            }
+            tokio::time::sleep(ctx.aws.round_pause()).await;
+            listings.extend(list_services(ctx, retry.into_iter().map(|(info, _)| info).collect()).await);
         }
-        let listings: Vec<(ServiceInfo, Result<Vec<Quota>, String>)> =
-            futures_util::stream::iter(listings).buffer_unordered(ctx.config.concurrency.max(1)).collect().await;
 
         let now = ctx.clock.now();
         let previous = &data.quotas.services;
@@ -64,6 +74,7 @@ impl Collector for QuotasCollector {
             let entry = match listing {
                 Ok(quotas) => ServiceQuotas { info, quotas: Arc::new(quotas), last_success: Some(now), error: None },
                 Err(error) => {
+                    let error = error.to_string();
                     failures.push(format!("{} ({error})", info.code));
                     match previous.get(&info.code) {
                         Some(old) => ServiceQuotas { error: Some(error), ..old.clone() },
@@ -83,11 +94,19 @@ impl Collector for QuotasCollector {
     }
 }
 
+type Listing = (ServiceInfo, Result<Vec<Quota>, AwsError>);
+
+/// Lists services, `concurrency` at a time.
+async fn list_services(ctx: &TargetContext, services: Vec<ServiceInfo>) -> Vec<Listing> {
+    let listings: Vec<_> = services.into_iter().map(|s| list_service(ctx, s)).collect();
+    futures_util::stream::iter(listings).buffer_unordered(ctx.config.concurrency.max(1)).collect().await
+}
+
 /// Lists one service's applied and default quotas and merges them.
-async fn list_service(ctx: &TargetContext, service: ServiceInfo) -> (ServiceInfo, Result<Vec<Quota>, String>) {
+async fn list_service(ctx: &TargetContext, service: ServiceInfo) -> Listing {
     let listing = async {
-        let applied = ctx.aws.list_applied_quotas(&service.code).await.map_err(|e| e.to_string())?;
-        let defaults = ctx.aws.list_default_quotas(&service.code).await.map_err(|e| e.to_string())?;
+        let applied = ctx.aws.list_applied_quotas(&service.code).await?;
+        let defaults = ctx.aws.list_default_quotas(&service.code).await?;
         let mut quotas = merge_quotas(&service, applied, defaults);
         if !ctx.publishes_global_quotas {
             quotas.retain(|q| !q.global);

@@ -30,7 +30,8 @@ pub struct QuotaKey {
 
 impl std::fmt::Display for QuotaKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{} in {} {}", self.service_code, self.quota_code, self.account, self.region)
+        use super::escape_controls as e;
+        write!(f, "{}/{} in {} {}", e(&self.service_code), e(&self.quota_code), e(&self.account), e(&self.region))
     }
 }
 
@@ -114,6 +115,9 @@ pub struct Entry {
     #[serde(flatten)]
     pub key: QuotaKey,
     pub state: State,
+    /// Decided by a receiver in dry-run: its cooldown and daily count never hold back
+    /// a receiver that files.
+    pub dry_run: bool,
     /// A short, stable reason for skipped and failed entries (also a metric label).
     pub reason: Option<String>,
     /// What happened, in a sentence.
@@ -129,6 +133,8 @@ pub struct Entry {
     pub starts_at: Option<String>,
     /// The UTC day the entry counted against the daily maximum.
     pub counted_day: Option<String>,
+    /// Who approved or rejected it: an approver's name, or `cli:USER`.
+    pub decided_by: Option<String>,
     /// No new request for the quota before this (epoch seconds).
     pub cooldown_until: Option<f64>,
     pub created_at: f64,
@@ -143,6 +149,7 @@ impl Entry {
             id: new_id(now),
             key,
             state,
+            dry_run: false,
             reason: None,
             detail: String::new(),
             current_value: None,
@@ -154,6 +161,7 @@ impl Entry {
             fingerprint: None,
             starts_at: None,
             counted_day: None,
+            decided_by: None,
             cooldown_until: None,
             created_at: now,
             updated_at: now,
@@ -235,7 +243,7 @@ pub enum Ledger {
 
 impl Ledger {
     /// Records a new open entry (state [`State::Checking`]) if no open entry holds its
-    /// quota and no cooldown runs for it at `now`.
+    /// quota and no cooldown of the entry's mode (dry-run or filing) runs for it at `now`.
     pub async fn claim(&self, entry: &Entry, now: f64) -> Result<Result<(), Refusal>, LedgerError> {
         debug_assert!(entry.state.is_open());
         match self {
@@ -245,7 +253,8 @@ impl Ledger {
     }
 
     /// Moves an open entry to [`State::Filing`] and counts it against the day's
-    /// maximum, both or neither. `entry` is the new version (with `counted_day` set).
+    /// maximum of its mode, both or neither. `entry` is the new version (with
+    /// `counted_day` set).
     pub async fn begin_filing(
         &self,
         entry: &Entry,
@@ -289,6 +298,16 @@ impl Ledger {
         match self {
             Ledger::Sqlite(l) => l.list(which, limit).await,
             Ledger::DynamoDb(l) => l.list(which, limit).await,
+        }
+    }
+
+    /// Deletes closed entries last changed before `now - retention` whose cooldown is
+    /// over; returns how many. DynamoDB deletes them itself (a TTL attribute set when
+    /// they close), so there this does nothing.
+    pub async fn purge(&self, now: f64, retention: std::time::Duration) -> Result<u64, LedgerError> {
+        match self {
+            Ledger::Sqlite(l) => l.purge(now, retention).await,
+            Ledger::DynamoDb(_) => Ok(0),
         }
     }
 

@@ -3,6 +3,7 @@
 //! within policy.
 //!
 //! * [`settings`]: the `QUOTA_EXPORTER_INCREASE_*` variables.
+//! * [`evidence`]: whether the exporter's own data backs an alert, in pure functions.
 //! * [`policy`]: what to ask for and whether to ask at all, in pure functions.
 //! * [`ledger`]: every decision, recorded durably; at most one open request per quota,
 //!   whatever the number of concurrent deliveries or replicas (SQLite here,
@@ -11,6 +12,7 @@
 //!   requests and reconciling after a crash.
 
 pub mod cli;
+pub mod evidence;
 pub mod http;
 pub mod ledger;
 pub mod policy;
@@ -18,6 +20,7 @@ pub mod receiver;
 pub mod settings;
 pub mod sqlite;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use ledger::{Ledger, LedgerError};
@@ -29,9 +32,26 @@ pub async fn open_ledger(config: &IncreaseConfig, sdk_config: &aws_config::SdkCo
     match &config.ledger {
         LedgerConfig::Sqlite { path } => Ok(Ledger::Sqlite(sqlite::SqliteLedger::open(path)?)),
         LedgerConfig::DynamoDb { table, endpoint } => Ok(Ledger::DynamoDb(
-            crate::aws::dynamodb::DynamoLedger::open(sdk_config, table, endpoint.as_deref()).await?,
+            crate::aws::dynamodb::DynamoLedger::open(sdk_config, table, endpoint.as_deref(), config.retention).await?,
         )),
     }
+}
+
+/// Text from an alert with its control characters escaped (`\n`, `\u{1b}`), for logs
+/// and tables: a label value cannot forge a log line or move a terminal's cursor.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A quota's value as AWS reports it now.
@@ -91,6 +111,14 @@ impl AutoManagement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_is_kept() {
+        assert_eq!(escape_controls("L-1216C47A"), "L-1216C47A");
+        assert!(matches!(escape_controls("L-1216C47A"), Cow::Borrowed(_)));
+        assert_eq!(escape_controls("x\nlevel=error msg=forged"), "x\\nlevel=error msg=forged");
+        assert_eq!(escape_controls("\u{1b}[2Jé"), "\\u{1b}[2Jé");
+    }
 
     #[test]
     fn automatic_management_adjusts_only_when_opted_in_to_adjusting_and_not_excluded() {

@@ -2,19 +2,28 @@
 //! rules, files (or records what it would file, or waits for approval), follows open
 //! requests until they close and reconciles what a crash left behind.
 //!
-//! Per firing alert, in order, stopping at the first rule that says no (each no is a
-//! recorded, skipped entry with its reason):
-//! 1. it carries `auto_increase="true"` and the identity labels, is not resource-level,
-//!    passes the allow and deny lists, is about this exporter's account, and names a
-//!    quota in the exporter's inventory that is adjustable;
-//! 2. a value above the current limit is left once the caps apply ([`super::policy`]);
-//! 3. the ledger lets it claim the quota: no open entry for it, no cooldown;
-//! 4. AWS: Automatic Management is not adjusting the quota; `GetServiceQuota` still
+//! Per firing alert, in order, stopping at the first rule that says no (an alert that is
+//! not opted in is only counted; every other no is a recorded, skipped entry with its
+//! reason):
+//! 1. it carries `auto_increase="true"`, an allowed alert name and valid identity
+//!    labels, is not resource-level, passes the allow and deny lists, is about this
+//!    exporter's account, and names a quota in the exporter's inventory that is
+//!    adjustable;
+//! 2. the exporter's own latest data backs it ([`super::evidence`]): utilisation at or
+//!    above the minimum, or a forecast exhaustion within the horizon;
+//! 3. a value above the current limit is left once the caps apply ([`super::policy`]);
+//! 4. the ledger lets it claim the quota: no open entry for it, no cooldown;
+//! 5. AWS: Automatic Management is not adjusting the quota; `GetServiceQuota` still
 //!    shows a value below the one to ask for; no open request for the quota; fewer
 //!    than 2 open requests in the region and 20 in the account;
-//! 5. approval, if configured; then the daily maximum (counted atomically with the
+//! 6. approval, if configured; then the daily maximum (counted atomically with the
 //!    move to filing); then dry-run, or `RequestServiceQuotaIncrease` in the region
-//!    (us-east-1 for a global quota).
+//!    (us-east-1 for a global quota), in one attempt: a lost answer, a server error or
+//!    `ResourceAlreadyExistsException` is settled against AWS's request history at
+//!    once, never by filing again.
+//!
+//! No lock is held across an AWS call, and a ledger that cannot be opened leaves the
+//! receiver answering 503 while it tries again in the background.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -25,11 +34,12 @@ use std::time::Duration;
 use alertmanager_webhook::{Alert, Payload, Status};
 use serde::Serialize;
 
+use super::evidence::{self, Evidence};
 use super::ledger::{Entry, Ledger, LedgerError, Listing, QuotaKey, Refusal, State, utc_day};
 use super::policy;
-use super::settings::{Fault, IncreaseConfig};
+use super::settings::IncreaseConfig;
 use super::{AutoManagement, RequestedChange};
-use crate::aws::{AwsError, TargetAws};
+use crate::aws::{AwsError, ClientParts, TargetAws};
 use crate::clock::Clock;
 use crate::collector::Source;
 use crate::selfmetrics::SelfMetrics;
@@ -48,6 +58,12 @@ const AUTO_MANAGEMENT_TTL: f64 = 600.0;
 /// AWS's limits on open requests.
 pub const OPEN_PER_REGION: usize = 2;
 pub const OPEN_PER_ACCOUNT: usize = 20;
+/// The first wait before opening a ledger that failed to open again; it doubles up to
+/// [`LEDGER_RETRY_MAX`].
+const LEDGER_RETRY_FIRST: Duration = Duration::from_secs(1);
+const LEDGER_RETRY_MAX: Duration = Duration::from_secs(60);
+/// How often closed entries past the retention are purged.
+const PURGE_EVERY: f64 = 3600.0;
 
 /// Refreshes the published limit of a quota after AWS approved an increase:
 /// `(account, region the request was filed in, service code, quota code)`.
@@ -70,15 +86,50 @@ pub struct AlertOutcome {
     pub transient: bool,
 }
 
+/// What the exporter knows about an alert's quota.
+struct Facts {
+    quota: crate::model::Quota,
+    /// The forecast's recommended limit, where there is one.
+    recommended: Option<f64>,
+    usage: Option<f64>,
+    exhaustion: Option<f64>,
+    r2: Option<f64>,
+}
+
 /// What the exporter's inventory says about an alert's quota.
 enum Known {
-    /// The quota, and the forecast's recommended limit where there is one.
-    Quota(crate::model::Quota, Option<f64>),
+    Quota(Box<Facts>),
     /// The inventory is not loaded yet (start-up, or the service's listing has never
     /// succeeded): worth a retry.
     NotYet(String),
     /// The exporter collects the target and the quota is not there.
     Unknown(String),
+}
+
+/// How a claimed entry closes: skipped or failed, why, and whether Alertmanager
+/// should send the alert again.
+struct Release {
+    state: State,
+    reason: &'static str,
+    detail: String,
+    transient: bool,
+}
+
+impl Release {
+    fn skipped(reason: &'static str, detail: String) -> Release {
+        Release { state: State::Skipped, reason, detail, transient: false }
+    }
+}
+
+/// The ledger, once it could be opened.
+enum LedgerSlot {
+    Open(Ledger),
+    /// Not open yet: why, and when to try again (epoch seconds) after `wait`.
+    Closed {
+        error: String,
+        retry_at: f64,
+        wait: Duration,
+    },
 }
 
 /// Why an approval or rejection could not be done.
@@ -95,25 +146,31 @@ pub enum ApprovalError {
 /// The receiver.
 pub struct Receiver {
     config: Arc<IncreaseConfig>,
-    ledger: Ledger,
+    ledger: Mutex<LedgerSlot>,
+    /// Set while one caller opens the ledger, so that others do not wait for it.
+    opening: std::sync::atomic::AtomicBool,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
+    /// The SDK configuration of the receiver's calls: the write role's, if one is set.
     sdk_config: aws_config::SdkConfig,
-    rate: f64,
+    /// The exporter's own, for a DynamoDB ledger.
+    ledger_sdk_config: aws_config::SdkConfig,
+    parts: ClientParts,
     metrics: Arc<SelfMetrics>,
     /// The regions whose open requests count towards the account's twenty.
     regions: Vec<String>,
     clients: Mutex<HashMap<String, TargetAws>>,
-    auto_management: tokio::sync::Mutex<Option<(f64, AutoManagement)>>,
+    auto_management: Mutex<Option<(f64, AutoManagement)>>,
     refresh: LimitRefresh,
     /// Entries this process is working on; the tracker leaves them alone.
     inflight: Mutex<HashSet<String>>,
     wake: tokio::sync::Notify,
+    last_purge: Mutex<f64>,
 }
 
 impl std::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Receiver").field("ledger", &self.ledger).field("regions", &self.regions).finish()
+        f.debug_struct("Receiver").field("regions", &self.regions).finish()
     }
 }
 
@@ -132,36 +189,46 @@ impl Drop for Inflight<'_> {
 /// Everything a receiver needs from start-up.
 pub struct ReceiverParts {
     pub config: Arc<IncreaseConfig>,
-    pub ledger: Ledger,
     pub hub: Arc<Hub>,
     pub clock: Arc<dyn Clock>,
+    /// The receiver's AWS calls: the write role's configuration, if one is set.
     pub sdk_config: aws_config::SdkConfig,
-    pub rate: f64,
-    pub metrics: Arc<SelfMetrics>,
+    /// The exporter's own configuration, for a DynamoDB ledger.
+    pub ledger_sdk_config: aws_config::SdkConfig,
+    pub client_parts: ClientParts,
     pub regions: Vec<String>,
     pub refresh: LimitRefresh,
 }
 
 impl Receiver {
+    /// A receiver whose ledger is not open yet: [`Receiver::open_ledger`] opens it.
     pub fn new(parts: ReceiverParts) -> Arc<Receiver> {
         let mut regions = parts.regions;
         if !regions.iter().any(|r| r == GLOBAL_REGION) {
             regions.push(GLOBAL_REGION.to_owned());
         }
+        let now = parts.clock.now();
         Arc::new(Receiver {
             config: parts.config,
-            ledger: parts.ledger,
+            ledger: Mutex::new(LedgerSlot::Closed {
+                error: "the increase ledger has not been opened yet".into(),
+                retry_at: now,
+                wait: LEDGER_RETRY_FIRST,
+            }),
+            opening: std::sync::atomic::AtomicBool::new(false),
             hub: parts.hub,
             clock: parts.clock,
             sdk_config: parts.sdk_config,
-            rate: parts.rate,
-            metrics: parts.metrics,
+            ledger_sdk_config: parts.ledger_sdk_config,
+            metrics: parts.client_parts.metrics.clone(),
+            parts: parts.client_parts,
             regions,
             clients: Mutex::new(HashMap::new()),
-            auto_management: tokio::sync::Mutex::new(None),
+            auto_management: Mutex::new(None),
             refresh: parts.refresh,
             inflight: Mutex::new(HashSet::new()),
             wake: tokio::sync::Notify::new(),
+            last_purge: Mutex::new(0.0),
         })
     }
 
@@ -169,15 +236,59 @@ impl Receiver {
         &self.config
     }
 
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+    /// The ledger, opening it first if it is not open and its next try is due. While
+    /// it cannot be opened, the error says why; it is tried again with a backoff (here
+    /// and in [`Receiver::run`]), and the rest of the exporter carries on.
+    pub async fn ledger(&self) -> Result<Ledger, LedgerError> {
+        let due = match &*self.ledger.lock().unwrap_or_else(|p| p.into_inner()) {
+            LedgerSlot::Open(l) => return Ok(l.clone()),
+            LedgerSlot::Closed { error, retry_at, .. } => (self.clock.now() >= *retry_at)
+                .then_some(())
+                .ok_or_else(|| LedgerError(format!("{error}; trying again in the background"))),
+        };
+        due?;
+        self.open_ledger().await
+    }
+
+    /// Opens the ledger now, unless another caller is at it; records the result.
+    pub async fn open_ledger(&self) -> Result<Ledger, LedgerError> {
+        use std::sync::atomic::Ordering;
+        if self.opening.swap(true, Ordering::SeqCst) {
+            return Err(LedgerError("the increase ledger is being opened; try again in a moment".into()));
+        }
+        let opened = super::open_ledger(&self.config, &self.ledger_sdk_config).await;
+        let now = self.clock.now();
+        let result = {
+            let mut slot = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            match (opened, &*slot) {
+                (Ok(l), _) => {
+                    *slot = LedgerSlot::Open(l.clone());
+                    Ok(l)
+                }
+                (Err(e), LedgerSlot::Closed { error, wait, .. }) => {
+                    if *error != e.0 {
+                        tracing::warn!(error = %e, "the increase ledger cannot be opened; the receiver answers 503 and tries again");
+                    }
+                    let next = (*wait * 2).min(LEDGER_RETRY_MAX);
+                    *slot = LedgerSlot::Closed { error: e.0.clone(), retry_at: now + wait.as_secs_f64(), wait: next };
+                    Err(e)
+                }
+                (Err(e), LedgerSlot::Open(_)) => Err(e),
+            }
+        };
+        self.opening.store(false, Ordering::SeqCst);
+        self.metrics.set_increase_ledger_available(result.is_ok());
+        if result.is_ok() {
+            tracing::info!("the increase ledger is open");
+        }
+        result
     }
 
     fn client(&self, region: &str) -> TargetAws {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         clients
             .entry(region.to_owned())
-            .or_insert_with(|| TargetAws::new(&self.sdk_config, region, self.rate, self.metrics.clone()))
+            .or_insert_with(|| TargetAws::new(&self.sdk_config, region, &self.parts))
             .clone()
     }
 
@@ -186,19 +297,21 @@ impl Receiver {
         set.insert(id.to_owned()).then(|| Inflight { set: &self.inflight, id: id.to_owned() })
     }
 
-    /// Decides every alert of a notification, one after the other.
-    pub async fn handle(&self, payload: &Payload) -> Vec<AlertOutcome> {
+    /// Decides every alert of a notification, one after the other. Without a ledger
+    /// nothing is decided: the error, for a 503 that Alertmanager retries.
+    pub async fn handle(&self, payload: &Payload) -> Result<Vec<AlertOutcome>, LedgerError> {
+        let l = self.ledger().await?;
         let mut outcomes = Vec::with_capacity(payload.alerts.len());
         for alert in &payload.alerts {
-            let outcome = self.decide(alert).await;
+            let outcome = self.decide(&l, alert).await;
             self.metrics.count_increase(outcome.outcome, outcome.reason.as_deref().unwrap_or(""));
             outcomes.push(outcome);
         }
-        self.publish_view().await;
-        outcomes
+        self.publish_view(&l).await;
+        Ok(outcomes)
     }
 
-    async fn decide(&self, alert: &Alert) -> AlertOutcome {
+    async fn decide(&self, l: &Ledger, alert: &Alert) -> AlertOutcome {
         let now = self.clock.now();
         let label = |k: &str| alert.labels.get(k).map(String::as_str).filter(|v| !v.is_empty());
         let key = QuotaKey {
@@ -208,96 +321,124 @@ impl Receiver {
             quota_code: label("quota_code").unwrap_or_default().to_owned(),
         };
         let mut entry = Entry::new(key, State::Skipped, now);
+        entry.dry_run = self.config.dry_run;
         entry.alertname = label("alertname").map(str::to_owned);
         entry.fingerprint = Some(alert.fingerprint.clone());
         entry.starts_at = Some(alert.starts_at.clone());
 
+        // Alerts that are not opted in are counted, never stored: a notification full of
+        // them costs no ledger rows.
+        if label(OPT_IN_LABEL) != Some("true") {
+            let (name, reason) = match alert.status {
+                Status::Resolved => ("resolved", None),
+                Status::Firing => ("skipped", Some("not_opted_in")),
+            };
+            entry.detail = format!("the alert does not carry {OPT_IN_LABEL}=\"true\"; counted, not recorded");
+            let mut o = outcome(&entry, name, reason);
+            o.entry_id = None;
+            return o;
+        }
         if alert.status == Status::Resolved {
             entry.state = State::Resolved;
             entry.detail = "the alert resolved; recorded, not acted on".into();
-            return self.record(entry, "resolved", None).await;
+            return self.record(l, entry, "resolved", None).await;
         }
-        if label(OPT_IN_LABEL) != Some("true") {
-            return self.skip(entry, "not_opted_in", format!("the alert does not carry {OPT_IN_LABEL}=\"true\"")).await;
+        let alertname = label("alertname").unwrap_or_default();
+        if !self.config.alertnames.iter().any(|n| n == alertname) {
+            let detail = format!(
+                "alert {:?} is not one the receiver acts on (QUOTA_EXPORTER_INCREASE_ALERTNAMES={})",
+                super::escape_controls(alertname),
+                self.config.alertnames.join(",")
+            );
+            return self.skip(l, entry, "alertname", detail).await;
         }
         let missing: Vec<&str> = IDENTITY_LABELS.into_iter().filter(|l| label(l).is_none()).collect();
         if !missing.is_empty() {
             return self
-                .skip(entry, "missing_labels", format!("the alert lacks the label(s) {}", missing.join(", ")))
+                .skip(l, entry, "missing_labels", format!("the alert lacks the label(s) {}", missing.join(", ")))
                 .await;
         }
-        if !crate::config::is_region_code(&entry.key.region) {
-            let detail = format!("cloud_region={:?} is not a region code", entry.key.region);
-            return self.skip(entry, "invalid_labels", detail).await;
+        if let Err(detail) = valid_identity(&entry.key) {
+            return self.skip(l, entry, "invalid_labels", detail).await;
         }
         if let Some(resource) = label("resource") {
-            let detail = format!("resource-level quotas (resource={resource}) are not requested automatically");
-            return self.skip(entry, "resource_level", detail).await;
+            let detail = format!(
+                "resource-level quotas (resource={}) are not requested automatically",
+                super::escape_controls(resource)
+            );
+            return self.skip(l, entry, "resource_level", detail).await;
         }
         let (service, quota_code) = (entry.key.service_code.clone(), entry.key.quota_code.clone());
         if let Err(why) = self.config.allows(&service, &quota_code) {
-            return self.skip(entry, "policy", why).await;
+            return self.skip(l, entry, "policy", why).await;
         }
         let account = match self.client(&self.regions[0]).caller_account_id().await {
             Ok(a) => a,
-            Err(e) => return self.fail_unclaimed(entry, &e).await,
+            Err(e) => return self.fail_unclaimed(l, entry, &e).await,
         };
         if account != entry.key.account {
             let detail = format!(
                 "the alert is about account {}, this exporter's credentials are for {account}",
                 entry.key.account
             );
-            return self.skip(entry, "other_account", detail).await;
+            return self.skip(l, entry, "other_account", detail).await;
         }
-        let (quota, recommended) = match self.known_quota(&entry.key) {
-            Known::Quota(quota, recommended) => (quota, recommended),
+        let facts = match self.known_quota(&entry.key) {
+            Known::Quota(facts) => facts,
             Known::NotYet(detail) => {
                 // After a restart Alertmanager may notify before the first listing: a 503
                 // makes it send again, and nothing is decided on a half-known inventory.
-                let mut o = self.skip(entry, "not_ready", detail).await;
+                let mut o = self.skip(l, entry, "not_ready", detail).await;
                 o.transient = true;
                 return o;
             }
-            Known::Unknown(detail) => return self.skip(entry, "unknown_quota", detail).await,
+            Known::Unknown(detail) => return self.skip(l, entry, "unknown_quota", detail).await,
         };
+        let Facts { quota, recommended, usage, exhaustion, r2 } = *facts;
         if !quota.adjustable {
-            return self.skip(entry, "not_adjustable", format!("{service}/{quota_code} is not adjustable")).await;
+            return self.skip(l, entry, "not_adjustable", format!("{service}/{quota_code} is not adjustable")).await;
         }
         let Some(limit) = quota.limit else {
-            return self.skip(entry, "unknown_limit", "the quota has no known limit".into()).await;
+            return self.skip(l, entry, "unknown_limit", "the quota has no known limit".into()).await;
         };
+        entry.current_value = Some(limit);
+        let evidence = Evidence { limit, usage, exhaustion, r2 };
+        let backed_by =
+            match evidence::corroborate(&evidence, self.config.min_utilization, self.config.forecast_days, now) {
+                Ok(basis) => basis,
+                Err(why) => return self.skip(l, entry, "not_corroborated", why).await,
+            };
         if quota.global {
             entry.key.region = GLOBAL_REGION.to_owned();
         }
-        entry.current_value = Some(limit);
         let ask = match policy::desired_value(&self.config, &service, &quota_code, limit, recommended) {
             Ok(ask) => ask,
-            Err(no) => return self.skip(entry, "capped", no.0).await,
+            Err(no) => return self.skip(l, entry, "capped", no.0).await,
         };
         entry.desired_value = Some(ask.desired);
-        entry.detail = format!("asking for {}: {}", ask.desired, ask.basis);
+        entry.detail = format!("{backed_by}; asking for {}: {}", ask.desired, ask.basis);
         entry.state = State::Checking;
-        match self.ledger.claim(&entry, now).await {
+        match l.claim(&entry, now).await {
             Err(e) => outcome_for_ledger_error(&entry, e),
             Ok(Err(Refusal::Busy { id, state })) => {
                 let detail = format!("entry {id} for this quota is {}", state.as_str());
                 entry.state = State::Skipped;
-                self.skip(entry, "open_request", detail).await
+                self.skip(l, entry, "open_request", detail).await
             }
             Ok(Err(Refusal::Cooldown { until })) => {
                 let detail = format!(
                     "a request for this quota closed recently; the next may be filed from {until:.0} (epoch seconds)"
                 );
                 entry.state = State::Skipped;
-                self.skip(entry, "cooldown", detail).await
+                self.skip(l, entry, "cooldown", detail).await
             }
             Ok(Err(other)) => {
                 entry.state = State::Skipped;
-                self.skip(entry, "ledger", format!("{other:?}")).await
+                self.skip(l, entry, "ledger", format!("{other:?}")).await
             }
             Ok(Ok(())) => {
                 let _inflight = self.track(&entry.id);
-                self.check_and_file(entry, State::Checking).await
+                self.check_and_file(l, entry, State::Checking).await
             }
         }
     }
@@ -348,17 +489,19 @@ impl Receiver {
                 key.account, key.region
             ));
         };
-        let recommended = target
-            .forecasts
-            .quotas
-            .get(&(quota.service_code.clone(), quota.code.clone(), None))
-            .and_then(|f| f.recommended_limit);
-        Known::Quota(quota, recommended)
+        let forecast = target.forecasts.quotas.get(&(quota.service_code.clone(), quota.code.clone(), None));
+        Known::Quota(Box::new(Facts {
+            recommended: forecast.and_then(|f| f.recommended_limit),
+            usage: crate::metrics::usage_of(target, &quota),
+            exhaustion: forecast.and_then(|f| f.exhaustion),
+            r2: forecast.map(|f| f.r2),
+            quota,
+        }))
     }
 
     /// The AWS checks, then approval, the daily maximum, and filing. `entry` holds its
     /// quota, in state `from`.
-    async fn check_and_file(&self, mut entry: Entry, from: State) -> AlertOutcome {
+    async fn check_and_file(&self, l: &Ledger, mut entry: Entry, from: State) -> AlertOutcome {
         let aws = self.client(&entry.key.region);
         let (service, quota_code) = (entry.key.service_code.clone(), entry.key.quota_code.clone());
         let desired = entry.desired_value.unwrap_or_default();
@@ -367,46 +510,46 @@ impl Receiver {
             Ok(Some(am)) if am.may_adjust(&service, &quota_code) => {
                 let detail = "AWS Automatic Management (NotifyAndAdjust) is on for this account and the quota's service \
                               is not excluded: AWS may be adjusting it, so the receiver does not file";
-                return self.close(entry, from, State::Skipped, "auto_management", detail.into(), false).await;
+                return self.release(l, entry, from, Release::skipped("auto_management", detail.into())).await;
             }
             Ok(_) => {}
-            Err(e) => return self.close_aws_error(entry, from, &e).await,
+            Err(e) => return self.close_aws_error(l, entry, from, &e).await,
         }
         match aws.current_quota(&service, &quota_code).await {
-            Err(e) => return self.close_aws_error(entry, from, &e).await,
+            Err(e) => return self.close_aws_error(l, entry, from, &e).await,
             Ok(q) if !q.adjustable => {
                 let detail = format!("AWS reports {service}/{quota_code} as not adjustable");
-                return self.close(entry, from, State::Skipped, "not_adjustable", detail, false).await;
+                return self.release(l, entry, from, Release::skipped("not_adjustable", detail)).await;
             }
             Ok(q) if q.value >= desired => {
                 let detail = format!("AWS's current value {} is already at or above {desired}", q.value);
                 entry.current_value = Some(q.value);
-                return self.close(entry, from, State::Skipped, "not_above_current", detail, false).await;
+                return self.release(l, entry, from, Release::skipped("not_above_current", detail)).await;
             }
             Ok(q) => entry.current_value = Some(q.value),
         }
         match aws.requests_for_quota(&service, &quota_code).await {
-            Err(e) => return self.close_aws_error(entry, from, &e).await,
+            Err(e) => return self.close_aws_error(l, entry, from, &e).await,
             Ok(requests) => {
                 if let Some(open) = requests.iter().find(|r| r.is_open()) {
                     let by = if open.automatic { " by AWS Automatic Management" } else { "" };
                     let detail = format!("request {} for this quota is open in AWS ({}{by})", open.id, open.status);
-                    return self.close(entry, from, State::Skipped, "open_request_in_aws", detail, false).await;
+                    return self.release(l, entry, from, Release::skipped("open_request_in_aws", detail)).await;
                 }
             }
         }
         match self.open_counts(&entry.key.region).await {
-            Err(e) => return self.close_aws_error(entry, from, &e).await,
+            Err(e) => return self.close_aws_error(l, entry, from, &e).await,
             Ok((region, _)) if region >= OPEN_PER_REGION => {
                 let detail = format!(
                     "{region} requests are open in {}; AWS allows {OPEN_PER_REGION} per region",
                     entry.key.region
                 );
-                return self.close(entry, from, State::Skipped, "region_limit", detail, false).await;
+                return self.release(l, entry, from, Release::skipped("region_limit", detail)).await;
             }
             Ok((_, account)) if account >= OPEN_PER_ACCOUNT => {
                 let detail = format!("{account} requests are open in the account; AWS allows {OPEN_PER_ACCOUNT}");
-                return self.close(entry, from, State::Skipped, "account_limit", detail, false).await;
+                return self.release(l, entry, from, Release::skipped("account_limit", detail)).await;
             }
             Ok(_) => {}
         }
@@ -414,7 +557,7 @@ impl Receiver {
         if from == State::Checking && self.config.approval {
             let mut waiting = entry.moved(State::AwaitingApproval, now);
             waiting.detail = format!("{}; awaiting approval", entry.detail);
-            return match self.ledger.update(&waiting, &[from]).await {
+            return match l.update(&waiting, &[from]).await {
                 Ok(Ok(())) => outcome(&waiting, "awaiting_approval", None),
                 Ok(Err(_)) => outcome(&waiting, "skipped", Some("moved")),
                 Err(e) => outcome_for_ledger_error(&waiting, e),
@@ -423,12 +566,12 @@ impl Receiver {
 
         let mut filing = entry.moved(State::Filing, now);
         filing.counted_day = Some(utc_day(now));
-        match self.ledger.begin_filing(&filing, &[from], self.config.daily_max).await {
+        match l.begin_filing(&filing, &[from], self.config.daily_max).await {
             Err(e) => return outcome_for_ledger_error(&entry, e),
             Ok(Err(Refusal::DailyMax { max })) => {
                 let detail =
                     format!("{max} requests were already filed today (UTC); QUOTA_EXPORTER_INCREASE_DAILY_MAX={max}");
-                return self.close(entry, from, State::Skipped, "daily_maximum", detail, false).await;
+                return self.release(l, entry, from, Release::skipped("daily_maximum", detail)).await;
             }
             Ok(Err(_)) => return outcome(&entry, "skipped", Some("moved")),
             Ok(Ok(())) => {}
@@ -437,15 +580,16 @@ impl Receiver {
             let mut dry = filing.moved(State::DryRun, self.clock.now());
             dry.cooldown_until = Some(dry.updated_at + self.config.cooldown.as_secs_f64());
             dry.detail = format!("dry run: would have filed {desired} ({})", entry.detail);
-            return match self.ledger.update(&dry, &[State::Filing]).await {
+            return match l.update(&dry, &[State::Filing]).await {
                 Ok(_) => outcome(&dry, "dry_run", None),
                 Err(e) => outcome_for_ledger_error(&dry, e),
             };
         }
-        match aws.request_increase(&service, &quota_code, desired).await {
+        match aws.request_increase(&service, &quota_code, desired, self.config.support_case).await {
             Ok(change) => {
-                if self.config.fault == Some(Fault::CrashAfterFiling) {
-                    tracing::error!(request_id = %change.id, "fault injection: crashing after filing, before recording");
+                #[cfg(feature = "test-hooks")]
+                if self.config.fault == Some(super::settings::Fault::CrashAfterFiling) {
+                    tracing::error!(request_id = %change.id, "test hook: crashing after filing, before recording");
                     std::process::abort();
                 }
                 let mut filed = filing.moved(State::Filed, self.clock.now());
@@ -459,22 +603,58 @@ impl Receiver {
                     request_id = %change.id,
                     "quota increase requested"
                 );
-                match self.ledger.update(&filed, &[State::Filing]).await {
+                match l.update(&filed, &[State::Filing]).await {
                     Ok(_) => outcome(&filed, "filed", None),
                     // Filed in AWS but not recorded: the reconciler finds it by its value and time.
                     Err(e) => outcome_for_ledger_error(&filed, e),
                 }
             }
-            Err(e) if is_ambiguous(&e) => {
-                // AWS may or may not have the request: the entry stays in Filing and the
-                // reconciler settles it against AWS's history.
-                let mut o = outcome(&filing, "failed", Some("unconfirmed"));
-                o.detail = format!("{e}; whether AWS recorded the request will be checked against its history");
-                o.transient = true;
-                o
+            // AWS may have our request although the answer was lost (a server error, a
+            // timeout), or says a request for the quota exists (ours, if an answer was
+            // lost before): its history settles which, never a second filing.
+            Err(e) if e.is_ambiguous() || e.code() == Some("ResourceAlreadyExistsException") => {
+                self.settle_unconfirmed(l, filing, &e).await
             }
-            Err(e) => self.close_aws_error(filing, State::Filing, &e).await,
+            Err(e) => self.close_aws_error(l, filing, State::Filing, &e).await,
         }
+    }
+
+    /// Settles a filing AWS did not confirm against the quota's request history, at
+    /// once: our request there (same value, created since the intent) is recorded as
+    /// filed; someone else's open request closes the entry as skipped; with nothing
+    /// there yet, or the history unreadable, the entry stays in Filing for the tracker
+    /// to settle after [`GRACE`] and Alertmanager is asked to send again.
+    async fn settle_unconfirmed(&self, l: &Ledger, filing: Entry, e: &AwsError) -> AlertOutcome {
+        let unconfirmed = |why: String| {
+            let mut o = outcome(&filing, "failed", Some("unconfirmed"));
+            o.detail = format!("{e}; {why}");
+            o.transient = true;
+            o
+        };
+        let requests = match self.history(&filing).await {
+            Ok(r) => r,
+            Err(history) => {
+                return unconfirmed(format!(
+                    "AWS's request history cannot be read ({history}); it will be checked again before anything is filed"
+                ));
+            }
+        };
+        if let Some(ours) = find_filed(&requests, &filing) {
+            let settled = self.found_in_history(&filing, ours, &format!("{e}; settled against AWS's request history"));
+            self.metrics.count_increase("reconciled", settled.state.as_str());
+            return match l.update(&settled, &[State::Filing]).await {
+                Ok(_) => outcome(&settled, "filed", None),
+                Err(le) => outcome_for_ledger_error(&settled, le),
+            };
+        }
+        if let Some(open) = requests.iter().find(|r| r.is_open()) {
+            let by = if open.automatic { " by AWS Automatic Management" } else { "" };
+            let detail = format!("{e}; request {} for this quota is open in AWS ({}{by})", open.id, open.status);
+            return self.release(l, filing, State::Filing, Release::skipped("open_request_in_aws", detail)).await;
+        }
+        unconfirmed(
+            "AWS's request history does not show it yet; it will be checked again before anything is filed".into(),
+        )
     }
 
     /// Open requests in `region`, and in the whole account (every region the receiver knows).
@@ -498,17 +678,21 @@ impl Receiver {
     /// The account's Automatic Management configuration, cached for ten minutes.
     /// `None` when it cannot be read for lack of permission: then nothing is known
     /// and nothing is skipped for it.
+    /// The cache's lock is never held across the AWS call: two callers that find it
+    /// stale both read it, and both answers are the same.
     async fn auto_management(&self, aws: &TargetAws) -> Result<Option<AutoManagement>, AwsError> {
         let now = self.clock.now();
-        let mut cache = self.auto_management.lock().await;
-        if let Some((at, am)) = cache.as_ref()
-            && now - at < AUTO_MANAGEMENT_TTL
         {
-            return Ok(Some(am.clone()));
+            let cache = self.auto_management.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, am)) = cache.as_ref()
+                && now - at < AUTO_MANAGEMENT_TTL
+            {
+                return Ok(Some(am.clone()));
+            }
         }
         match aws.auto_management().await {
             Ok(am) => {
-                *cache = Some((now, am.clone()));
+                *self.auto_management.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, am.clone()));
                 Ok(Some(am))
             }
             Err(AwsError::AccessDenied { .. }) => Ok(None),
@@ -516,54 +700,46 @@ impl Receiver {
         }
     }
 
-    async fn record(&self, entry: Entry, outcome_name: &'static str, reason: Option<&str>) -> AlertOutcome {
-        match self.ledger.record(&entry).await {
+    async fn record(&self, l: &Ledger, entry: Entry, outcome_name: &'static str, reason: Option<&str>) -> AlertOutcome {
+        match l.record(&entry).await {
             Ok(()) => outcome(&entry, outcome_name, reason),
             Err(e) => outcome_for_ledger_error(&entry, e),
         }
     }
 
-    async fn skip(&self, mut entry: Entry, reason: &'static str, detail: String) -> AlertOutcome {
+    async fn skip(&self, l: &Ledger, mut entry: Entry, reason: &'static str, detail: String) -> AlertOutcome {
         entry.state = State::Skipped;
         entry.reason = Some(reason.to_owned());
         entry.detail = detail;
-        self.record(entry, "skipped", Some(reason)).await
+        self.record(l, entry, "skipped", Some(reason)).await
     }
 
     /// An AWS error before anything was claimed.
-    async fn fail_unclaimed(&self, mut entry: Entry, e: &AwsError) -> AlertOutcome {
+    async fn fail_unclaimed(&self, l: &Ledger, mut entry: Entry, e: &AwsError) -> AlertOutcome {
         entry.state = State::Failed;
         entry.reason = Some("aws_error".into());
         entry.detail = e.to_string();
-        let mut o = self.record(entry, "failed", Some("aws_error")).await;
+        let mut o = self.record(l, entry, "failed", Some("aws_error")).await;
         o.transient = true;
         o
     }
 
-    /// Closes a claimed entry in `state` (skipped or failed), releasing its quota.
-    async fn close(
-        &self,
-        entry: Entry,
-        from: State,
-        state: State,
-        reason: &'static str,
-        detail: String,
-        transient: bool,
-    ) -> AlertOutcome {
-        let mut closed = entry.moved(state, self.clock.now());
-        closed.reason = Some(reason.to_owned());
-        closed.detail = detail;
-        let name = if state == State::Failed { "failed" } else { "skipped" };
-        let mut o = match self.ledger.update(&closed, &[from]).await {
-            Ok(_) => outcome(&closed, name, Some(reason)),
+    /// Closes a claimed entry as `how` says, releasing its quota.
+    async fn release(&self, l: &Ledger, entry: Entry, from: State, how: Release) -> AlertOutcome {
+        let mut closed = entry.moved(how.state, self.clock.now());
+        closed.reason = Some(how.reason.to_owned());
+        closed.detail = how.detail;
+        let name = if how.state == State::Failed { "failed" } else { "skipped" };
+        let mut o = match l.update(&closed, &[from]).await {
+            Ok(_) => outcome(&closed, name, Some(how.reason)),
             Err(e) => outcome_for_ledger_error(&closed, e),
         };
-        o.transient |= transient;
+        o.transient |= how.transient;
         o
     }
 
     /// An AWS error as a recorded failure.
-    async fn close_aws_error(&self, entry: Entry, from: State, e: &AwsError) -> AlertOutcome {
+    async fn close_aws_error(&self, l: &Ledger, entry: Entry, from: State, e: &AwsError) -> AlertOutcome {
         let (reason, transient) = match e.code() {
             Some("ResourceAlreadyExistsException") => ("open_request_in_aws", false),
             Some("QuotaExceededException") => ("aws_request_limit", false),
@@ -574,34 +750,29 @@ impl Receiver {
             _ if matches!(e, AwsError::Throttled { .. }) => ("throttled", true),
             _ => ("aws_error", true),
         };
-        self.close(entry, from, State::Failed, reason, e.to_string(), transient).await
+        self.release(l, entry, from, Release { state: State::Failed, reason, detail: e.to_string(), transient }).await
     }
 
-    /// Approves an entry awaiting approval and files it.
-    pub async fn approve(&self, id: &str) -> Result<AlertOutcome, ApprovalError> {
-        let entry = self.ledger.get(id).await?.ok_or_else(|| ApprovalError::NotFound(id.to_owned()))?;
-        if entry.state != State::AwaitingApproval {
-            return Err(ApprovalError::NotAwaiting { id: id.to_owned(), state: entry.state.as_str() });
-        }
-        let mut approved = entry.moved(State::Approved, self.clock.now());
-        approved.detail = format!("{}; approved", entry.detail.trim_end_matches("; awaiting approval"));
-        if let Err(_moved) = self.ledger.update(&approved, &[State::AwaitingApproval]).await? {
-            return Err(ApprovalError::NotAwaiting { id: id.to_owned(), state: "moved" });
-        }
+    /// Approves an entry awaiting approval on behalf of `by` (an approver's name) and
+    /// files it.
+    pub async fn approve(&self, id: &str, by: &str) -> Result<AlertOutcome, ApprovalError> {
+        let l = self.ledger().await?;
+        let approved = mark_approved(&l, id, self.clock.now(), by).await?;
         let outcome = match self.track(&approved.id) {
-            Some(_inflight) => self.check_and_file(approved, State::Approved).await,
+            Some(_inflight) => self.check_and_file(&l, approved, State::Approved).await,
             None => outcome(&approved, "skipped", Some("in_progress")),
         };
         self.metrics.count_increase(outcome.outcome, outcome.reason.as_deref().unwrap_or(""));
-        self.publish_view().await;
+        self.publish_view(&l).await;
         Ok(outcome)
     }
 
-    /// Rejects an entry awaiting approval; the cooldown starts.
-    pub async fn reject(&self, id: &str) -> Result<Entry, ApprovalError> {
-        let rejected = reject(&self.ledger, id, self.clock.now(), self.config.cooldown).await?;
+    /// Rejects an entry awaiting approval on behalf of `by`; the cooldown starts.
+    pub async fn reject(&self, id: &str, by: &str) -> Result<Entry, ApprovalError> {
+        let l = self.ledger().await?;
+        let rejected = reject(&l, id, self.clock.now(), self.config.cooldown, by).await?;
         self.metrics.count_increase("rejected", "");
-        self.publish_view().await;
+        self.publish_view(&l).await;
         Ok(rejected)
     }
 
@@ -613,9 +784,16 @@ impl Receiver {
     /// Follows open requests forever: at once (recovering what a crash left), then
     /// every poll interval or when woken.
     pub async fn run(self: Arc<Self>) {
+        // Until the ledger opens, try again with the backoff `ledger()` keeps.
+        let shared = loop {
+            match self.ledger().await {
+                Ok(l) => break l.is_shared(),
+                Err(_) => tokio::time::sleep(LEDGER_RETRY_FIRST).await,
+            }
+        };
         // A SQLite ledger belongs to this receiver alone: whatever it finds open and
         // not worked on is a previous run's.
-        let mut grace = if self.ledger.is_shared() { GRACE } else { Duration::ZERO };
+        let mut grace = if shared { GRACE } else { Duration::ZERO };
         loop {
             if let Err(e) = self.tick(grace).await {
                 tracing::warn!(error = %e, "following increase requests failed; trying again at the next poll");
@@ -628,9 +806,11 @@ impl Receiver {
         }
     }
 
-    /// One pass over the open entries.
+    /// One pass over the open entries, and the hourly purge of closed ones.
     pub async fn tick(&self, grace: Duration) -> Result<(), LedgerError> {
-        let open = self.ledger.list(Listing::Open, 10_000).await?;
+        let l = &self.ledger().await?;
+        self.purge(l).await;
+        let open = l.list(Listing::Open, 10_000).await?;
         let had_open = !open.is_empty();
         for entry in open {
             let Some(_inflight) = self.track(&entry.id) else { continue };
@@ -639,31 +819,47 @@ impl Receiver {
                 State::Checking if stale => {
                     let mut e = entry.moved(State::Abandoned, self.clock.now());
                     e.detail = format!("{}; the receiver stopped during its checks, nothing was filed", entry.detail);
-                    self.ledger.update(&e, &[State::Checking]).await?.ok();
+                    l.update(&e, &[State::Checking]).await?.ok();
                     self.metrics.count_increase("abandoned", "");
                 }
-                State::Filing if stale => self.reconcile(entry).await?,
+                State::Filing if stale => self.reconcile(l, entry).await?,
                 State::Approved => {
-                    let o = self.check_and_file(entry, State::Approved).await;
+                    let o = self.check_and_file(l, entry, State::Approved).await;
                     self.metrics.count_increase(o.outcome, o.reason.as_deref().unwrap_or(""));
                 }
-                State::Filed => self.follow(entry).await?,
+                State::Filed => self.follow(l, entry).await?,
                 _ => {}
             }
         }
         // With nothing open and nothing shown, the pass changed nothing: no re-render
         // of the whole exposition every poll.
         if had_open || !self.hub.snapshot().increase_requests.is_empty() {
-            self.publish_view().await;
+            self.publish_view(l).await;
         }
         Ok(())
     }
 
-    /// Settles an entry left in Filing: AWS has a matching request (same quota and
-    /// value, created after the intent), or nothing was filed.
-    async fn reconcile(&self, entry: Entry) -> Result<(), LedgerError> {
-        let aws = self.client(&entry.key.region);
-        let requests = match aws.requests_for_quota(&entry.key.service_code, &entry.key.quota_code).await {
+    /// Deletes closed entries older than the retention, at most once an hour.
+    async fn purge(&self, l: &Ledger) {
+        let now = self.clock.now();
+        {
+            let mut last = self.last_purge.lock().unwrap_or_else(|p| p.into_inner());
+            if now - *last < PURGE_EVERY {
+                return;
+            }
+            *last = now;
+        }
+        match l.purge(now, self.config.retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "purged closed increase ledger entries past the retention"),
+            Err(e) => tracing::warn!(error = %e, "cannot purge the increase ledger; trying again in an hour"),
+        }
+    }
+
+    /// Settles an entry left in Filing by a crash: AWS has a matching request (same
+    /// quota and value, created after the intent), or nothing was filed.
+    async fn reconcile(&self, l: &Ledger, entry: Entry) -> Result<(), LedgerError> {
+        let requests = match self.history(&entry).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(quota = %entry.key, error = %e, "cannot reconcile an interrupted filing yet");
@@ -671,20 +867,8 @@ impl Receiver {
             }
         };
         let now = self.clock.now();
-        let matching = find_filed(&requests, &entry);
-        let settled = match matching {
-            Some(r) => {
-                let mut e = entry.moved(if r.is_open() { State::Filed } else { State::Closed }, now);
-                e.request_id = Some(r.id.clone());
-                e.aws_status = Some(r.status.clone());
-                e.case_id = r.case_id.clone();
-                e.detail = format!("{}; recorded after a restart: AWS has request {}", entry.detail, r.id);
-                if !r.is_open() {
-                    e.cooldown_until = Some(now + self.config.cooldown.as_secs_f64());
-                }
-                tracing::info!(quota = %e.key, request_id = %r.id, "an interrupted filing was found in AWS and recorded");
-                e
-            }
+        let settled = match find_filed(&requests, &entry) {
+            Some(r) => self.found_in_history(&entry, r, "recorded after a restart"),
             None => {
                 let mut e = entry.moved(State::Failed, now);
                 e.reason = Some("interrupted".into());
@@ -693,13 +877,33 @@ impl Receiver {
                 e
             }
         };
-        self.ledger.update(&settled, &[State::Filing]).await?.ok();
+        l.update(&settled, &[State::Filing]).await?.ok();
         self.metrics.count_increase("reconciled", settled.state.as_str());
         Ok(())
     }
 
+    /// The quota's requests in AWS's history, in the region the entry files in.
+    async fn history(&self, entry: &Entry) -> Result<Vec<RequestedChange>, AwsError> {
+        self.client(&entry.key.region).requests_for_quota(&entry.key.service_code, &entry.key.quota_code).await
+    }
+
+    /// An entry in Filing, moved to what AWS's history says of its request `r`.
+    fn found_in_history(&self, entry: &Entry, r: &RequestedChange, how: &str) -> Entry {
+        let now = self.clock.now();
+        let mut e = entry.moved(if r.is_open() { State::Filed } else { State::Closed }, now);
+        e.request_id = Some(r.id.clone());
+        e.aws_status = Some(r.status.clone());
+        e.case_id = r.case_id.clone();
+        e.detail = format!("{}; {how}: AWS has request {}", entry.detail, r.id);
+        if !r.is_open() {
+            e.cooldown_until = Some(now + self.config.cooldown.as_secs_f64());
+        }
+        tracing::info!(quota = %e.key, request_id = %r.id, "a filing whose answer was lost was found in AWS and recorded");
+        e
+    }
+
     /// Reads a filed request's status; closes it when AWS has decided.
-    async fn follow(&self, entry: Entry) -> Result<(), LedgerError> {
+    async fn follow(&self, l: &Ledger, entry: Entry) -> Result<(), LedgerError> {
         let Some(id) = entry.request_id.clone() else { return Ok(()) };
         let change = match self.client(&entry.key.region).requested_change(&id).await {
             Ok(c) => c,
@@ -714,7 +918,7 @@ impl Receiver {
                 let mut e = entry.moved(State::Filed, now);
                 e.aws_status = Some(change.status.clone());
                 e.case_id = change.case_id.clone();
-                self.ledger.update(&e, &[State::Filed]).await?.ok();
+                l.update(&e, &[State::Filed]).await?.ok();
             }
             return Ok(());
         }
@@ -723,7 +927,7 @@ impl Receiver {
         closed.case_id = change.case_id.clone();
         closed.cooldown_until = Some(now + self.config.cooldown.as_secs_f64());
         closed.detail = format!("{}; AWS closed it: {}", entry.detail, change.status);
-        if self.ledger.update(&closed, &[State::Filed]).await?.is_ok() {
+        if l.update(&closed, &[State::Filed]).await?.is_ok() {
             tracing::info!(quota = %closed.key, request_id = %id, status = %change.status, "quota increase request closed");
             self.metrics.count_increase(&change.status.to_ascii_lowercase(), "");
             if change.status == "APPROVED" {
@@ -735,8 +939,8 @@ impl Receiver {
 
     /// Publishes the open entries for the metrics and waits (a little) until
     /// `/metrics` shows them, so that a client that got its answer sees its effect.
-    pub async fn publish_view(&self) {
-        match self.ledger.list(Listing::Open, 10_000).await {
+    pub async fn publish_view(&self, l: &Ledger) {
+        match l.list(Listing::Open, 10_000).await {
             Ok(open) => {
                 let generation = self.hub.set_increase_requests(open);
                 let _ = tokio::time::timeout(Duration::from_secs(2), self.hub.wait_rendered(generation)).await;
@@ -746,32 +950,46 @@ impl Receiver {
     }
 }
 
-/// Rejects an entry awaiting approval (the receiver and the `requests` subcommand).
-pub async fn reject(ledger: &Ledger, id: &str, now: f64, cooldown: Duration) -> Result<Entry, ApprovalError> {
-    let entry = ledger.get(id).await?.ok_or_else(|| ApprovalError::NotFound(id.to_owned()))?;
-    if entry.state != State::AwaitingApproval {
-        return Err(ApprovalError::NotAwaiting { id: id.to_owned(), state: entry.state.as_str() });
-    }
-    let mut rejected = entry.moved(State::Rejected, now);
-    rejected.cooldown_until = Some(now + cooldown.as_secs_f64());
-    rejected.detail = format!("{}; rejected", entry.detail.trim_end_matches("; awaiting approval"));
-    match ledger.update(&rejected, &[State::AwaitingApproval]).await? {
-        Ok(()) => Ok(rejected),
-        Err(_) => Err(ApprovalError::NotAwaiting { id: id.to_owned(), state: "moved" }),
-    }
+/// Rejects an entry awaiting approval on behalf of `by` (the receiver and the
+/// `requests` subcommand); the cooldown starts.
+pub async fn reject(ledger: &Ledger, id: &str, now: f64, cooldown: Duration, by: &str) -> Result<Entry, ApprovalError> {
+    decide_approval(ledger, id, now, by, |entry| {
+        let mut rejected = entry.moved(State::Rejected, now);
+        rejected.cooldown_until = Some(now + cooldown.as_secs_f64());
+        rejected
+    })
+    .await
 }
 
-/// Marks an entry approved without filing it (the `requests` subcommand): the running
-/// receiver files it at its next poll.
-pub async fn mark_approved(ledger: &Ledger, id: &str, now: f64) -> Result<Entry, ApprovalError> {
+/// Marks an entry approved on behalf of `by` without filing it (the `requests`
+/// subcommand: the running receiver files it at its next poll).
+pub async fn mark_approved(ledger: &Ledger, id: &str, now: f64, by: &str) -> Result<Entry, ApprovalError> {
+    decide_approval(ledger, id, now, by, |entry| entry.moved(State::Approved, now)).await
+}
+
+/// Moves an entry out of awaiting approval as `decide` says, recording who decided.
+async fn decide_approval(
+    ledger: &Ledger,
+    id: &str,
+    now: f64,
+    by: &str,
+    decide: impl FnOnce(&Entry) -> Entry,
+) -> Result<Entry, ApprovalError> {
     let entry = ledger.get(id).await?.ok_or_else(|| ApprovalError::NotFound(id.to_owned()))?;
     if entry.state != State::AwaitingApproval {
         return Err(ApprovalError::NotAwaiting { id: id.to_owned(), state: entry.state.as_str() });
     }
-    let mut approved = entry.moved(State::Approved, now);
-    approved.detail = format!("{}; approved", entry.detail.trim_end_matches("; awaiting approval"));
-    match ledger.update(&approved, &[State::AwaitingApproval]).await? {
-        Ok(()) => Ok(approved),
+    let mut decided = decide(&entry);
+    decided.updated_at = now;
+    decided.decided_by = Some(by.to_owned());
+    decided.detail = format!(
+        "{}; {} by {}",
+        entry.detail.trim_end_matches("; awaiting approval"),
+        decided.state.as_str(),
+        super::escape_controls(by)
+    );
+    match ledger.update(&decided, &[State::AwaitingApproval]).await? {
+        Ok(()) => Ok(decided),
         Err(_) => Err(ApprovalError::NotAwaiting { id: id.to_owned(), state: "moved" }),
     }
 }
@@ -786,14 +1004,28 @@ pub fn find_filed<'a>(requests: &'a [RequestedChange], entry: &Entry) -> Option<
         .find(|r| r.created.is_none_or(|c| c >= entry.updated_at - 60.0))
 }
 
-/// Whether AWS may have acted on a call that did not confirm: a transport failure or
-/// a server error after the request was sent.
-fn is_ambiguous(e: &AwsError) -> bool {
-    match e {
-        AwsError::Transport { .. } => true,
-        AwsError::Api { code, .. } => code == "ServiceException" || code == "InternalFailure",
-        _ => false,
+/// The identity labels in the forms AWS gives them: anything else cannot name a quota
+/// (and never reaches a log line or the ledger's key unchecked).
+fn valid_identity(key: &QuotaKey) -> Result<(), String> {
+    let code = |s: &str, max: usize| {
+        (2..=max).contains(&s.len())
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let shown = |s: &str| format!("{:?}", super::escape_controls(s));
+    if !(key.account.len() == 12 && key.account.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(format!("cloud_account_id={} is not a 12-digit account id", shown(&key.account)));
     }
+    if !crate::config::is_region_code(&key.region) {
+        return Err(format!("cloud_region={} is not a region code", shown(&key.region)));
+    }
+    if !code(&key.service_code, 64) {
+        return Err(format!("service_code={} is not a service code", shown(&key.service_code)));
+    }
+    if !code(&key.quota_code, 128) {
+        return Err(format!("quota_code={} is not a quota code", shown(&key.quota_code)));
+    }
+    Ok(())
 }
 
 fn outcome(entry: &Entry, name: &'static str, reason: Option<&str>) -> AlertOutcome {

@@ -52,12 +52,37 @@ pub enum LedgerConfig {
     DynamoDb { table: String, endpoint: Option<String> },
 }
 
-/// Faults the tests can inject into a real process.
+/// Faults the tests can inject into a real process. Parsed only in builds with the
+/// `test-hooks` feature; a production build refuses the variable (see
+/// [`crate::config::TEST_HOOK_VARIABLES`]) and has no code that acts on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// Abort the process right after AWS accepted a request, before the ledger records it.
     CrashAfterFiling,
 }
+
+/// A person (or system) who may approve or reject requests over HTTP, with the bearer
+/// token they send; the ledger records the name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approver {
+    pub name: String,
+    pub token: Secret,
+}
+
+/// A role the receiver assumes for its Service Quotas calls (filing needs write
+/// permissions the collection never has).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteRole {
+    pub arn: String,
+    pub external_id: Option<String>,
+}
+
+/// The alert names the receiver acts on by default: the two alerts this project ships
+/// with the `auto_increase` label.
+pub const DEFAULT_ALERTNAMES: [&str; 2] = ["AwsQuotaUtilizationHigh", "AwsQuotaForecastExhaustion"];
+
+/// The shortest secret accepted when the receiver files in AWS.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// The receiver's configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +93,24 @@ pub struct IncreaseConfig {
     pub dry_run: bool,
     /// Hold each request until someone approves it.
     pub approval: bool,
+    /// What Alertmanager sends. `None` only with a listener on loopback.
     pub credentials: Option<Credentials>,
+    /// Who may approve or reject over HTTP; the webhook's credentials never can.
+    pub approvers: Vec<Approver>,
+    /// Only alerts with one of these names are acted on.
+    pub alertnames: Vec<String>,
+    /// The exporter's own utilisation of the quota must be at least this, unless the
+    /// forecast corroborates the alert.
+    pub min_utilization: f64,
+    /// A forecast exhaustion within this many days (on a decent fit) corroborates an
+    /// alert too; 0 turns forecasts off as evidence.
+    pub forecast_days: u32,
+    /// `SupportCaseAllowed` on each request: whether AWS may open a support case.
+    pub support_case: bool,
+    /// The role the receiver's Service Quotas calls use, if not the exporter's own.
+    pub role: Option<WriteRole>,
+    /// Closed entries are purged after this long (and once their cooldown is over).
+    pub retention: Duration,
     /// `None`: every service.
     pub services: Option<Vec<String>>,
     pub exclude_services: Vec<String>,
@@ -98,6 +140,13 @@ impl Default for IncreaseConfig {
             dry_run: true,
             approval: false,
             credentials: None,
+            approvers: Vec::new(),
+            alertnames: DEFAULT_ALERTNAMES.iter().map(|n| (*n).to_owned()).collect(),
+            min_utilization: 0.8,
+            forecast_days: 14,
+            support_case: true,
+            role: None,
+            retention: Duration::from_secs(90 * 86_400),
             services: None,
             exclude_services: Vec::new(),
             quotas: None,
@@ -143,10 +192,12 @@ impl IncreaseConfig {
 }
 
 /// Reads the `QUOTA_EXPORTER_INCREASE_*` variables among `ours` (every
-/// `QUOTA_EXPORTER_*` variable set); `dynamodb_endpoint` is `AWS_ENDPOINT_URL_DYNAMODB`.
+/// `QUOTA_EXPORTER_*` variable set); `dynamodb_endpoint` is `AWS_ENDPOINT_URL_DYNAMODB`;
+/// `loopback` says whether the HTTP server listens on loopback only.
 pub fn from_vars(
     ours: &HashMap<String, String>,
     dynamodb_endpoint: Option<String>,
+    loopback: bool,
 ) -> Result<IncreaseConfig, ConfigError> {
     let raw = |suffix: &str| ours.get(&format!("{PREFIX}INCREASE_{suffix}")).cloned();
     let d = IncreaseConfig::default();
@@ -164,17 +215,56 @@ pub fn from_vars(
             var("MAX_FACTOR")
         )));
     }
-    let credentials = credentials(&raw, &var)?;
-    if receiver && !dry_run && credentials.is_none() {
-        return Err(ConfigError::Conflict(format!(
-            "{}=false files quota increase requests in AWS, so the webhook must know its caller: set {} \
-             (or {}, or {} with {}) to what Alertmanager's http_config sends",
-            var("DRY_RUN"),
+    // Filing holds secrets to a higher standard: long enough, and in files only their
+    // owner can read.
+    let filing = receiver && !dry_run;
+    let credentials = credentials(&raw, &var, filing)?;
+    let set_it = || {
+        format!(
+            "set {} (or {}, or {} with {}) to what Alertmanager's http_config sends",
             var("TOKEN_FILE"),
             var("TOKEN"),
             var("USERNAME"),
             var("PASSWORD_FILE")
+        )
+    };
+    if filing && credentials.is_none() {
+        return Err(ConfigError::Conflict(format!(
+            "{}=false files quota increase requests in AWS, so the webhook must know its caller: {}",
+            var("DRY_RUN"),
+            set_it()
         )));
+    }
+    if receiver && credentials.is_none() && !loopback {
+        return Err(ConfigError::Conflict(format!(
+            "{}=true serves a webhook that records decisions, holds quotas off and counts against the daily \
+             maximum even in dry-run, so it must know its caller: {}; only a listener on loopback \
+             (QUOTA_EXPORTER_LISTEN_ADDRESS=127.0.0.1:9767) may go without",
+            var("RECEIVER"),
+            set_it()
+        )));
+    }
+    let approvers = match raw("APPROVERS_FILE").filter(|p| !p.trim().is_empty()) {
+        None => Vec::new(),
+        Some(path) => approvers(path.trim(), &var("APPROVERS_FILE"), filing, credentials.as_ref())?,
+    };
+    let role = raw("ROLE_ARN").filter(|v| !v.trim().is_empty()).map(|arn| WriteRole {
+        arn: arn.trim().to_owned(),
+        external_id: raw("ROLE_EXTERNAL_ID").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
+    });
+    if let Some(role) = &role
+        && !is_role_arn(&role.arn)
+    {
+        return Err(ConfigError::Invalid {
+            variable: var("ROLE_ARN"),
+            value: role.arn.clone(),
+            problem: "not an IAM role ARN".into(),
+            expected: "arn:PARTITION:iam::ACCOUNT:role/NAME, e.g. arn:aws:iam::111122223333:role/quota-increases"
+                .into(),
+        });
+    }
+    if role.is_none() && raw("ROLE_EXTERNAL_ID").is_some_and(|v| !v.trim().is_empty()) {
+        return Err(ConfigError::Conflict(format!("{} is set without {}", var("ROLE_EXTERNAL_ID"), var("ROLE_ARN"))));
     }
     let ledger = match raw("LEDGER").as_deref().map(str::trim) {
         None | Some("") | Some("sqlite") => LedgerConfig::Sqlite {
@@ -218,6 +308,24 @@ pub fn from_vars(
         dry_run,
         approval,
         credentials,
+        approvers,
+        alertnames: parse(&raw("ALERTNAMES"), "INCREASE_ALERTNAMES", d.alertnames.clone(), parse_alertnames)?,
+        min_utilization: parse(&raw("MIN_UTILIZATION"), "INCREASE_MIN_UTILIZATION", d.min_utilization, |v| {
+            const FORM: &str = "a ratio above 0 and at most 1, e.g. 0.8";
+            match v.parse::<f64>() {
+                Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
+                Ok(_) => Err(problem("out of range", FORM)),
+                Err(_) => Err(problem("not a number", FORM)),
+            }
+        })?,
+        forecast_days: parse(&raw("FORECAST_DAYS"), "INCREASE_FORECAST_DAYS", d.forecast_days, |v| {
+            whole_number(v, 0..=365, "a whole number of days from 0 (forecasts are no evidence) to 365")
+        })?,
+        support_case: parse(&raw("SUPPORT_CASE"), "INCREASE_SUPPORT_CASE", d.support_case, parse_bool)?,
+        role,
+        retention: parse(&raw("RETENTION"), "INCREASE_RETENTION", d.retention, |v| {
+            parse_duration_at_least(v, Duration::from_secs(86_400))
+        })?,
         services: parse(&raw("SERVICES"), "INCREASE_SERVICES", None, |v| parse_service_codes(v).map(Some))?,
         exclude_services: parse(
             &raw("EXCLUDE_SERVICES"),
@@ -243,36 +351,73 @@ pub fn from_vars(
         fault: parse(&raw("FAULT"), "INCREASE_FAULT", None, |v| match v {
             "crash-after-filing" => Ok(Some(Fault::CrashAfterFiling)),
             "none" => Ok(None),
-            _ => Err(problem("not a fault", "crash-after-filing or none (tests only)")),
+            _ => Err(problem("not a fault", "crash-after-filing or none (a test hook)")),
         })?,
     })
+}
+
+/// Reads a secret file. When `filing`, a file that group or others may read is refused:
+/// whoever reads it can make the receiver file in AWS.
+fn secret_file(path: &str, variable: &str, filing: bool) -> Result<String, ConfigError> {
+    let content = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Conflict(format!("{variable}={path:?} cannot be read: {e}")))?;
+    if filing {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| ConfigError::Conflict(format!("{variable}={path:?} cannot be read: {e}")))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(ConfigError::Conflict(format!(
+                "{variable}={path:?} may be read by group or others (mode {:04o}), and it holds a secret that makes \
+                 the receiver file in AWS; expected a file only its owner can read (chmod 600)",
+                mode & 0o7777
+            )));
+        }
+    }
+    Ok(content)
+}
+
+/// Refuses a secret too short to file with.
+fn long_enough(secret: &Secret, variable: &str, filing: bool) -> Result<(), ConfigError> {
+    if filing && secret.0.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError::Conflict(format!(
+            "{variable} holds {} bytes; filing in AWS takes a secret of at least {MIN_SECRET_BYTES} bytes, \
+             e.g. from `openssl rand -hex 32`",
+            secret.0.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The credentials the webhook demands, from literal values or files.
 fn credentials(
     raw: &impl Fn(&str) -> Option<String>,
     var: &impl Fn(&str) -> String,
+    filing: bool,
 ) -> Result<Option<Credentials>, ConfigError> {
     let secret = |literal: &str, file: &str| -> Result<Option<Secret>, ConfigError> {
         let set = |s: &str| raw(s).filter(|v| !v.trim().is_empty());
-        match (set(literal), set(file)) {
-            (Some(_), Some(_)) => Err(ConfigError::Conflict(format!(
-                "both {} and {} are set; expected one of them",
-                var(literal),
-                var(file)
-            ))),
-            (Some(v), None) => Ok(Some(Secret(v.trim().to_owned()))),
+        let secret = match (set(literal), set(file)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Conflict(format!(
+                    "both {} and {} are set; expected one of them",
+                    var(literal),
+                    var(file)
+                )));
+            }
+            (Some(v), None) => (Secret(v.trim().to_owned()), var(literal)),
             (None, Some(path)) => {
-                let content = std::fs::read_to_string(path.trim())
-                    .map_err(|e| ConfigError::Conflict(format!("{}={path:?} cannot be read: {e}", var(file))))?;
-                let value = content.trim().to_owned();
+                let value = secret_file(path.trim(), &var(file), filing)?.trim().to_owned();
                 if value.is_empty() {
                     return Err(ConfigError::Conflict(format!("{}={path:?} is empty; expected a secret", var(file))));
                 }
-                Ok(Some(Secret(value)))
+                (Secret(value), var(file))
             }
-            (None, None) => Ok(None),
-        }
+            (None, None) => return Ok(None),
+        };
+        long_enough(&secret.0, &secret.1, filing)?;
+        Ok(Some(secret.0))
     };
     let token = secret("TOKEN", "TOKEN_FILE")?;
     let username = raw("USERNAME").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
@@ -294,6 +439,78 @@ fn credentials(
         (None, None, Some(_)) => Err(ConfigError::Conflict(format!("a password is set without {}", var("USERNAME")))),
         (None, None, None) => Ok(None),
     }
+}
+
+/// The approvers file: one `name:token` per line; blank lines and `#` comments ignored.
+fn approvers(
+    path: &str,
+    variable: &str,
+    filing: bool,
+    webhook: Option<&Credentials>,
+) -> Result<Vec<Approver>, ConfigError> {
+    let content = secret_file(path, variable, filing)?;
+    let mut out: Vec<Approver> = Vec::new();
+    for (i, line) in content.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |problem: &str| {
+            ConfigError::Conflict(format!(
+                "{variable}={path:?}, line {i}: {problem}; expected name:token, a name of letters, digits, \
+                 '.', '_', '@' or '-' and a bearer token"
+            ))
+        };
+        let (name, token) = line.split_once(':').ok_or_else(|| bad("no ':'"))?;
+        let (name, token) = (name.trim(), token.trim());
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'));
+        if !valid_name {
+            return Err(bad("the name is not valid"));
+        }
+        if token.is_empty() {
+            return Err(bad("the token is empty"));
+        }
+        let token = Secret(token.to_owned());
+        long_enough(&token, &format!("{variable}={path:?}, line {i},"), filing)?;
+        if out.iter().any(|a| a.name == name) {
+            return Err(bad(&format!("{name} is listed twice")));
+        }
+        if out.iter().any(|a| a.token == token) {
+            return Err(bad("two approvers share a token"));
+        }
+        if matches!(webhook, Some(Credentials::Bearer(t)) if *t == token)
+            || matches!(webhook, Some(Credentials::Basic { password, .. }) if *password == token)
+        {
+            return Err(bad("the token is the webhook's own secret, which would let Alertmanager approve"));
+        }
+        out.push(Approver { name: name.to_owned(), token });
+    }
+    Ok(out)
+}
+
+/// `arn:aws:iam::111122223333:role/name` (any partition, a path allowed).
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if !partition.is_empty()
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && resource.strip_prefix("role/").is_some_and(|n| !n.is_empty() && !n.ends_with('/')))
+}
+
+fn parse_alertnames(v: &str) -> Result<Vec<String>, Problem> {
+    const FORM: &str =
+        "a comma-separated list of alert names such as AwsQuotaUtilizationHigh,AwsQuotaForecastExhaustion";
+    v.split(',')
+        .map(str::trim)
+        .map(|name| {
+            // Prometheus' metric name rule, which alert names follow.
+            let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == ':')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+            if valid { Ok(name.to_owned()) } else { Err(problem(format!("{name:?} is not an alert name"), FORM)) }
+        })
+        .collect()
 }
 
 fn parse_factor(v: &str) -> Result<f64, Problem> {
@@ -351,19 +568,39 @@ fn parse_max_values(v: &str) -> Result<Vec<(QuotaRef, f64)>, Problem> {
 mod tests {
     use super::*;
 
+    const LONG: &str = "0123456789abcdef0123456789abcdef";
+
     fn ours(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (format!("QUOTA_EXPORTER_INCREASE_{k}"), (*v).to_owned())).collect()
     }
 
+    /// On a listener that is not on loopback.
+    fn read(pairs: &[(&str, &str)]) -> Result<IncreaseConfig, ConfigError> {
+        from_vars(&ours(pairs), None, false)
+    }
+
     fn error_of(pairs: &[(&str, &str)]) -> String {
-        from_vars(&ours(pairs), None).expect_err("refused").to_string()
+        read(pairs).expect_err("refused").to_string()
+    }
+
+    /// A file in a fresh temporary directory, with the given mode.
+    fn secret_file_with(name: &str, content: &str, mode: u32) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("aqe-settings-{}-{}", std::process::id(), name));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let file = dir.join(name);
+        std::fs::write(&file, content).expect("written");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        file.to_str().expect("utf-8").to_owned()
     }
 
     #[test]
     fn the_defaults_are_off_and_dry_run() {
-        let c = from_vars(&HashMap::new(), None).expect("valid");
+        let c = read(&[]).expect("valid");
         assert_eq!(c, IncreaseConfig::default());
         assert!(!c.receiver && c.dry_run && !c.approval);
+        assert_eq!(c.alertnames, ["AwsQuotaUtilizationHigh", "AwsQuotaForecastExhaustion"]);
+        assert_eq!((c.min_utilization, c.forecast_days, c.support_case), (0.8, 14, true));
     }
 
     #[test]
@@ -372,27 +609,109 @@ mod tests {
             error_of(&[("RECEIVER", "true"), ("DRY_RUN", "false")])
                 .starts_with("QUOTA_EXPORTER_INCREASE_DRY_RUN=false files quota increase requests in AWS")
         );
-        let c =
-            from_vars(&ours(&[("RECEIVER", "true"), ("DRY_RUN", "false"), ("TOKEN", "s3cret")]), None).expect("valid");
-        assert_eq!(c.credentials, Some(Credentials::Bearer(Secret("s3cret".into()))));
+        let c = read(&[("RECEIVER", "true"), ("DRY_RUN", "false"), ("TOKEN", LONG)]).expect("valid");
+        assert_eq!(c.credentials, Some(Credentials::Bearer(Secret(LONG.into()))));
         assert_eq!(format!("{:?}", c.credentials), "Some(Bearer(Secret(***)))", "secrets are never printed");
     }
 
     #[test]
+    fn a_dry_run_receiver_needs_credentials_unless_it_listens_on_loopback() {
+        let error = error_of(&[("RECEIVER", "true")]);
+        assert!(error.starts_with("QUOTA_EXPORTER_INCREASE_RECEIVER=true serves a webhook that records"), "{error}");
+        assert!(error.contains("only a listener on loopback"), "{error}");
+        assert!(from_vars(&ours(&[("RECEIVER", "true")]), None, true).is_ok(), "loopback may go without");
+        assert!(read(&[("RECEIVER", "true"), ("TOKEN", "short-is-fine-in-dry-run")]).is_ok());
+    }
+
+    #[test]
+    fn filing_refuses_short_secrets_and_files_others_may_read() {
+        let filing = [("RECEIVER", "true"), ("DRY_RUN", "false")];
+        let with = |extra: (&'static str, &str)| {
+            let mut pairs = filing.to_vec();
+            pairs.push(extra);
+            read(&pairs)
+        };
+        assert_eq!(
+            with(("TOKEN", "s3cret")).expect_err("too short").to_string(),
+            "QUOTA_EXPORTER_INCREASE_TOKEN holds 6 bytes; filing in AWS takes a secret of at least 32 bytes, \
+             e.g. from `openssl rand -hex 32`"
+        );
+        let open = secret_file_with("open-token", LONG, 0o644);
+        let error = with(("TOKEN_FILE", &open)).expect_err("readable by others").to_string();
+        assert!(error.contains("may be read by group or others (mode 0644)"), "{error}");
+        assert!(error.contains("chmod 600"), "{error}");
+        let private = secret_file_with("private-token", &format!("{LONG}\n"), 0o600);
+        assert_eq!(
+            with(("TOKEN_FILE", &private)).expect("valid").credentials,
+            Some(Credentials::Bearer(Secret(LONG.into())))
+        );
+        // In dry-run the same open file is taken: nothing is filed with it.
+        assert!(read(&[("RECEIVER", "true"), ("TOKEN_FILE", &open)]).is_ok());
+    }
+
+    #[test]
+    fn approvers_come_from_a_file_and_never_share_the_webhook_secret() {
+        let other = "fedcba9876543210fedcba9876543210";
+        let file = secret_file_with(
+            "approvers",
+            &format!("# who may approve\nalice:{other}\n\nbob@example.com : {LONG}x\n"),
+            0o600,
+        );
+        let c = read(&[("TOKEN", LONG), ("APPROVERS_FILE", &file)]).expect("valid");
+        let names: Vec<&str> = c.approvers.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob@example.com"]);
+        let same = secret_file_with("approvers-same", &format!("alice:{LONG}\n"), 0o600);
+        let error = error_of(&[("TOKEN", LONG), ("APPROVERS_FILE", &same)]);
+        assert!(error.ends_with("line 1: the token is the webhook's own secret, which would let Alertmanager approve; expected name:token, a name of letters, digits, '.', '_', '@' or '-' and a bearer token"), "{error}");
+        let bad = secret_file_with("approvers-bad", "alice\n", 0o600);
+        assert!(error_of(&[("APPROVERS_FILE", &bad)]).contains("line 1: no ':'"));
+        let twice = secret_file_with("approvers-twice", &format!("alice:{LONG}\nalice:{other}\n"), 0o600);
+        assert!(error_of(&[("APPROVERS_FILE", &twice)]).contains("alice is listed twice"));
+    }
+
+    #[test]
+    fn evidence_role_and_retention_settings_are_parsed_with_their_form() {
+        let c = read(&[
+            ("ALERTNAMES", "AwsQuotaUtilizationHigh, MyQuotaAlert"),
+            ("MIN_UTILIZATION", "0.9"),
+            ("FORECAST_DAYS", "0"),
+            ("SUPPORT_CASE", "false"),
+            ("ROLE_ARN", "arn:aws:iam::111122223333:role/ops/quota-increases"),
+            ("ROLE_EXTERNAL_ID", "exporter"),
+            ("RETENTION", "30d"),
+        ])
+        .expect("valid");
+        assert_eq!(c.alertnames, ["AwsQuotaUtilizationHigh", "MyQuotaAlert"]);
+        assert_eq!((c.min_utilization, c.forecast_days, c.support_case), (0.9, 0, false));
+        assert_eq!(
+            c.role,
+            Some(WriteRole {
+                arn: "arn:aws:iam::111122223333:role/ops/quota-increases".into(),
+                external_id: Some("exporter".into())
+            })
+        );
+        assert_eq!(c.retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            error_of(&[("MIN_UTILIZATION", "80")]),
+            "invalid QUOTA_EXPORTER_INCREASE_MIN_UTILIZATION=\"80\": out of range; expected a ratio above 0 and at most 1, e.g. 0.8"
+        );
+        assert!(error_of(&[("ALERTNAMES", "Quota Alert")]).contains("\"Quota Alert\" is not an alert name"));
+        assert!(error_of(&[("ROLE_ARN", "quota-increases")]).contains("not an IAM role ARN"));
+        assert!(error_of(&[("ROLE_EXTERNAL_ID", "x")]).contains("without QUOTA_EXPORTER_INCREASE_ROLE_ARN"));
+        assert!(error_of(&[("RETENTION", "1h")]).contains("shorter than the minimum of 1d"));
+    }
+
+    #[test]
     fn credentials_come_from_files_and_conflicts_are_refused() {
-        let dir = std::env::temp_dir().join(format!("aqe-settings-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temp dir");
-        let file = dir.join("password");
-        std::fs::write(&file, "from-a-file\n").expect("written");
-        let path = file.to_str().expect("utf-8");
-        let c = from_vars(&ours(&[("USERNAME", "alertmanager"), ("PASSWORD_FILE", path)]), None).expect("valid");
+        let path = secret_file_with("password", "from-a-file\n", 0o600);
+        let c = read(&[("USERNAME", "alertmanager"), ("PASSWORD_FILE", &path)]).expect("valid");
         assert_eq!(
             c.credentials,
             Some(Credentials::Basic { username: "alertmanager".into(), password: Secret("from-a-file".into()) })
         );
         assert!(error_of(&[("TOKEN", "t"), ("USERNAME", "u"), ("PASSWORD", "p")]).contains("both set"));
         assert!(
-            error_of(&[("TOKEN", "t"), ("TOKEN_FILE", path)]).starts_with("both QUOTA_EXPORTER_INCREASE_TOKEN and")
+            error_of(&[("TOKEN", "t"), ("TOKEN_FILE", &path)]).starts_with("both QUOTA_EXPORTER_INCREASE_TOKEN and")
         );
         assert!(error_of(&[("USERNAME", "u")]).contains("without"));
         assert!(error_of(&[("TOKEN_FILE", "/nonexistent/token")]).contains("cannot be read"));
@@ -400,18 +719,15 @@ mod tests {
 
     #[test]
     fn lists_factors_and_maxima_are_parsed_with_their_form() {
-        let c = from_vars(
-            &ours(&[
-                ("QUOTAS", "ec2/L-1216C47A, lambda/L-B99A9384"),
-                ("EXCLUDE_SERVICES", "sagemaker"),
-                ("MAX_VALUES", "ec2/L-1216C47A=2000"),
-                ("FACTOR", "1.25"),
-                ("MAX_FACTOR", "3"),
-                ("DAILY_MAX", "2"),
-                ("COOLDOWN", "7d"),
-            ]),
-            None,
-        )
+        let c = read(&[
+            ("QUOTAS", "ec2/L-1216C47A, lambda/L-B99A9384"),
+            ("EXCLUDE_SERVICES", "sagemaker"),
+            ("MAX_VALUES", "ec2/L-1216C47A=2000"),
+            ("FACTOR", "1.25"),
+            ("MAX_FACTOR", "3"),
+            ("DAILY_MAX", "2"),
+            ("COOLDOWN", "7d"),
+        ])
         .expect("valid");
         assert_eq!(c.allows("ec2", "L-1216C47A"), Ok(()));
         assert!(c.allows("ec2", "L-34B43A08").is_err());
@@ -427,6 +743,6 @@ mod tests {
         assert!(error_of(&[("FACTOR", "1")]).contains("out of range"));
         assert!(error_of(&[("MAX_VALUES", "ec2/L-1216C47A=-5")]).contains("not a positive number"));
         assert!(error_of(&[("LEDGER", "postgres")]).contains("expected sqlite or dynamodb"));
-        assert!(error_of(&[("FAULT", "explode")]).contains("tests only"));
+        assert!(error_of(&[("FAULT", "explode")]).contains("a test hook"));
     }
 }

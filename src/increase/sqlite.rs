@@ -35,18 +35,25 @@ CREATE TABLE IF NOT EXISTS entries (
     cooldown_until REAL,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    closed_at REAL
+    closed_at REAL,
+    dry_run INTEGER NOT NULL DEFAULT 0,
+    decided_by TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_entry_per_quota
     ON entries (account, region, service_code, quota_code) WHERE open = 1;
 CREATE INDEX IF NOT EXISTS entries_by_quota ON entries (account, region, service_code, quota_code, cooldown_until);
 CREATE INDEX IF NOT EXISTS entries_by_day ON entries (counted_day);
 CREATE INDEX IF NOT EXISTS entries_by_time ON entries (created_at);
+CREATE INDEX IF NOT EXISTS closed_entries_by_update ON entries (updated_at) WHERE open = 0;
 ";
+
+/// Columns added after the first schema, with their definitions: a ledger file written
+/// by an earlier version gains them when it is opened.
+const ADDED_COLUMNS: &[(&str, &str)] = &[("dry_run", "INTEGER NOT NULL DEFAULT 0"), ("decided_by", "TEXT")];
 
 const COLUMNS: &str = "id, account, region, service_code, quota_code, state, open, reason, detail, current_value, \
                        desired_value, request_id, aws_status, case_id, alertname, fingerprint, starts_at, counted_day, \
-                       cooldown_until, created_at, updated_at, closed_at";
+                       cooldown_until, created_at, updated_at, closed_at, dry_run, decided_by";
 
 /// A ledger in a SQLite file.
 #[derive(Debug, Clone)]
@@ -65,6 +72,18 @@ impl SqliteLedger {
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        let existing: Vec<String> = {
+            let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('entries')").map_err(err)?;
+            stmt.query_map([], |r| r.get(0)).map_err(err)?.collect::<Result<_, _>>().map_err(err)?
+        };
+        if !existing.is_empty() {
+            for (column, definition) in ADDED_COLUMNS {
+                if !existing.iter().any(|c| c == column) {
+                    conn.execute_batch(&format!("ALTER TABLE entries ADD COLUMN {column} {definition}"))
+                        .map_err(err)?;
+                }
+            }
+        }
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(SqliteLedger { conn: Arc::new(Mutex::new(conn)) })
     }
@@ -103,8 +122,8 @@ impl SqliteLedger {
             let until: Option<f64> = tx
                 .query_row(
                     "SELECT MAX(cooldown_until) FROM entries WHERE account = ?1 AND region = ?2 \
-                     AND service_code = ?3 AND quota_code = ?4",
-                    params![k.account, k.region, k.service_code, k.quota_code],
+                     AND service_code = ?3 AND quota_code = ?4 AND dry_run = ?5",
+                    params![k.account, k.region, k.service_code, k.quota_code, entry.dry_run],
                     |r| r.get(0),
                 )
                 .map_err(err)?;
@@ -129,8 +148,8 @@ impl SqliteLedger {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
             let counted: u32 = tx
                 .query_row(
-                    "SELECT COUNT(*) FROM entries WHERE counted_day = ?1 AND id != ?2",
-                    params![entry.counted_day, entry.id],
+                    "SELECT COUNT(*) FROM entries WHERE counted_day = ?1 AND id != ?2 AND dry_run = ?3",
+                    params![entry.counted_day, entry.id, entry.dry_run],
                     |r| r.get(0),
                 )
                 .map_err(err)?;
@@ -174,6 +193,21 @@ impl SqliteLedger {
         .await
     }
 
+    pub async fn purge(&self, now: f64, retention: std::time::Duration) -> Result<u64, LedgerError> {
+        let before = now - retention.as_secs_f64();
+        self.with(move |conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM entries WHERE open = 0 AND updated_at < ?1 \
+                     AND (cooldown_until IS NULL OR cooldown_until <= ?2)",
+                    params![before, now],
+                )
+                .map_err(err)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     pub async fn list(&self, which: Listing, limit: usize) -> Result<Vec<Entry>, LedgerError> {
         self.with(move |conn| {
             let filter = match which {
@@ -194,7 +228,7 @@ fn insert(conn: &Connection, e: &Entry) -> Result<(), LedgerError> {
     conn.execute(
         &format!(
             "INSERT INTO entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-             ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
         ),
         params![
             e.id,
@@ -219,6 +253,8 @@ fn insert(conn: &Connection, e: &Entry) -> Result<(), LedgerError> {
             e.created_at,
             e.updated_at,
             e.closed_at,
+            e.dry_run,
+            e.decided_by,
         ],
     )
     .map_err(err)?;
@@ -237,7 +273,7 @@ fn replace(conn: &Connection, e: &Entry, from: &[State]) -> Result<bool, LedgerE
     conn.execute(
         "UPDATE entries SET state = ?2, open = ?3, reason = ?4, detail = ?5, current_value = ?6, desired_value = ?7, \
          request_id = ?8, aws_status = ?9, case_id = ?10, counted_day = ?11, cooldown_until = ?12, updated_at = ?13, \
-         closed_at = ?14 WHERE id = ?1",
+         closed_at = ?14, decided_by = ?15 WHERE id = ?1",
         params![
             e.id,
             e.state.as_str(),
@@ -253,6 +289,7 @@ fn replace(conn: &Connection, e: &Entry, from: &[State]) -> Result<bool, LedgerE
             e.cooldown_until,
             e.updated_at,
             e.closed_at,
+            e.decided_by,
         ],
     )
     .map_err(err)?;
@@ -282,6 +319,8 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Entry> {
         created_at: r.get(19)?,
         updated_at: r.get(20)?,
         closed_at: r.get(21)?,
+        dry_run: r.get(22)?,
+        decided_by: r.get(23)?,
     })
 }
 

@@ -82,10 +82,11 @@ async fn counters_count_every_minute_once_across_refreshes_late_data_and_a_failu
     for (step, fail) in [(37.0, false), (200.0, false), (61.0, true), (333.0, false), (29.0, false), (600.0, false)] {
         app.sim.clock().advance(step);
         if fail {
-            // Three attempts for each of the refresh's two GetMetricData calls.
-            app.sim.inject(Fault::server_error().operation("GetMetricData").times(6));
+            // Every attempt of every round of the refresh's GetMetricData calls fails.
+            app.sim.inject(Fault::server_error().operation("GetMetricData"));
         }
         app.handle.refresh_usage().await;
+        app.sim.clear_faults();
         let m = app.metrics().await;
         let source = [("cloud_region", "us-east-1"), ("source", "bedrock_runtime")];
         assert_eq!(m.value("aws_quota_exporter_refresh_success", &source), Some(if fail { 0.0 } else { 1.0 }));

@@ -54,9 +54,14 @@ impl Moto {
     async fn ledger(&self, table: &str) -> Ledger {
         let sdk = static_sdk_config(&self.endpoint, "AKIDMOTO", "moto-secret", Retries::default()).await;
         Ledger::DynamoDb(
-            aws_quota_exporter::aws::dynamodb::DynamoLedger::open(&sdk, table, Some(&self.endpoint))
-                .await
-                .expect("the table is created"),
+            aws_quota_exporter::aws::dynamodb::DynamoLedger::open(
+                &sdk,
+                table,
+                Some(&self.endpoint),
+                Duration::from_secs(86_400),
+            )
+            .await
+            .expect("the table is created"),
         )
     }
 }
@@ -112,7 +117,9 @@ async fn two_replicas_sharing_the_dynamodb_ledger_file_exactly_one_request() {
         .map(|i| {
             let app = if i % 2 == 0 { one.clone() } else { two.clone() };
             let body = body.clone();
-            tokio::spawn(async move { app.post("/alertmanager/webhook", &[AUTH], body).await })
+            tokio::spawn(async move {
+                app.post("/alertmanager/webhook", &[AUTH, ("content-type", "application/json")], body).await
+            })
         })
         .collect();
     let mut outcomes = Vec::new();

@@ -108,7 +108,7 @@ async fn a_server_error_in_one_service_fails_that_service_alone() {
         Some(0.0)
     );
     assert_eq!(m.quota("aws_quota_limit", "us-east-1", "kms", "L-6E3AF000"), Some(12_500.0));
-    // The SDK tried three times; each attempt is counted as an error.
+    // Three attempts in each of the refresh's three rounds; each is counted as an error.
     assert_eq!(
         app.handle.metrics.api_calls(
             "servicequotas",
@@ -117,7 +117,7 @@ async fn a_server_error_in_one_service_fails_that_service_alone() {
             ACCOUNT,
             "us-east-1"
         ),
-        3
+        9
     );
 }
 

@@ -6,15 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_quota_exporter::increase::ledger::{Entry, QuotaKey, State};
-use aws_quota_exporter::increase::settings::{Credentials, IncreaseConfig, LedgerConfig, QuotaRef, Secret};
+use aws_quota_exporter::increase::settings::{Approver, Credentials, IncreaseConfig, LedgerConfig, QuotaRef, Secret};
 use serde_json::{Value, json};
 use simaws::Fault;
 
 use crate::estate::{ACCESS_KEY, ACCOUNT, OTHER_ACCOUNT, test_estate};
 use crate::helpers::{T0, TestApp, spawn_app_sharing, spawn_app_with};
 
-pub const TOKEN: &str = "test-token-0123456789abcdef";
-pub const AUTH: (&str, &str) = ("authorization", "Bearer test-token-0123456789abcdef");
+/// An approver's token, and the header that sends it.
+const APPROVER_TOKEN: &str = "approver-token-abcdefghijklmnopqrstuvwxyz";
+const APPROVER: (&str, &str) = ("authorization", "Bearer approver-token-abcdefghijklmnopqrstuvwxyz");
+pub const TOKEN: &str = "test-token-0123456789abcdef-0123456789";
+pub const AUTH: (&str, &str) = ("authorization", "Bearer test-token-0123456789abcdef-0123456789");
 const EC2: (&str, &str) = ("ec2", "L-1216C47A");
 
 /// A ledger file removed when the test ends.
@@ -66,7 +69,7 @@ pub fn alert(service: &str, quota: &str, region: &str) -> Value {
     json!({
         "status": "firing",
         "labels": {
-            "alertname": "AwsQuotaUtilizationCritical",
+            "alertname": "AwsQuotaUtilizationHigh",
             "severity": "critical",
             "auto_increase": "true",
             "cloud_account_id": ACCOUNT,
@@ -96,6 +99,18 @@ pub fn payload(alerts: Vec<Value>) -> String {
         "alerts": alerts,
     })
     .to_string()
+}
+
+/// Sets the usage CloudWatch reports for a metric of the test account's region: a
+/// constant from now on.
+pub fn set_usage(app: &TestApp, region: &str, metric: &simaws::estate::UsageMetric, value: f64) {
+    app.sim.with_estate(|e| {
+        let r = e.account_mut(ACCOUNT).and_then(|a| a.region_mut(region)).expect("the region");
+        r.metrics.retain(|m| {
+            (&m.namespace, &m.name, &m.dimensions) != (&metric.namespace, &metric.name, &metric.dimensions)
+        });
+        r.metrics.push(metric.series(simaws::estate::Shape::Constant(value)));
+    });
 }
 
 /// Posts a payload with the token; the status and the outcomes.
@@ -250,11 +265,15 @@ async fn an_approved_request_raises_the_published_limit_and_starts_the_cooldown(
     assert!(m.find("aws_quota_increase_request_open", &[]).is_empty(), "nothing open any more");
     assert_eq!(m.value("aws_quota_increase_requests_total", &[("outcome", "approved")]), Some(1.0));
 
-    // The alert comes back: in the cooldown, nothing is filed.
+    // Usage keeps growing into the new limit and the alert comes back: in the
+    // cooldown, nothing is filed.
+    set_usage(&app, "us-east-1", &crate::estate::ec2_standard(), ask * 0.95);
+    app.handle.refresh_usage().await;
     let (_, outcomes) = send(&app, vec![alert(EC2.0, EC2.1, "us-east-1")]).await;
     assert_eq!(outcome(&outcomes[0]), ("skipped", "cooldown"));
     // A day later it may be filed again, from the new limit.
     app.sim.clock().advance(86_400.0);
+    app.handle.refresh_usage().await;
     let (_, outcomes) = send(&app, vec![alert(EC2.0, EC2.1, "us-east-1")]).await;
     assert_eq!(outcome(&outcomes[0]), ("filed", ""), "{outcomes:?}");
     assert_eq!(app.sim.increase_requests().len(), 2);
@@ -263,26 +282,23 @@ async fn an_approved_request_raises_the_published_limit_and_starts_the_cooldown(
 
 #[tokio::test]
 async fn a_denied_request_leaves_the_limit_alone() {
-    // AWS approves up to twice the value; the receiver may ask for three times (the
-    // Elastic IP quota has no usage metric, so no recommended limit).
-    let (app, _ledger) = receiver(|c| {
-        c.factor = 3.0;
-        c.max_factor = 3.0;
-    })
-    .await;
-    let (_, outcomes) = send(&app, vec![alert("ec2", "L-0263D0A3", "us-east-1")]).await;
-    assert_eq!(outcomes[0]["desired_value"], json!(45.0));
+    let (app, _ledger) = receiver(|_| {}).await;
+    // This account's reviewer approves nothing above the current value.
+    app.sim.with_estate(|e| e.account_mut(ACCOUNT).expect("the account").increase_review.approve_up_to = 1.0);
+    let ask = expected_ask(&app, EC2, "us-east-1").await;
+    let (_, outcomes) = send(&app, vec![alert(EC2.0, EC2.1, "us-east-1")]).await;
+    assert_eq!(outcomes[0]["desired_value"], json!(ask));
     app.sim.clock().advance(601.0);
     app.handle.receiver.clone().expect("on").tick(Duration::ZERO).await.expect("ledger ok");
     let entries = ledger_entries(&app).await;
     assert_eq!(entries[0]["aws_status"], "DENIED");
-    assert_eq!(app.metrics().await.quota("aws_quota_limit", "us-east-1", "ec2", "L-0263D0A3"), Some(15.0));
+    assert_eq!(app.metrics().await.quota("aws_quota_limit", "us-east-1", EC2.0, EC2.1), Some(640.0));
     assert_eq!(app.metrics().await.value("aws_quota_increase_requests_total", &[("outcome", "denied")]), Some(1.0));
     app.stop().await;
 }
 
 #[tokio::test]
-async fn alerts_the_policy_does_not_allow_are_recorded_as_skipped_with_their_reason() {
+async fn alerts_the_policy_does_not_allow_are_skipped_with_their_reason_and_only_opted_in_ones_are_recorded() {
     let (app, _ledger) = receiver(|c| {
         c.exclude_services = vec!["kms".into()];
         c.exclude_quotas = vec![QuotaRef { service_code: "ec2".into(), quota_code: "L-34B43A08".into() }];
@@ -298,8 +314,17 @@ async fn alerts_the_policy_does_not_allow_are_recorded_as_skipped_with_their_rea
     other_account["labels"]["cloud_account_id"] = json!(OTHER_ACCOUNT);
     let mut resolved = alert(EC2.0, EC2.1, "us-east-1");
     resolved["status"] = json!("resolved");
+    let mut resolved_not_opted_in = resolved.clone();
+    resolved_not_opted_in["labels"]["auto_increase"] = json!("false");
+    let mut other_alert = alert(EC2.0, EC2.1, "us-east-1");
+    other_alert["labels"]["alertname"] = json!("SomethingElseEntirely");
+    let mut forged_account = alert(EC2.0, EC2.1, "us-east-1");
+    forged_account["labels"]["cloud_account_id"] = json!("12345678901\nlevel=error msg=forged");
     let cases = [
         (not_opted_in, ("skipped", "not_opted_in")),
+        (resolved_not_opted_in, ("resolved", "")),
+        (other_alert, ("skipped", "alertname")),
+        (forged_account, ("skipped", "invalid_labels")),
         (unlabelled, ("skipped", "missing_labels")),
         (resource, ("skipped", "resource_level")),
         (alert("kms", "L-6E3AF000", "us-east-1"), ("skipped", "policy")),
@@ -317,11 +342,25 @@ async fn alerts_the_policy_does_not_allow_are_recorded_as_skipped_with_their_rea
         assert!(!got["detail"].as_str().unwrap_or_default().is_empty(), "every decision says why");
     }
     assert!(app.sim.increase_requests().is_empty(), "nothing filed");
-    assert_eq!(ledger_entries(&app).await.len(), count, "every decision is recorded");
+    // Alerts that are not opted in are counted, never stored: they have no entry.
+    for o in &outcomes[..2] {
+        assert_eq!(o["entry_id"], Value::Null, "{o}");
+    }
+    assert_eq!(ledger_entries(&app).await.len(), count - 2, "every opted-in decision is recorded");
+    assert!(
+        outcomes[3]["detail"].as_str().is_some_and(|d| d.contains("\\nlevel=error")),
+        "control characters are escaped: {}",
+        outcomes[3]["detail"]
+    );
     let m = app.metrics().await;
     assert_eq!(
         m.value("aws_quota_increase_requests_total", &[("outcome", "skipped"), ("reason", "policy")]),
         Some(2.0)
+    );
+    assert_eq!(
+        m.value("aws_quota_increase_requests_total", &[("outcome", "skipped"), ("reason", "not_opted_in")]),
+        Some(1.0),
+        "counted"
     );
     app.stop().await;
 }
@@ -347,11 +386,16 @@ async fn caps_limit_the_value_and_a_cap_at_the_current_limit_files_nothing() {
 
 #[tokio::test]
 async fn a_global_quota_is_requested_in_us_east_1_even_when_only_another_region_is_configured() {
-    let (app, _ledger) = receiver(|_| {}).await;
-    app.stop().await;
+    // The bucket quota, 95 % used as the exporter sees it from eu-west-1.
+    let mut estate = test_estate();
+    let buckets = simaws::estate::UsageMetric::resource_count("S3", "GeneralPurposeBuckets", "None");
+    let region = estate.account_mut(ACCOUNT).and_then(|a| a.region_mut("eu-west-1")).expect("eu-west-1");
+    region.service_mut("s3").and_then(|s| s.quota_mut("L-DC2B2D3D")).expect("the bucket quota").usage_metric =
+        Some(buckets.clone());
+    region.metrics.push(buckets.series(simaws::estate::Shape::Constant(9_500.0)));
     let ledger = TempLedger::new();
     let path = ledger.0.clone();
-    let app = spawn_app_with(test_estate(), ACCESS_KEY, move |c| {
+    let app = spawn_app_with(estate, ACCESS_KEY, move |c| {
         c.regions = vec!["eu-west-1".into()];
         c.increase = IncreaseConfig {
             receiver: true,
@@ -390,8 +434,12 @@ async fn dry_run_records_what_it_would_file_and_files_nothing() {
 }
 
 #[tokio::test]
-async fn in_approval_mode_nothing_is_filed_until_approved_and_a_rejection_files_nothing() {
-    let (app, _ledger) = receiver(|c| c.approval = true).await;
+async fn in_approval_mode_nothing_is_filed_until_an_approver_approves_and_a_rejection_files_nothing() {
+    let (app, _ledger) = receiver(|c| {
+        c.approval = true;
+        c.approvers = vec![Approver { name: "alice".into(), token: Secret(APPROVER_TOKEN.into()) }];
+    })
+    .await;
     let (_, outcomes) =
         send(&app, vec![alert(EC2.0, EC2.1, "us-east-1"), alert("lambda", "L-B99A9384", "us-east-1")]).await;
     assert_eq!(outcome(&outcomes[0]), ("awaiting_approval", ""));
@@ -400,21 +448,30 @@ async fn in_approval_mode_nothing_is_filed_until_approved_and_a_rejection_files_
     let ec2 = outcomes[0]["entry_id"].as_str().expect("an entry").to_owned();
     let lambda = outcomes[1]["entry_id"].as_str().expect("an entry").to_owned();
 
-    // Approval and rejection need the credentials too.
+    // Approval and rejection take an approver's token: not none, and not the
+    // credentials Alertmanager sends, or approval mode would approve itself.
     assert_eq!(app.post(&format!("/increase-requests/{ec2}/approve"), &[], "").await.status, 401);
-    let approved = app.post(&format!("/increase-requests/{ec2}/approve"), &[AUTH], "").await;
+    let by_alertmanager = app.post(&format!("/increase-requests/{ec2}/approve"), &[AUTH], "").await;
+    assert_eq!(by_alertmanager.status, 403, "{}", by_alertmanager.text());
+    assert!(by_alertmanager.text().contains("approver's token"), "{}", by_alertmanager.text());
+    let approved = app.post(&format!("/increase-requests/{ec2}/approve"), &[APPROVER], "").await;
     assert_eq!(approved.status, 200, "{}", approved.text());
     let approved: Value = serde_json::from_slice(&approved.body).expect("JSON");
     assert_eq!(approved["outcome"], "filed");
     assert_eq!(app.sim.increase_requests().len(), 1);
 
-    let rejected = app.post(&format!("/increase-requests/{lambda}/reject"), &[AUTH], "").await;
+    let rejected = app.post(&format!("/increase-requests/{lambda}/reject"), &[APPROVER], "").await;
     assert_eq!(rejected.status, 200);
     assert_eq!(app.sim.increase_requests().len(), 1, "a rejection files nothing");
+    // Who decided is recorded.
+    let entries = ledger_entries(&app).await;
+    let decided_by = |id: &str| entries.iter().find(|e| e["id"] == id).map(|e| e["decided_by"].clone());
+    assert_eq!(decided_by(&ec2), Some(json!("alice")));
+    assert_eq!(decided_by(&lambda), Some(json!("alice")));
     // Neither can be approved again.
-    assert_eq!(app.post(&format!("/increase-requests/{lambda}/approve"), &[AUTH], "").await.status, 409);
-    assert_eq!(app.post(&format!("/increase-requests/{ec2}/approve"), &[AUTH], "").await.status, 409);
-    assert_eq!(app.post("/increase-requests/no-such-entry/approve", &[AUTH], "").await.status, 404);
+    assert_eq!(app.post(&format!("/increase-requests/{lambda}/approve"), &[APPROVER], "").await.status, 409);
+    assert_eq!(app.post(&format!("/increase-requests/{ec2}/approve"), &[APPROVER], "").await.status, 409);
+    assert_eq!(app.post("/increase-requests/no-such-entry/approve", &[APPROVER], "").await.status, 404);
     let (_, outcomes) = send(&app, vec![alert("lambda", "L-B99A9384", "us-east-1")]).await;
     assert_eq!(outcome(&outcomes[0]), ("skipped", "cooldown"), "a rejection starts the cooldown");
     app.stop().await;
@@ -448,15 +505,14 @@ async fn aws_rules_are_checked_before_filing() {
         )
         .await,
         "us-east-1",
-        10.0,
-        Arc::default(),
+        &aws_quota_exporter::aws::ClientParts::new(Arc::default(), 10.0),
     );
     // Someone filed for Lambda by hand: the receiver does not file a second one.
-    aws.request_increase("lambda", "L-B99A9384", 1200.0).await.expect("filed by hand");
+    aws.request_increase("lambda", "L-B99A9384", 1200.0, true).await.expect("filed by hand");
     let (_, outcomes) = send(&app, vec![alert("lambda", "L-B99A9384", "us-east-1")]).await;
     assert_eq!(outcome(&outcomes[0]), ("skipped", "open_request_in_aws"), "{outcomes:?}");
     // A second request by hand makes two open in the region: AWS's limit.
-    aws.request_increase("kms", "L-6E3AF000", 20_000.0).await.expect("filed by hand");
+    aws.request_increase("kms", "L-6E3AF000", 20_000.0, true).await.expect("filed by hand");
     let (_, outcomes) = send(&app, vec![alert(EC2.0, EC2.1, "us-east-1")]).await;
     assert_eq!(outcome(&outcomes[0]), ("skipped", "region_limit"), "{outcomes:?}");
     assert_eq!(app.sim.increase_requests().len(), 2, "only the two filed by hand");
@@ -562,10 +618,14 @@ async fn a_filing_recorded_as_intent_only_is_found_in_aws_history_after_a_restar
         aws_quota_exporter::aws::Retries::default(),
     )
     .await;
-    let filed = aws_quota_exporter::aws::TargetAws::new(&sdk, "us-east-1", 10.0, Arc::default())
-        .request_increase(EC2.0, EC2.1, 960.0)
-        .await
-        .expect("filed");
+    let filed = aws_quota_exporter::aws::TargetAws::new(
+        &sdk,
+        "us-east-1",
+        &aws_quota_exporter::aws::ClientParts::new(Arc::default(), 10.0),
+    )
+    .request_increase(EC2.0, EC2.1, 960.0, true)
+    .await
+    .expect("filed");
     drop(sqlite);
 
     // A receiver starts on that ledger.
@@ -653,6 +713,8 @@ async fn twenty_open_requests_in_the_account_stop_filing_in_any_region() {
         "ap-southeast-1",
         "ap-southeast-2",
     ];
+    // Each quota 95 % used, so that the exporter's own data backs the alert.
+    let metric = |c: &str| simaws::estate::UsageMetric::resource_count("EC2", c, "Standard/OnDemand");
     let region = |name: &str| Region {
         name: name.into(),
         services: vec![Service {
@@ -660,9 +722,13 @@ async fn twenty_open_requests_in_the_account_stop_filing_in_any_region() {
             name: "Amazon EC2".into(),
             quotas: ["L-0000000A", "L-0000000B", "L-0000000C"]
                 .iter()
-                .map(|c| Quota::new(c, c, 10.0).applied(100.0).adjustable())
+                .map(|c| Quota::new(c, c, 10.0).applied(100.0).adjustable().usage(metric(c)))
                 .collect(),
         }],
+        metrics: ["L-0000000A", "L-0000000B", "L-0000000C"]
+            .iter()
+            .map(|c| metric(c).series(simaws::estate::Shape::Constant(95.0)))
+            .collect(),
         ..Region::default()
     };
     let estate =
@@ -692,9 +758,13 @@ async fn twenty_open_requests_in_the_account_stop_filing_in_any_region() {
     .await;
     // Two open requests in each of ten regions, filed by hand: the account's twenty.
     for r in &REGIONS[..10] {
-        let aws = aws_quota_exporter::aws::TargetAws::new(&sdk, r, 10.0, Arc::default());
-        aws.request_increase("ec2", "L-0000000A", 150.0).await.expect("filed by hand");
-        aws.request_increase("ec2", "L-0000000B", 150.0).await.expect("filed by hand");
+        let aws = aws_quota_exporter::aws::TargetAws::new(
+            &sdk,
+            r,
+            &aws_quota_exporter::aws::ClientParts::new(Arc::default(), 10.0),
+        );
+        aws.request_increase("ec2", "L-0000000A", 150.0, true).await.expect("filed by hand");
+        aws.request_increase("ec2", "L-0000000B", 150.0, true).await.expect("filed by hand");
     }
     let (_, outcomes) = send(&app, vec![alert("ec2", "L-0000000C", "ap-southeast-2")]).await;
     assert_eq!(outcome(&outcomes[0]), ("skipped", "account_limit"), "{outcomes:?}");

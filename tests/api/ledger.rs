@@ -51,7 +51,8 @@ pub async fn keeps_one_open_entry_per_quota_cooldowns_and_the_daily_maximum(l: &
     let mut closed = a_filing.moved(State::Closed, 2000.0);
     closed.cooldown_until = Some(2000.0 + 3600.0);
     assert_eq!(l.update(&closed, &[State::Filing]).await.expect("ok"), Ok(()));
-    assert_eq!(l.update(&closed, &[State::Filing]).await.expect("ok"), Err(Refusal::Moved), "moved once only");
+    let stale = a_filing.moved(State::Failed, 2000.5);
+    assert_eq!(l.update(&stale, &[State::Filing]).await.expect("ok"), Err(Refusal::Moved), "moved once only");
     assert_eq!(l.claim(&b, 2001.0).await.expect("ok"), Err(Refusal::Cooldown { until: 5600.0 }));
     assert_eq!(l.claim(&b, 5600.0).await.expect("ok"), Ok(()), "free again once the cooldown is over");
 

@@ -1,6 +1,12 @@
 //! The integration tests: one binary, the real exporter and server on loopback, the
 //! real AWS SDK over HTTP, a simulated AWS that speaks the wire protocols.
 
+#[cfg(not(all(feature = "demo", feature = "test-hooks")))]
+compile_error!(
+    "the integration tests run the binary with --demo and its test hooks: build them with \
+     --features demo,test-hooks (make unit does)"
+);
+
 mod bedrock;
 mod calls;
 mod cli;

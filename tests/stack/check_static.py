@@ -162,8 +162,14 @@ def check_compose():
             if source.startswith("."):
                 if not os.path.exists(os.path.join(ROOT, source)):
                     problem(f"docker-compose.yml: {service} mounts {source}, which does not exist")
-        if "build" in spec and not os.path.exists(os.path.join(ROOT, spec["build"], "Dockerfile")):
-            problem(f"docker-compose.yml: {service} builds from {spec['build']}, which has no Dockerfile")
+        if "build" in spec:
+            context = spec["build"] if isinstance(spec["build"], str) else spec["build"]["context"]
+            if not os.path.exists(os.path.join(ROOT, context, "Dockerfile")):
+                problem(f"docker-compose.yml: {service} builds from {context}, which has no Dockerfile")
+        for port in spec.get("ports", []):
+            # Alertmanager's API and the receiver must not be reachable from other hosts.
+            if not str(port).startswith("127.0.0.1:"):
+                problem(f"docker-compose.yml: {service} publishes {port} on every interface; bind it to 127.0.0.1")
     plugin = os.path.join(ROOT, ".venv", "lib", "python3.11", "site-packages", "compose", "docker-compose")
     result = subprocess.run([plugin, "-f", os.path.join(ROOT, "docker-compose.yml"), "config", "--quiet"],
                             capture_output=True, text=True)

@@ -23,7 +23,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_stack import TOKEN_FILE, Stack, get_json, wait_for  # noqa: E402
+from test_stack import Stack, get_json, wait_for  # noqa: E402
 
 SWITCH_OFF = 'label_replace(vector(1), "auto_increase", "false", "", "")'
 SWITCH_ON = 'label_replace(vector(1), "auto_increase", "true", "", "")'
@@ -41,14 +41,14 @@ def fast_route(config):
     route.update({"group_wait": "1s", "group_interval": "5s", "repeat_interval": "5s"})
 
 
-def token():
-    with open(TOKEN_FILE) as f:
+def token(stack):
+    with open(stack.token_file) as f:
         return f.read().strip()
 
 
 def ledger(stack):
     req = urllib.request.Request(f"http://127.0.0.1:{stack.exporter_port}/increase-requests?limit=10000",
-                                 headers={"Authorization": f"Bearer {token()}"})
+                                 headers={"Authorization": f"Bearer {token(stack)}"})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.load(r)["entries"]
 
@@ -71,13 +71,13 @@ def main(binary):
             "QUOTA_EXPORTER_LOG_LEVEL": "info",
             "QUOTA_EXPORTER_INCREASE_RECEIVER": "true",
             "QUOTA_EXPORTER_INCREASE_DRY_RUN": "false",
-            "QUOTA_EXPORTER_INCREASE_TOKEN_FILE": TOKEN_FILE,
             "QUOTA_EXPORTER_INCREASE_POLL_INTERVAL": "2s",
         },
         edit_rules=switch_on,
         edit_alertmanager=fast_route,
     )
     stack.exporter_env["QUOTA_EXPORTER_INCREASE_LEDGER_PATH"] = os.path.join(stack.tmp, "ledger.db")
+    stack.exporter_env["QUOTA_EXPORTER_INCREASE_TOKEN_FILE"] = stack.token_file
     failures = []
     try:
         stack.up()

@@ -27,7 +27,6 @@ import urllib.request
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOKEN_FILE = os.path.join(ROOT, "deploy", "secrets", "increase-token")
 ACCOUNT = "111122223333"
 TIMEOUT = 240
 
@@ -70,6 +69,12 @@ class Stack:
 
     def __init__(self, exporter_binary, exporter_env=None, edit_rules=None, edit_alertmanager=None):
         self.tmp = tempfile.mkdtemp(prefix="aqe-stack-")
+        # The receiver's token, made as the compose stack makes it: 32 random bytes in
+        # hex, in a file only its owner can read.
+        self.token_file = os.path.join(self.tmp, "increase-token")
+        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(os.urandom(32).hex())
         self.exporter_port, self.prom_port, self.am_port = free_port(), free_port(), free_port()
         self.dead_port = free_port()  # nothing listens here: a target that is down
         self.procs = []
@@ -108,11 +113,11 @@ class Stack:
             f.write(self.edit_rules(fast))
         with open(os.path.join(ROOT, "alerts", "alertmanager.yml")) as f:
             am_config = yaml.safe_load(f)
-        # The receiver is this exporter, with the token file of the compose stack.
+        # The receiver is this exporter, with its token file.
         for receiver in am_config["receivers"]:
             for hook in receiver.get("webhook_configs", []):
                 hook["url"] = f"http://127.0.0.1:{self.exporter_port}/alertmanager/webhook"
-                hook["http_config"]["authorization"]["credentials_file"] = TOKEN_FILE
+                hook["http_config"]["authorization"]["credentials_file"] = self.token_file
         self.edit_alertmanager(am_config)
         with open(os.path.join(self.tmp, "alertmanager.yml"), "w") as f:
             yaml.safe_dump(am_config, f)

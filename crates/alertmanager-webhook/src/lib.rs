@@ -3,6 +3,11 @@
 //! and an error names the field and what was expected (an HTTP client gets it as the
 //! body of a 400).
 //!
+//! It also bounds what a receiver must hold: at most [`MAX_ALERTS`] alerts in one
+//! notification and [`MAX_LABEL_VALUE`] bytes in one label value (Alertmanager's
+//! `max_alerts` keeps notifications under the first; no quota label comes near the
+//! second). A body beyond either is refused whole, with the place it went over.
+//!
 //! The parser takes bytes of any content and never panics; it is fuzzed
 //! (`fuzz/fuzz_targets/webhook_payload.rs`).
 
@@ -10,6 +15,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::{Map, Value};
+
+/// The most alerts one notification may carry.
+pub const MAX_ALERTS: usize = 1000;
+/// The longest label value taken, in bytes.
+pub const MAX_LABEL_VALUE: usize = 1024;
 
 /// Labels or annotations: names to values.
 pub type LabelSet = BTreeMap<String, String>;
@@ -70,6 +80,8 @@ pub enum ParseError {
     Version(String),
     /// A field missing or of the wrong type: where, and what was expected.
     Field { path: String, expected: &'static str },
+    /// More than a receiver takes: where, and by how much.
+    TooLarge { path: String, size: usize, max: usize, unit: &'static str },
 }
 
 impl fmt::Display for ParseError {
@@ -80,6 +92,9 @@ impl fmt::Display for ParseError {
                 write!(f, "webhook payload version {v} is not supported; expected version \"4\" (Alertmanager 0.x)")
             }
             ParseError::Field { path, expected } => write!(f, "{path}: expected {expected}"),
+            ParseError::TooLarge { path, size, max, unit } => {
+                write!(f, "{path}: {size} {unit}, more than the {max} taken")
+            }
         }
     }
 }
@@ -97,6 +112,14 @@ pub fn parse(body: &[u8]) -> Result<Payload, ParseError> {
         None => return Err(field("version", "a string, \"4\"")),
     }
     let alerts = match root.get("alerts") {
+        Some(Value::Array(items)) if items.len() > MAX_ALERTS => {
+            return Err(ParseError::TooLarge {
+                path: "alerts".into(),
+                size: items.len(),
+                max: MAX_ALERTS,
+                unit: "alerts (set max_alerts in the webhook configuration)",
+            });
+        }
         Some(Value::Array(items)) => {
             items.iter().enumerate().map(|(i, a)| alert(a, &format!("alerts[{i}]"))).collect::<Result<_, _>>()?
         }
@@ -168,6 +191,12 @@ fn labels(object: &Map<String, Value>, key: &str, path: &str) -> Result<LabelSet
         Some(Value::Object(m)) => m
             .iter()
             .map(|(k, v)| match v {
+                Value::String(s) if key == "labels" && s.len() > MAX_LABEL_VALUE => Err(ParseError::TooLarge {
+                    path: format!("{path}.{k}"),
+                    size: s.len(),
+                    max: MAX_LABEL_VALUE,
+                    unit: "bytes",
+                }),
                 Value::String(s) => Ok((k.clone(), s.clone())),
                 _ => Err(field(&format!("{path}.{k}"), "a string")),
             })
@@ -292,6 +321,29 @@ mod tests {
         assert_eq!(
             error_of(&SAMPLE.replace(r#""fingerprint": "c6d3b6a1f2e4d5c6","#, "")),
             "alerts[0].fingerprint: expected a string"
+        );
+    }
+
+    #[test]
+    fn more_alerts_or_longer_label_values_than_a_receiver_takes_are_refused_with_the_place() {
+        let p = parse(SAMPLE.as_bytes()).expect("valid");
+        let alert = &p.alerts[0];
+        let body = |n: usize, value: &str| {
+            let one = format!(
+                r#"{{"status":"firing","labels":{{"quota_code":"{value}"}},"startsAt":"{}","fingerprint":"f"}}"#,
+                alert.starts_at
+            );
+            format!(r#"{{"version":"4","groupKey":"g","status":"firing","alerts":[{}]}}"#, vec![one; n].join(","))
+        };
+        assert_eq!(parse(body(MAX_ALERTS, "L-1").as_bytes()).map(|p| p.alerts.len()), Ok(MAX_ALERTS));
+        assert_eq!(
+            parse(body(MAX_ALERTS + 1, "L-1").as_bytes()).expect_err("too many").to_string(),
+            "alerts: 1001 alerts (set max_alerts in the webhook configuration), more than the 1000 taken"
+        );
+        assert!(parse(body(1, &"x".repeat(MAX_LABEL_VALUE)).as_bytes()).is_ok());
+        assert_eq!(
+            parse(body(1, &"x".repeat(MAX_LABEL_VALUE + 1)).as_bytes()).expect_err("too long").to_string(),
+            "alerts[0].labels.quota_code: 1025 bytes, more than the 1024 taken"
         );
     }
 

@@ -54,7 +54,7 @@ impl Protocol for Bedrock {
                 ApiError::new(429, "ThrottlingException", "Too many requests, please wait before trying again.")
             }
             FaultKind::ServerError => ApiError::new(500, "InternalServerException", "Internal server error"),
-            FaultKind::AccessDenied | FaultKind::Latency(_) => ApiError::new(
+            FaultKind::AccessDenied | FaultKind::Latency(_) | FaultKind::Error { .. } => ApiError::new(
                 403,
                 "AccessDeniedException",
                 "You don't have access to the model with the specified model ID.",

@@ -23,6 +23,10 @@ pub struct Call {
     pub metric_queries: usize,
     /// Whether the simulator answered with an error.
     pub failed: bool,
+    /// The role the request was signed as, when its credentials came from `AssumeRole`.
+    pub principal: Option<String>,
+    /// When it arrived (the simulator's clock).
+    pub at: f64,
 }
 
 /// A copy of the call log at one moment.
@@ -48,6 +52,30 @@ impl Calls {
     /// Every call, whatever the operation.
     pub fn total(&self) -> usize {
         self.0.len()
+    }
+
+    /// The most calls of one operation in one region within any one second of real
+    /// time, per operation and region: what AWS's per-second rate limits measure.
+    pub fn peak_per_second(&self) -> std::collections::BTreeMap<(String, String), usize> {
+        let mut times: std::collections::BTreeMap<(String, String), Vec<f64>> = std::collections::BTreeMap::new();
+        for c in &self.0 {
+            times.entry((c.operation.clone(), c.region.clone())).or_default().push(c.at);
+        }
+        times
+            .into_iter()
+            .map(|(k, mut t)| {
+                t.sort_by(f64::total_cmp);
+                let mut peak = 0;
+                let mut start = 0;
+                for end in 0..t.len() {
+                    while t[end] - t[start] >= 1.0 {
+                        start += 1;
+                    }
+                    peak = peak.max(end - start + 1);
+                }
+                (k, peak)
+            })
+            .collect()
     }
 
     /// Total `MetricDataQueries` sent in `GetMetricData` calls.

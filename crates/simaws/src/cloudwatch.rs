@@ -44,7 +44,7 @@ impl Protocol for CloudWatch {
         match kind {
             FaultKind::Throttle => ApiError::new(400, "Throttling", "Rate exceeded"),
             FaultKind::ServerError => ApiError::new(500, "InternalServiceFault", "Internal service error"),
-            FaultKind::AccessDenied | FaultKind::Latency(_) => {
+            FaultKind::AccessDenied | FaultKind::Latency(_) | FaultKind::Error { .. } => {
                 ApiError::new(403, "AccessDenied", "User is not authorized to perform: cloudwatch:GetMetricData")
             }
         }

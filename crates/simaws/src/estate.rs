@@ -23,6 +23,16 @@ pub struct Account {
     pub increase_review: IncreaseReview,
     /// Service Quotas Automatic Management, when the account opted in.
     pub auto_management: Option<AutoManagement>,
+    /// Roles that STS `AssumeRole` hands out credentials for.
+    pub roles: Vec<Role>,
+}
+
+/// A role of an account that may be assumed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Role {
+    pub arn: String,
+    /// The external id its trust policy demands, if any.
+    pub external_id: Option<String>,
 }
 
 /// How the simulated AWS decides a quota increase request, over simulated time: it is
@@ -290,6 +300,7 @@ impl Account {
             regions,
             increase_review: IncreaseReview::default(),
             auto_management: None,
+            roles: Vec::new(),
         }
     }
 

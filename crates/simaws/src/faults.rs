@@ -1,7 +1,10 @@
-//! Fault injection: latency, throttling, server errors and access denial, aimed at an
-//! operation, region, account or Service Quotas service code, for a number of calls or
-//! until cleared. Each protocol handler turns an injected fault into that protocol's
-//! real error shape, so the SDK sees exactly what AWS would send.
+//! Fault injection: latency, throttling, server errors, access denial and any other
+//! error code, aimed at an operation, region, account or Service Quotas service code,
+//! for a number of calls, one call in n, or a random share of calls (seeded, so a run
+//! repeats), until cleared. Each protocol handler turns an injected fault into that
+//! protocol's real error shape, so the SDK sees exactly what AWS would send. A
+//! `committed` fault lets the request take effect first and then answers with the
+//! error: the lost answer of a request AWS did carry out.
 
 use std::time::Duration;
 
@@ -16,6 +19,8 @@ pub enum FaultKind {
     ServerError,
     /// Answer with the API's access-denied error.
     AccessDenied,
+    /// Answer with this HTTP status and error code.
+    Error { status: u16, code: String },
 }
 
 /// A fault rule. Fields left `None` match anything.
@@ -32,8 +37,14 @@ pub struct Fault {
     pub skip: u32,
     /// Apply to one matching request in this many (1: every one).
     pub every: u32,
+    /// Apply to each matching request with this probability (after `skip` and `every`).
+    pub probability: Option<f64>,
+    /// Carry the request out, then answer with the error.
+    pub committed: bool,
     /// Matching requests seen so far (for `skip` and `every`).
     seen: u64,
+    /// The state of the rule's random numbers.
+    rng: u64,
 }
 
 impl Fault {
@@ -47,8 +58,16 @@ impl Fault {
             remaining: None,
             skip: 0,
             every: 1,
+            probability: None,
+            committed: false,
             seen: 0,
+            rng: 0x9E37_79B9_7F4A_7C15,
         }
+    }
+
+    /// Answers with `code` and HTTP `status`, in the API's error shape.
+    pub fn error(status: u16, code: &str) -> Fault {
+        Fault::new(FaultKind::Error { status, code: code.into() })
     }
 
     pub fn throttle() -> Fault {
@@ -104,6 +123,30 @@ impl Fault {
         self
     }
 
+    /// Applies to each matching request with probability `p` (0 to 1), drawn from a
+    /// generator seeded with `seed`: the same seed gives the same sequence.
+    pub fn probability(mut self, p: f64, seed: u64) -> Fault {
+        self.probability = Some(p.clamp(0.0, 1.0));
+        self.rng = seed | 1;
+        self
+    }
+
+    /// Lets the request take effect before the error is answered.
+    pub fn committed(mut self) -> Fault {
+        self.committed = true;
+        self
+    }
+
+    /// The next number in `[0, 1)` (xorshift64*).
+    fn draw(&mut self) -> f64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     fn matches(&self, call: &CallContext<'_>) -> bool {
         fn field(rule: &Option<String>, actual: Option<&str>) -> bool {
             rule.as_deref().is_none_or(|r| Some(r) == actual)
@@ -125,11 +168,13 @@ pub struct CallContext<'a> {
     pub service_code: Option<&'a str>,
 }
 
-/// The decision for one request: a delay and at most one error.
+/// The decision for one request: a delay and at most one error, answered before or
+/// after the request takes effect.
 #[derive(Debug, Default, PartialEq)]
 pub struct Verdict {
     pub delay: Duration,
     pub error: Option<FaultKind>,
+    pub committed: bool,
 }
 
 /// Applies the rules to one request, consuming a use of every rule that fires.
@@ -141,9 +186,17 @@ pub(crate) fn judge(rules: &mut [Fault], call: &CallContext<'_>) -> Verdict {
         if n < u64::from(rule.skip) || (n - u64::from(rule.skip)) % u64::from(rule.every) != 0 {
             continue;
         }
+        if let Some(p) = rule.probability
+            && rule.draw() >= p
+        {
+            continue;
+        }
         match &rule.kind {
             FaultKind::Latency(d) => verdict.delay += *d,
-            kind if verdict.error.is_none() => verdict.error = Some(kind.clone()),
+            kind if verdict.error.is_none() => {
+                verdict.error = Some(kind.clone());
+                verdict.committed = rule.committed;
+            }
             _ => continue,
         }
         if let Some(n) = rule.remaining.as_mut() {
@@ -191,6 +244,28 @@ mod tests {
         let c = call("GetMetricData", "us-east-1", None);
         let outcomes: Vec<bool> = (0..7).map(|_| judge(&mut rules, &c).error.is_some()).collect();
         assert_eq!(outcomes, [true, false, false, true, false, false, true]);
+    }
+
+    #[test]
+    fn a_random_fault_hits_about_its_share_and_the_same_seed_repeats() {
+        let run = |seed| {
+            let mut rules = vec![Fault::throttle().probability(0.3, seed)];
+            let c = call("ListServiceQuotas", "us-east-1", Some("ec2"));
+            (0..10_000).map(|_| judge(&mut rules, &c).error.is_some()).collect::<Vec<bool>>()
+        };
+        let hits = run(7).iter().filter(|h| **h).count();
+        assert!((2_800..3_200).contains(&hits), "{hits} of 10,000");
+        assert_eq!(run(7), run(7), "deterministic for a seed");
+        assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn a_committed_fault_says_so_in_its_verdict() {
+        let mut rules = vec![Fault::server_error().operation("RequestServiceQuotaIncrease").committed().times(1)];
+        let c = call("RequestServiceQuotaIncrease", "us-east-1", Some("ec2"));
+        let v = judge(&mut rules, &c);
+        assert_eq!((v.error, v.committed), (Some(FaultKind::ServerError), true));
+        assert_eq!(judge(&mut rules, &c), Verdict::default(), "used up");
     }
 
     #[test]

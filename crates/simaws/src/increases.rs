@@ -36,12 +36,27 @@ pub struct IncreaseRequest {
     /// Epoch seconds.
     pub created: f64,
     pub review: IncreaseReview,
+    /// `SupportCaseAllowed` as filed (AWS's default: true).
+    pub support_case_allowed: bool,
+    /// Who filed it: the caller's user, or the role it assumed.
+    pub requester: String,
 }
 
 impl IncreaseRequest {
     /// The status at `now`.
     pub fn status(&self, now: f64) -> &'static str {
         let age = now - self.created;
+        if !self.support_case_allowed {
+            // No support case may open: decided without one, and what would need one
+            // is not approved.
+            return if age < self.review.decision_after {
+                "PENDING"
+            } else if self.approved() {
+                "APPROVED"
+            } else {
+                "NOT_APPROVED"
+            };
+        }
         if age < self.review.case_after {
             "PENDING"
         } else if age < self.review.decision_after {
@@ -67,7 +82,8 @@ impl IncreaseRequest {
     }
 
     fn case_id(&self, now: f64) -> Option<String> {
-        (now - self.created >= self.review.case_after).then(|| format!("1{}", &self.id[..9]))
+        (self.support_case_allowed && now - self.created >= self.review.case_after)
+            .then(|| format!("1{}", &self.id[..9]))
     }
 
     fn last_updated(&self, now: f64) -> f64 {
@@ -96,7 +112,8 @@ impl IncreaseRequest {
         m.insert("Status".into(), json!(self.status(now)));
         m.insert("Created".into(), json!(self.created));
         m.insert("LastUpdated".into(), json!(self.last_updated(now)));
-        m.insert("Requester".into(), json!(format!("arn:aws:iam::{}:role/quota-exporter", self.account_id)));
+        m.insert("Requester".into(), json!(self.requester));
+        m.insert("SupportCaseAllowed".into(), json!(self.support_case_allowed));
         m.insert(
             "QuotaArn".into(),
             json!(format!(
@@ -127,6 +144,23 @@ pub(crate) fn applied_value(ctx: &HandlerContext<'_>, service: &Service, q: &Quo
         .max_by(|a, b| a.decided_at().total_cmp(&b.decided_at()))
         .map(|r| r.desired)
         .or(q.applied_value)
+}
+
+/// `2026-11-22T05:13:13Z` for epoch seconds.
+pub(crate) fn iso8601(epoch_seconds: f64) -> String {
+    let secs = epoch_seconds.floor() as i64;
+    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", of_day / 3600, of_day % 3600 / 60, of_day % 60)
 }
 
 fn illegal(message: impl Into<String>) -> ApiError {
@@ -212,6 +246,10 @@ pub(crate) fn request(
         value_at_filing: current,
         created: ctx.now,
         review: ctx.account.increase_review.clone(),
+        support_case_allowed: input.get("SupportCaseAllowed").and_then(Value::as_bool).unwrap_or(true),
+        requester: ctx
+            .principal
+            .map_or_else(|| format!("arn:aws:iam::{}:user/quota-exporter", ctx.account.id), str::to_owned),
     };
     let out = json!({ "RequestedQuota": request.to_json(ctx.now) });
     book.push(request);
@@ -310,7 +348,26 @@ mod tests {
             value_at_filing: at_filing,
             created,
             review: IncreaseReview { case_after: 60.0, decision_after: 600.0, approve_up_to: 2.0 },
+            support_case_allowed: true,
+            requester: "arn:aws:iam::111122223333:user/quota-exporter".into(),
         }
+    }
+
+    #[test]
+    fn without_a_support_case_a_request_is_decided_without_one_and_what_needs_one_is_not_approved() {
+        let mut r = request(1000.0, 1281.0, 640.0);
+        r.support_case_allowed = false;
+        assert_eq!(r.status(1060.0), "PENDING", "no case opens");
+        assert_eq!(r.to_json(1060.0).get("CaseId"), None);
+        assert_eq!(r.status(1600.0), "NOT_APPROVED");
+        r.desired = 1280.0;
+        assert_eq!(r.status(1600.0), "APPROVED");
+    }
+
+    #[test]
+    fn timestamps_are_written_as_iso_8601_utc() {
+        assert_eq!(iso8601(0.0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_795_391_999.5), "2026-11-22T23:59:59Z");
     }
 
     #[test]

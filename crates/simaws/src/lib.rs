@@ -86,6 +86,14 @@ pub(crate) struct Shared {
     pub clock: SimClock,
     pub request_counter: std::sync::atomic::AtomicU64,
     pub increases: Mutex<Vec<increases::IncreaseRequest>>,
+    pub sessions: Mutex<std::collections::HashMap<String, Session>>,
+}
+
+/// Temporary credentials STS issued by `AssumeRole`: the role and its account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub account_id: String,
+    pub role_arn: String,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -113,6 +121,7 @@ impl SimAws {
             clock,
             request_counter: Default::default(),
             increases: Mutex::new(Vec::new()),
+            sessions: Mutex::new(std::collections::HashMap::new()),
         });
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(server::serve(listener, shared.clone(), rx));

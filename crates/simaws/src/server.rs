@@ -64,6 +64,10 @@ pub(crate) struct HandlerContext<'a> {
     pub request_id: &'a str,
     /// Every quota increase request filed so far, in every account.
     pub increases: &'a std::sync::Mutex<Vec<crate::increases::IncreaseRequest>>,
+    /// The role the caller's credentials belong to, when STS issued them.
+    pub principal: Option<&'a str>,
+    /// Credentials issued by STS `AssumeRole`.
+    pub sessions: &'a std::sync::Mutex<std::collections::HashMap<String, crate::Session>>,
 }
 
 /// One wire protocol.
@@ -220,10 +224,15 @@ async fn run<P: Protocol>(shared: &Shared, raw: RawRequest, scope: Option<Scope>
         let e = ApiError::new(403, "MissingAuthenticationTokenException", "Missing Authentication Token");
         return P::render(&e, &request_id);
     };
-    let account_id = {
-        let estate = shared.estate.read().unwrap_or_else(|p| p.into_inner());
-        estate.account_by_key(&scope.access_key_id).map(|a| a.id.clone())
+    let session = lock(&shared.sessions).get(&scope.access_key_id).cloned();
+    let account_id = match &session {
+        Some(s) => Some(s.account_id.clone()),
+        None => {
+            let estate = shared.estate.read().unwrap_or_else(|p| p.into_inner());
+            estate.account_by_key(&scope.access_key_id).map(|a| a.id.clone())
+        }
     };
+    let principal = session.map(|s| s.role_arn);
     let service_code = P::service_code(&parsed);
     let mut call = Call {
         api: P::API,
@@ -233,6 +242,8 @@ async fn run<P: Protocol>(shared: &Shared, raw: RawRequest, scope: Option<Scope>
         service_code: service_code.clone(),
         metric_queries: P::metric_queries(&parsed),
         failed: false,
+        principal: principal.clone(),
+        at: shared.clock.now(),
     };
     let Some(account_id) = account_id else {
         call.failed = true;
@@ -251,9 +262,13 @@ async fn run<P: Protocol>(shared: &Shared, raw: RawRequest, scope: Option<Scope>
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
     }
+    let fault = |kind: &FaultKind| match kind {
+        FaultKind::Error { status, code } => ApiError::new(*status, code, "an error the simulator was told to answer"),
+        other => P::fault(other),
+    };
     let response = match &verdict.error {
-        Some(kind) => P::render(&P::fault(kind), &request_id),
-        None => {
+        Some(kind) if !verdict.committed => P::render(&fault(kind), &request_id),
+        _ => {
             let estate = shared.estate.read().unwrap_or_else(|p| p.into_inner());
             match estate.accounts.iter().find(|a| a.id == account_id) {
                 Some(account) => {
@@ -263,8 +278,15 @@ async fn run<P: Protocol>(shared: &Shared, raw: RawRequest, scope: Option<Scope>
                         now: shared.clock.now(),
                         request_id: &request_id,
                         increases: &shared.increases,
+                        principal: principal.as_deref(),
+                        sessions: &shared.sessions,
                     };
-                    P::handle(&ctx, &operation, parsed).unwrap_or_else(|e| P::render(&e, &request_id))
+                    let answer = P::handle(&ctx, &operation, parsed).unwrap_or_else(|e| P::render(&e, &request_id));
+                    // Carried out; the caller only hears of an error.
+                    match &verdict.error {
+                        Some(kind) => P::render(&fault(kind), &request_id),
+                        None => answer,
+                    }
                 }
                 None => P::render(&P::unrecognized_client(), &request_id),
             }

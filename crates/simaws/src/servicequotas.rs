@@ -46,7 +46,7 @@ impl Protocol for ServiceQuotas {
                 ApiError::new(400, "TooManyRequestsException", "Due to throttling, the request was denied.")
             }
             FaultKind::ServerError => ApiError::new(500, "ServiceException", "Something went wrong."),
-            FaultKind::AccessDenied | FaultKind::Latency(_) => ApiError::new(
+            FaultKind::AccessDenied | FaultKind::Latency(_) | FaultKind::Error { .. } => ApiError::new(
                 400,
                 "AccessDeniedException",
                 "You do not have sufficient permission to perform this action.",

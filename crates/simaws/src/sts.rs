@@ -1,5 +1,6 @@
 //! STS over the AWS query protocol: a form-encoded `POST /` with `Action` and `Version`,
-//! answered in XML. Only `GetCallerIdentity` is served.
+//! answered in XML. `GetCallerIdentity`, and `AssumeRole` for the roles an account
+//! lists: temporary credentials that later requests are recognised by.
 
 use crate::calls::Api;
 use crate::faults::FaultKind;
@@ -32,7 +33,7 @@ impl Protocol for Sts {
         match kind {
             FaultKind::Throttle => ApiError::new(400, "Throttling", "Rate exceeded"),
             FaultKind::ServerError => ApiError::new(500, "InternalFailure", "An internal error occurred"),
-            FaultKind::AccessDenied | FaultKind::Latency(_) => {
+            FaultKind::AccessDenied | FaultKind::Latency(_) | FaultKind::Error { .. } => {
                 ApiError::new(403, "AccessDenied", "User is not authorized to perform this action")
             }
         }
@@ -42,15 +43,65 @@ impl Protocol for Sts {
         ApiError::new(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
     }
 
-    fn handle(ctx: &HandlerContext<'_>, operation: &str, _params: Self::Parsed) -> Result<HttpResponse, ApiError> {
+    fn handle(ctx: &HandlerContext<'_>, operation: &str, params: Self::Parsed) -> Result<HttpResponse, ApiError> {
+        let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         match operation {
             "GetCallerIdentity" => {
                 let account = &ctx.account.id;
+                let arn = match ctx.principal {
+                    Some(role) => assumed_role_arn(role, "session"),
+                    None => format!("arn:aws:iam::{account}:user/quota-exporter"),
+                };
                 let body = format!(
                     "<GetCallerIdentityResponse xmlns=\"{XMLNS}\">\n  <GetCallerIdentityResult>\n    \
-                     <Arn>arn:aws:iam::{account}:user/quota-exporter</Arn>\n    <UserId>AIDASIMULATED{account}</UserId>\n    \
+                     <Arn>{}</Arn>\n    <UserId>AIDASIMULATED{account}</UserId>\n    \
                      <Account>{account}</Account>\n  </GetCallerIdentityResult>\n  <ResponseMetadata>\n    \
                      <RequestId>{}</RequestId>\n  </ResponseMetadata>\n</GetCallerIdentityResponse>\n",
+                    xml_escape(&arn),
+                    ctx.request_id
+                );
+                Ok(respond(200, "text/xml", body, &[("x-amzn-requestid", ctx.request_id)]))
+            }
+            "AssumeRole" => {
+                let arn =
+                    param("RoleArn").ok_or_else(|| ApiError::new(400, "ValidationError", "RoleArn is required"))?;
+                let session = param("RoleSessionName").filter(|n| (2..=64).contains(&n.len())).ok_or_else(|| {
+                    ApiError::new(400, "ValidationError", "RoleSessionName must be 2 to 64 characters")
+                })?;
+                let account = arn.split(':').nth(4).unwrap_or_default();
+                let denied = || {
+                    ApiError::new(
+                        403,
+                        "AccessDenied",
+                        format!(
+                            "User: {} is not authorized to perform: sts:AssumeRole on resource: {arn}",
+                            ctx.account.id
+                        ),
+                    )
+                };
+                // The role must exist in an account the estate knows; for this
+                // simulator, roles are listed on the caller's own account.
+                let role = ctx.account.roles.iter().find(|r| r.arn == arn).filter(|_| account == ctx.account.id);
+                let role = role.ok_or_else(denied)?;
+                if role.external_id.as_deref().is_some_and(|id| Some(id) != param("ExternalId")) {
+                    return Err(denied());
+                }
+                let n = ctx.sessions.lock().unwrap_or_else(|p| p.into_inner()).len();
+                let key = format!("ASIASIM{n:013}");
+                ctx.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                    key.clone(),
+                    crate::Session { account_id: ctx.account.id.clone(), role_arn: arn.to_owned() },
+                );
+                let expires = crate::increases::iso8601(ctx.now + 3600.0);
+                let body = format!(
+                    "<AssumeRoleResponse xmlns=\"{XMLNS}\">\n  <AssumeRoleResult>\n    <Credentials>\n      \
+                     <AccessKeyId>{key}</AccessKeyId>\n      <SecretAccessKey>sim-secret-{n}</SecretAccessKey>\n      \
+                     <SessionToken>sim-session-token-{n}</SessionToken>\n      <Expiration>{expires}</Expiration>\n    \
+                     </Credentials>\n    <AssumedRoleUser>\n      <Arn>{}</Arn>\n      \
+                     <AssumedRoleId>AROASIMULATED:{}</AssumedRoleId>\n    </AssumedRoleUser>\n  </AssumeRoleResult>\n  \
+                     <ResponseMetadata>\n    <RequestId>{}</RequestId>\n  </ResponseMetadata>\n</AssumeRoleResponse>\n",
+                    xml_escape(&assumed_role_arn(arn, session)),
+                    xml_escape(session),
                     ctx.request_id
                 );
                 Ok(respond(200, "text/xml", body, &[("x-amzn-requestid", ctx.request_id)]))
@@ -69,6 +120,14 @@ impl Protocol for Sts {
         );
         respond(err.status, "text/xml", body, &[("x-amzn-requestid", request_id)])
     }
+}
+
+/// `arn:aws:iam::ACCOUNT:role/NAME` as STS names a session of it:
+/// `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`.
+fn assumed_role_arn(role_arn: &str, session: &str) -> String {
+    let account = role_arn.split(':').nth(4).unwrap_or_default();
+    let name = role_arn.rsplit('/').next().unwrap_or_default();
+    format!("arn:aws:sts::{account}:assumed-role/{name}/{session}")
 }
 
 fn xml_escape(s: &str) -> String {
