@@ -55,6 +55,10 @@ pub fn table(entries: &[Entry]) -> String {
         s.trim_end().to_owned() + "\n"
     };
     let mut out = line(header.to_vec());
+    // Cells come from alert labels: a control character in one must not move the
+    // terminal's cursor or forge a line.
+    let rows: Vec<[String; 10]> =
+        rows.into_iter().map(|r| r.map(|c| super::escape_controls(&c).into_owned())).collect();
     for row in &rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
@@ -89,7 +93,7 @@ mod tests {
         filed.desired_value = Some(960.0);
         filed.aws_status = Some("PENDING".into());
         filed.request_id = Some("req-1".into());
-        let mut skipped = Entry::new(key, State::Skipped, 1_795_000_060.0);
+        let mut skipped = Entry::new(key.clone(), State::Skipped, 1_795_000_060.0);
         skipped.id = "1795000060000-bbbb".into();
         skipped.reason = Some("open_request".into());
         let t = table(&[skipped, filed]);
@@ -99,6 +103,15 @@ mod tests {
         assert!(lines[1].contains("skipped") && lines[1].ends_with("open_request"));
         assert!(lines[2].contains("960") && lines[2].contains("PENDING") && lines[2].ends_with("req-1"));
         assert_eq!(lines[1].find("us-east-1"), lines[2].find("us-east-1"), "aligned");
+        let mut forged = Entry::new(
+            QuotaKey { quota_code: "L-1\n1795000000 x filed".into(), ..key.clone() },
+            State::Skipped,
+            1_795_000_120.0,
+        );
+        forged.reason = Some("invalid_labels".into());
+        let t = table(&[forged]);
+        assert_eq!(t.lines().count(), 2, "one line per entry: {t}");
+        assert!(t.contains("ec2/L-1\\n1795000000 x filed"), "{t}");
         let empty = table(&[]);
         assert_eq!(empty.lines().nth(1), Some("(no entries)"), "{empty}");
         assert!(empty.starts_with("CREATED (UTC)  ID  STATE"), "headers only as wide as themselves: {empty}");

@@ -52,18 +52,25 @@ impl Moto {
     }
 
     async fn ledger(&self, table: &str) -> Ledger {
-        let sdk = static_sdk_config(&self.endpoint, "AKIDMOTO", "moto-secret", Retries::default()).await;
-        Ledger::DynamoDb(
-            aws_quota_exporter::aws::dynamodb::DynamoLedger::open(
-                &sdk,
-                table,
-                Some(&self.endpoint),
-                Duration::from_secs(86_400),
-            )
+        ledger_at(&self.endpoint, table).await
+    }
+}
+
+/// The DynamoDB ledger in `table` at `endpoint`, with a day's retention.
+async fn ledger_at(endpoint: &str, table: &str) -> Ledger {
+    let retries = Retries { max_attempts: 3, initial_backoff: Duration::from_millis(10) };
+    let sdk = static_sdk_config(endpoint, "AKIDMOTO", "moto-secret", retries).await;
+    Ledger::DynamoDb(
+        aws_quota_exporter::aws::dynamodb::DynamoLedger::open(&sdk, table, Some(endpoint), Duration::from_secs(86_400))
             .await
             .expect("the table is created"),
-        )
-    }
+    )
+}
+
+/// A DynamoDB client of moto's, for looking at the table directly.
+async fn dynamodb(moto: &Moto) -> aws_sdk_dynamodb::Client {
+    let sdk = static_sdk_config(&moto.endpoint, "AKIDMOTO", "moto-secret", Retries::default()).await;
+    aws_sdk_dynamodb::Client::new(&sdk)
 }
 
 impl Drop for Moto {
@@ -80,6 +87,12 @@ async fn the_dynamodb_ledger_keeps_one_open_entry_per_quota_cooldowns_and_the_da
         &moto.ledger("ledger-contract").await,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dynamodb_ledger_keeps_dry_run_cooldowns_and_counts_apart() {
+    let moto = Moto::start();
+    crate::ledger::keeps_dry_run_cooldowns_and_counts_apart(&moto.ledger("ledger-modes").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -152,4 +165,101 @@ async fn two_replicas_sharing_the_dynamodb_ledger_file_exactly_one_request() {
     let two = Arc::try_unwrap(two).ok().expect("the only reference");
     two.stop().await;
     Arc::try_unwrap(one).ok().expect("the only reference").stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_whose_answer_was_lost_is_recognised_when_its_retry_is_cancelled() {
+    use aws_quota_exporter::increase::ledger::{Entry, QuotaKey, State};
+    let moto = Moto::start();
+    let relay = crate::relay::Relay::start(&moto.endpoint).await;
+    let l = ledger_at(&relay.endpoint, "lost-answers").await;
+    let key = QuotaKey {
+        account: crate::estate::ACCOUNT.into(),
+        region: "us-east-1".into(),
+        service_code: "ec2".into(),
+        quota_code: "L-1216C47A".into(),
+    };
+    let transactions = || relay.operations().iter().filter(|o| *o == "TransactWriteItems").count();
+
+    // The claim goes through, its answer is lost, the SDK sends it again (same token):
+    // the slot is taken, by this very entry, which is what the claim wanted.
+    let entry = Entry::new(key, State::Checking, 1000.0);
+    relay.lose_next_answer("TransactWriteItems");
+    assert_eq!(l.claim(&entry, 1000.0).await.expect("ledger ok"), Ok(()));
+    assert_eq!(transactions(), 2, "sent, then retried");
+
+    // The same for counting against the day and for closing.
+    let mut filing = entry.moved(State::Filing, 1001.0);
+    filing.counted_day = Some("2026-11-22".into());
+    relay.lose_next_answer("TransactWriteItems");
+    assert_eq!(l.begin_filing(&filing, &[State::Checking], 5).await.expect("ledger ok"), Ok(()));
+    let closed = filing.moved(State::Failed, 1002.0);
+    relay.lose_next_answer("TransactWriteItems");
+    assert_eq!(l.update(&closed, &[State::Filing]).await.expect("ledger ok"), Ok(()));
+    assert_eq!(transactions(), 6);
+    assert_eq!(l.get(&entry.id).await.expect("ok"), Some(closed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_entries_are_found_by_a_query_on_the_sparse_index_never_by_a_scan() {
+    let moto = Moto::start();
+    let relay = crate::relay::Relay::start(&moto.endpoint).await;
+    let endpoint = relay.endpoint.clone();
+    let app = spawn_app_with(test_estate(), ACCESS_KEY, move |c| {
+        c.increase = IncreaseConfig {
+            receiver: true,
+            dry_run: false,
+            credentials: Some(Credentials::Bearer(Secret(TOKEN.into()))),
+            ledger: LedgerConfig::DynamoDb { table: "no-scans".into(), endpoint: Some(endpoint) },
+            ..IncreaseConfig::default()
+        };
+    })
+    .await;
+    app.handle.refresh_all().await;
+    let json = ("content-type", "application/json");
+    for _ in 0..3 {
+        let body = payload(vec![alert("ec2", "L-1216C47A", "us-east-1")]);
+        let r = app.post("/alertmanager/webhook", &[AUTH, json], body).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    app.handle.receiver.clone().expect("on").tick(Duration::from_secs(120)).await.expect("ledger ok");
+    let ops = relay.operations();
+    assert!(ops.iter().any(|o| o == "Query"), "{ops:?}");
+    assert!(!ops.iter().any(|o| o == "Scan"), "no webhook and no tracker pass scans the table: {ops:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_expires_closed_entries_by_ttl_and_keeps_open_ones() {
+    use aws_quota_exporter::increase::ledger::{Entry, QuotaKey, State};
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let moto = Moto::start();
+    let l = moto.ledger("expiring").await;
+    let client = dynamodb(&moto).await;
+    let ttl = client.describe_time_to_live().table_name("expiring").send().await.expect("described");
+    let description = ttl.time_to_live_description().expect("a TTL description");
+    assert_eq!(description.attribute_name(), Some("expires_at"));
+    assert_eq!(description.time_to_live_status().map(|s| s.as_str()), Some("ENABLED"));
+
+    let key = QuotaKey {
+        account: crate::estate::ACCOUNT.into(),
+        region: "us-east-1".into(),
+        service_code: "ec2".into(),
+        quota_code: "L-1216C47A".into(),
+    };
+    let open = Entry::new(key, State::Checking, 1000.0);
+    l.claim(&open, 1000.0).await.expect("ok").expect("claimed");
+    let pk = AttributeValue::S(format!("entry#{}", open.id));
+    let item = || async {
+        let got = client.get_item().table_name("expiring").key("pk", pk.clone()).send().await.expect("read");
+        got.item.expect("the item")
+    };
+    assert!(!item().await.contains_key("expires_at"), "an open entry never expires");
+    let closed = open.moved(State::Failed, 2000.0);
+    l.update(&closed, &[State::Checking]).await.expect("ok").expect("moved");
+    assert_eq!(
+        item().await.get("expires_at"),
+        Some(&AttributeValue::N(format!("{}", 2000 + 86_400))),
+        "a day's retention after its last change"
+    );
 }

@@ -14,11 +14,11 @@ use crate::estate::{ACCESS_KEY, ACCOUNT, OTHER_ACCOUNT, test_estate};
 use crate::helpers::{T0, TestApp, spawn_app_sharing, spawn_app_with};
 
 /// An approver's token, and the header that sends it.
-const APPROVER_TOKEN: &str = "approver-token-abcdefghijklmnopqrstuvwxyz";
-const APPROVER: (&str, &str) = ("authorization", "Bearer approver-token-abcdefghijklmnopqrstuvwxyz");
+pub(crate) const APPROVER_TOKEN: &str = "approver-token-abcdefghijklmnopqrstuvwxyz";
+pub(crate) const APPROVER: (&str, &str) = ("authorization", "Bearer approver-token-abcdefghijklmnopqrstuvwxyz");
 pub const TOKEN: &str = "test-token-0123456789abcdef-0123456789";
 pub const AUTH: (&str, &str) = ("authorization", "Bearer test-token-0123456789abcdef-0123456789");
-const EC2: (&str, &str) = ("ec2", "L-1216C47A");
+pub(crate) const EC2: (&str, &str) = ("ec2", "L-1216C47A");
 
 /// A ledger file removed when the test ends.
 pub struct TempLedger(pub std::path::PathBuf);
@@ -40,14 +40,16 @@ impl Drop for TempLedger {
 
 /// The receiver on, filing for real (not dry-run), with a bearer token and a fresh
 /// SQLite ledger; the targets refreshed once so the inventory is known.
-async fn receiver(configure: impl FnOnce(&mut IncreaseConfig)) -> (TestApp, TempLedger) {
+pub(crate) async fn receiver(configure: impl FnOnce(&mut IncreaseConfig)) -> (TestApp, TempLedger) {
     let (app, ledger) = receiver_before_first_refresh(configure).await;
     app.handle.refresh_all().await;
     (app, ledger)
 }
 
 /// The same, before the targets' first refresh: the exporter knows no quota yet.
-async fn receiver_before_first_refresh(configure: impl FnOnce(&mut IncreaseConfig)) -> (TestApp, TempLedger) {
+pub(crate) async fn receiver_before_first_refresh(
+    configure: impl FnOnce(&mut IncreaseConfig),
+) -> (TestApp, TempLedger) {
     let ledger = TempLedger::new();
     let path = ledger.0.clone();
     let app = spawn_app_with(test_estate(), ACCESS_KEY, move |c| {
@@ -114,18 +116,18 @@ pub fn set_usage(app: &TestApp, region: &str, metric: &simaws::estate::UsageMetr
 }
 
 /// Posts a payload with the token; the status and the outcomes.
-async fn send(app: &TestApp, alerts: Vec<Value>) -> (u16, Vec<Value>) {
+pub(crate) async fn send(app: &TestApp, alerts: Vec<Value>) -> (u16, Vec<Value>) {
     let reply = app.post("/alertmanager/webhook", &[AUTH, ("content-type", "application/json")], payload(alerts)).await;
     let body: Value = serde_json::from_slice(&reply.body).expect("a JSON answer");
     let outcomes = body["outcomes"].as_array().cloned().unwrap_or_default();
     (reply.status, outcomes)
 }
 
-fn outcome(o: &Value) -> (&str, &str) {
+pub(crate) fn outcome(o: &Value) -> (&str, &str) {
     (o["outcome"].as_str().unwrap_or_default(), o["reason"].as_str().unwrap_or_default())
 }
 
-async fn ledger_entries(app: &TestApp) -> Vec<Value> {
+pub(crate) async fn ledger_entries(app: &TestApp) -> Vec<Value> {
     let reply = app.request("GET", "/increase-requests?limit=1000", &[AUTH]).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let body: Value = serde_json::from_slice(&reply.body).expect("JSON");
@@ -134,7 +136,7 @@ async fn ledger_entries(app: &TestApp) -> Vec<Value> {
 
 /// The value the receiver must ask for: the recommended limit where the exporter
 /// publishes one, else 1.5 times the limit; capped at twice the limit.
-async fn expected_ask(app: &TestApp, (service, quota): (&str, &str), region: &str) -> f64 {
+pub(crate) async fn expected_ask(app: &TestApp, (service, quota): (&str, &str), region: &str) -> f64 {
     let m = app.metrics().await;
     let limit = m.quota("aws_quota_limit", region, service, quota).expect("a limit");
     let recommended = m.quota("aws_quota_recommended_limit", region, service, quota).filter(|r| *r > limit);

@@ -23,5 +23,7 @@ mod otlp;
 #[path = "../common/otlp_points.rs"]
 mod otlp_points;
 mod quotas;
+mod relay;
 mod report;
+mod trust;
 mod usage;
