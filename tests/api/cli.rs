@@ -161,3 +161,19 @@ fn the_demo_serves_the_simulated_estate_and_stops_cleanly_on_sigterm() {
     assert!(logs.iter().any(|l| l.contains("SIGTERM received")), "{logs:?}");
     assert!(logs.iter().any(|l| l.ends_with("stopped")), "{logs:?}");
 }
+
+#[test]
+fn a_receiver_listening_beyond_loopback_without_credentials_refuses_to_start() {
+    let out = exporter()
+        .env("QUOTA_EXPORTER_INCREASE_RECEIVER", "true")
+        .env("QUOTA_EXPORTER_LISTEN_ADDRESS", "0.0.0.0:0")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).expect("utf-8");
+    assert!(
+        stderr.starts_with("Error: QUOTA_EXPORTER_INCREASE_RECEIVER=true serves a webhook that records decisions"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("only a listener on loopback"), "{stderr}");
+}

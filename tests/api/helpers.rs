@@ -77,11 +77,27 @@ pub async fn spawn_app_sharing(app: &TestApp, access_key_id: &str, configure: im
     spawn_app_on(app.sim.clone(), access_key_id, configure, None).await
 }
 
+/// Like [`spawn_app_with`], refreshing on its own schedule, as the binary does.
+pub async fn spawn_app_scheduled(estate: Estate, access_key_id: &str, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let sim = SimAws::start_with(estate, SimClock::manual(T0), "127.0.0.1:0").await.expect("the simulator starts");
+    spawn(Arc::new(sim), access_key_id, configure, None, true).await
+}
+
 async fn spawn_app_on(
     sim: Arc<SimAws>,
     access_key_id: &str,
     configure: impl FnOnce(&mut Config),
     otlp: Option<aws_quota_exporter::otlp::OtlpSettings>,
+) -> TestApp {
+    spawn(sim, access_key_id, configure, otlp, false).await
+}
+
+async fn spawn(
+    sim: Arc<SimAws>,
+    access_key_id: &str,
+    configure: impl FnOnce(&mut Config),
+    otlp: Option<aws_quota_exporter::otlp::OtlpSettings>,
+    schedule: bool,
 ) -> TestApp {
     let retries = Retries { max_attempts: 3, initial_backoff: Duration::from_millis(2) };
     let sdk_config = static_sdk_config(&sim.endpoint_url(), access_key_id, "test-secret", retries).await;
@@ -93,8 +109,7 @@ async fn spawn_app_on(
         ..Config::default()
     };
     configure(&mut config);
-    let settings =
-        Settings { config, sdk_config, clock: Arc::new(SimTime(sim.clock().clone())), schedule: false, otlp };
+    let settings = Settings { config, sdk_config, clock: Arc::new(SimTime(sim.clock().clone())), schedule, otlp };
     let app = startup::build(settings).await.expect("the exporter builds");
     let address = format!("http://{}", app.local_addr());
     let handle = app.handle();

@@ -25,5 +25,7 @@ mod otlp_points;
 mod quotas;
 mod relay;
 mod report;
+mod resilience;
+mod server;
 mod trust;
 mod usage;
