@@ -94,6 +94,18 @@ fuzz:
 bench:
 	$(CARGO) bench --bench exporter $(FEATURES)
 
+## Collection under 30 % throttling and 5 % server errors, a soak of 100 refresh cycles,
+## and a flood of idle connections (release build; figures in the README).
+chaos:
+	ulimit -n 8192 && $(CARGO) bench --bench chaos $(FEATURES)
+
+## The size of the production binary, and of one built with the demo and test hooks.
+release-size:
+	$(CARGO) build --release --quiet --bin aws-quota-exporter
+	cp target/release/aws-quota-exporter target/aws-quota-exporter.production
+	$(CARGO) build --release --quiet --bin aws-quota-exporter $(FEATURES)
+	@ls -l target/aws-quota-exporter.production target/release/aws-quota-exporter | awk '{print $$5, $$9}'
+
 clean:
 	$(CARGO) clean
 	rm -rf $(VENV)

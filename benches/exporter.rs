@@ -10,6 +10,8 @@
 
 #[path = "../tests/common/otlp_points.rs"]
 mod otlp_points;
+#[path = "../tests/common/process.rs"]
+mod process;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -28,6 +30,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
     MetricsService, MetricsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use process::{api_calls, cpu_seconds, mb, proc_status_kib, reset_peak_rss};
 use prost::Message;
 use simaws::generate::{self, Size};
 use simaws::paging::page_count;
@@ -319,17 +322,6 @@ async fn bench() {
     println!("  at the end:                                        {:.1} MB", rss_now as f64 / 1024.0);
 }
 
-fn api_calls(handle: &startup::AppHandle) -> u64 {
-    handle
-        .metrics
-        .gather()
-        .iter()
-        .filter(|f| f.name() == aws_quota_exporter::selfmetrics::API_CALLS)
-        .flat_map(|f| f.get_metric())
-        .map(|m| m.get_counter().get_value() as u64)
-        .sum()
-}
-
 async fn scrape(
     client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
     url: &str,
@@ -377,31 +369,4 @@ fn report(what: &str, sorted: &[Duration]) {
         pct(0.99).as_secs_f64() * 1000.0,
         sorted[sorted.len() - 1].as_secs_f64() * 1000.0
     );
-}
-
-fn mb(bytes: usize) -> f64 {
-    bytes as f64 / 1_000_000.0
-}
-
-/// User plus system CPU time of this process so far, from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
-    let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum());
-    // USER_HZ is 100 on every Linux the exporter targets.
-    ticks as f64 / 100.0
-}
-
-/// Resets the kernel's peak-RSS mark (VmHWM) so each phase is measured alone.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn proc_status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.trim_start_matches(':').trim().strip_suffix("kB")?.trim().parse().ok())
-        .unwrap_or(0)
 }

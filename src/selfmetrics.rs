@@ -138,6 +138,11 @@ impl SelfMetrics {
         self.http_connections.with_label_values(&[] as &[&str]).set(open as i64);
     }
 
+    /// The HTTP server's open connections, as last set.
+    pub fn http_connections(&self) -> i64 {
+        self.http_connections.with_label_values(&[] as &[&str]).get()
+    }
+
     /// The HTTP server closed a connection itself, for `reason`.
     pub fn count_http_connection_closed(&self, reason: &str) {
         self.http_connections_closed.with_label_values(&[reason]).inc();

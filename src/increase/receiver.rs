@@ -252,10 +252,18 @@ impl Receiver {
 
     /// Opens the ledger now, unless another caller is at it; records the result.
     pub async fn open_ledger(&self) -> Result<Ledger, LedgerError> {
-        use std::sync::atomic::Ordering;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        /// Clears the flag however the opening ends, a dropped future included.
+        struct Opening<'a>(&'a AtomicBool);
+        impl Drop for Opening<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::SeqCst);
+            }
+        }
         if self.opening.swap(true, Ordering::SeqCst) {
             return Err(LedgerError("the increase ledger is being opened; try again in a moment".into()));
         }
+        let _opening = Opening(&self.opening);
         let opened = super::open_ledger(&self.config, &self.ledger_sdk_config).await;
         let now = self.clock.now();
         let result = {
@@ -276,7 +284,6 @@ impl Receiver {
                 (Err(e), LedgerSlot::Open(_)) => Err(e),
             }
         };
-        self.opening.store(false, Ordering::SeqCst);
         self.metrics.set_increase_ledger_available(result.is_ok());
         if result.is_ok() {
             tracing::info!("the increase ledger is open");

@@ -177,6 +177,17 @@ def check_compose():
         problem(f"docker-compose.yml: Compose v2 rejects it: {result.stderr.strip()}")
 
 
+def check_no_committed_secrets():
+    """The compose stack's receiver token is generated at first start, never committed:
+    nothing but the .gitignore is tracked under deploy/secrets."""
+    tracked = subprocess.run(["git", "-C", ROOT, "ls-files", "deploy/secrets"], capture_output=True, text=True)
+    if tracked.returncode != 0:
+        return  # not a git checkout (an exported tarball): nothing to check
+    for path in tracked.stdout.split():
+        if path != "deploy/secrets/.gitignore":
+            problem(f"{path} is committed; the stack generates its secrets at first start")
+
+
 def check_otel_collector():
     """The exporter's OTLP endpoint in the compose file reaches the collector's receiver,
     over the protocol the exporter uses, and a metrics pipeline takes it in."""
@@ -210,6 +221,7 @@ if __name__ == "__main__":
     check_dashboards()
     check_metric_names()
     check_compose()
+    check_no_committed_secrets()
     check_otel_collector()
     if problems:
         print("\n".join(problems), file=sys.stderr)
