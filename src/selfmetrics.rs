@@ -39,7 +39,7 @@ pub const TASK_RESTARTS_HELP: &str = "Background tasks restarted after a panic, 
 pub const HTTP_CONNECTIONS_CLOSED_HELP: &str = "HTTP connections the server closed itself, by reason: \
      header_timeout (no complete request head in time, idle keep-alive connections included), send_timeout \
      (a response not sent within its deadline), evicted (the oldest idle connection, to make room at the \
-     connection cap).";
+     connection cap), per_client_limit (refused: its address already holds an eighth of the cap).";
 /// The help of [`INCREASE_REQUESTS`], shared with the family catalog.
 pub const INCREASE_REQUESTS_HELP: &str = "Decisions of the automatic increase receiver by outcome (filed, dry_run, \
      awaiting_approval, rejected, skipped, failed, resolved; approved, denied and the other AWS statuses as requests \

@@ -10,9 +10,10 @@
 //!   is closed, whether it is new or idle after a response (hyper's header timeout);
 //! * a response must be sent within the send timeout, and a write the client does not
 //!   take for that long ends the connection;
-//! * at most `max_connections` connections are held; at the cap the one idle the
-//!   longest is closed to make room, and when none is idle new connections wait in
-//!   the listen backlog until one closes;
+//! * at most `max_connections` connections are held, and one address (other than
+//!   loopback) holds at most an eighth of them; at the cap the one idle the longest is
+//!   closed to make room, and when none is idle new connections wait in the listen
+//!   backlog until one closes;
 //! * `accept` errors (file descriptors running out) back off instead of spinning.
 
 use std::convert::Infallible;
@@ -119,7 +120,14 @@ impl Server {
                         }
                     };
                     backoff = Duration::ZERO;
-                    let conn = connections.open();
+                    // One address may not take every place: a client reading slowly
+                    // holds its connections while it sends, and is refused beyond its share.
+                    if !peer.ip().is_loopback() && connections.from(peer.ip()) >= connections.per_client() {
+                        server.metrics.count_http_connection_closed("per_client_limit");
+                        drop(stream);
+                        continue;
+                    }
+                    let conn = connections.open(peer.ip());
                     let server = server.clone();
                     let watcher = graceful.watcher();
                     tokio::spawn(async move { server.connection(stream, peer, conn, watcher).await });
@@ -362,8 +370,9 @@ impl AsyncWrite for Guarded {
     }
 }
 
-/// An open connection as the registry sees it: its id, state and eviction signal.
-type Open = (u64, Arc<ConnState>, Arc<Notify>);
+/// An open connection as the registry sees it: its id, state, eviction signal and
+/// client address.
+type Open = (u64, Arc<ConnState>, Arc<Notify>, IpAddr);
 
 /// The open connections, for the cap and for eviction.
 #[derive(Debug)]
@@ -387,7 +396,7 @@ impl Drop for Connection {
     fn drop(&mut self) {
         let open = {
             let mut open = self.all.open.lock().unwrap_or_else(|p| p.into_inner());
-            open.retain(|(id, _, _)| *id != self.id);
+            open.retain(|(id, ..)| *id != self.id);
             open.len()
         };
         self.all.metrics.set_http_connections(open);
@@ -405,12 +414,22 @@ impl Connections {
         self.open.lock().unwrap_or_else(|p| p.into_inner()).len() < self.max
     }
 
-    fn open(self: &Arc<Self>) -> Connection {
+    /// The most connections one address may hold.
+    fn per_client(&self) -> usize {
+        (self.max / 8).max(8)
+    }
+
+    /// Connections `peer` holds.
+    fn from(&self, peer: IpAddr) -> usize {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(.., ip)| *ip == peer).count()
+    }
+
+    fn open(self: &Arc<Self>, peer: IpAddr) -> Connection {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let (state, evicted) = (Arc::new(ConnState::new()), Arc::new(Notify::new()));
         let open = {
             let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-            open.push((id, state.clone(), evicted.clone()));
+            open.push((id, state.clone(), evicted.clone(), peer));
             open.len()
         };
         self.metrics.set_http_connections(open);
@@ -422,7 +441,9 @@ impl Connections {
         let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let oldest = open
             .iter()
-            .filter_map(|(_, state, evicted)| Some((state.epoch + Duration::from_millis(state.idle_since()?), evicted)))
+            .filter_map(|(_, state, evicted, _)| {
+                Some((state.epoch + Duration::from_millis(state.idle_since()?), evicted))
+            })
             .min_by_key(|(since, _)| *since);
         if let Some((_, evicted)) = oldest {
             evicted.notify_one();
@@ -638,6 +659,26 @@ fn landing() -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_address_holds_at_most_an_eighth_of_the_cap_and_eviction_picks_the_longest_idle() {
+        let all = Arc::new(Connections::new(64, Arc::new(SelfMetrics::new())));
+        let attacker: IpAddr = "192.0.2.7".parse().expect("ip");
+        let held: Vec<Connection> = (0..8).map(|_| all.open(attacker)).collect();
+        assert_eq!((all.from(attacker), all.per_client()), (8, 8), "an eighth of 64");
+        assert_eq!(all.from("192.0.2.8".parse().expect("ip")), 0);
+        // The first one becomes busy: the next longest idle is the one asked to close.
+        held[0].state.set(Phase::Handling);
+        all.evict_longest_idle();
+        let evicted = held.iter().position(|c| {
+            let notified = c.evicted.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable()
+        });
+        assert_eq!(evicted, Some(1));
+        drop(held);
+        assert_eq!(all.from(attacker), 0, "closing frees the places");
+    }
 
     #[test]
     fn prometheus_default_accept_header_gets_openmetrics() {

@@ -187,6 +187,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
             client_parts: parts.clone(),
             regions: regions.clone(),
             refresh: limit_refresh(receiver_sdk, parts.clone(), clock.clone(), patches),
+            max_usage_age: config.usage_refresh_interval * 2 + config.usage_lookback,
         });
         // A ledger that cannot be opened does not stop the exporter: the receiver
         // answers 503 and tries again in the background.

@@ -220,30 +220,46 @@ impl TargetRunner {
         self.statuses.insert(source, status);
     }
 
-    /// Publishes the target's data, with the raised limits a listing has not caught up
-    /// with yet.
+    /// Publishes the target's data, with the raised limits its listing has not caught up
+    /// with yet. The runner's own data keeps what the listing said, so that a listing
+    /// read before the increase (and finished after it) cannot undo the patch; a patch
+    /// goes once a listing shows the raised value, or after two listing intervals.
     fn publish(&mut self) -> u64 {
         let patches = self.patches.clone();
         let mut pending = patches.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.ctx.clock.now();
+        let max_age = 2.0 * self.ctx.config.limits_refresh_interval.as_secs_f64();
         let services = &self.data.quotas.services;
-        pending
-            .retain(|p| services.get(&p.service_code).and_then(|s| s.last_success).is_none_or(|listed| listed <= p.at));
-        if !pending.is_empty() {
+        pending.retain(|p| {
+            let listed = services
+                .get(&p.service_code)
+                .and_then(|s| s.quotas.iter().find(|q| q.code == p.quota_code && q.resource.is_none()))
+                .and_then(|q| q.limit);
+            now - p.at < max_age && listed.is_none_or(|v| v < p.value)
+        });
+        let (quotas, forecasts) = if pending.is_empty() {
+            (self.data.quotas.clone(), self.data.forecasts.clone())
+        } else {
             let mut inventory = (*self.data.quotas).clone();
             for p in pending.iter() {
                 patch_inventory(&mut inventory, p);
             }
-            self.data.quotas = Arc::new(inventory);
-            self.update_forecasts();
-        }
+            let view = TargetData { quotas: Arc::new(inventory), ..self.data.clone() };
+            let forecasts = if self.ctx.config.forecast {
+                Arc::new(history::forecasts(&view, now, self.ctx.config.forecast_history_days))
+            } else {
+                view.forecasts.clone()
+            };
+            (view.quotas, forecasts)
+        };
         let snapshot = TargetSnapshot {
             target: self.target.clone(),
             account_id: self.data.account_id.clone(),
-            quotas: self.data.quotas.clone(),
+            quotas,
             usage: self.data.usage.clone(),
             bedrock: self.data.bedrock.clone(),
             bedrock_runtime: self.data.bedrock_runtime.clone(),
-            forecasts: self.data.forecasts.clone(),
+            forecasts,
             statuses: self.statuses.clone(),
             complete_rounds: self.full_refreshes,
         };

@@ -62,7 +62,9 @@ impl TargetAws {
             let (retry, done): (Vec<_>, Vec<_>) =
                 results.into_iter().partition(|b| b.data.as_ref().is_err_and(AwsError::is_retryable));
             results = done;
-            if retry.is_empty() {
+            // A round is a retry too: it spends from the budget.
+            if retry.is_empty() || !self.spend_round() {
+                results.extend(retry);
                 break;
             }
             tokio::time::sleep(self.round_pause()).await;

@@ -421,8 +421,12 @@ impl DynamoLedger {
     pub async fn update(&self, entry: &Entry, from: &[State]) -> Result<Result<(), Refusal>, LedgerError> {
         let mut items = vec![self.put_entry(entry, Some(from))?];
         if !entry.state.is_open() {
-            // A released slot expires once nothing needs it: at the end of its cooldown.
-            let expires = entry.cooldown_until.unwrap_or(entry.updated_at).ceil();
+            // A released slot expires once nothing needs it: when both modes' cooldowns
+            // are over. The other mode's is read first; only this entry writes the slot
+            // while it holds it, so it cannot change in between.
+            let slot = self.item(&slot_pk(&entry.key)).await?.unwrap_or_default();
+            let other = number(&slot, cooldown_attribute(!entry.dry_run)).unwrap_or(0.0);
+            let expires = entry.cooldown_until.unwrap_or(0.0).max(other).max(entry.updated_at).ceil();
             let mut release = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(slot_pk(&entry.key)))
@@ -431,9 +435,7 @@ impl DynamoLedger {
                 .expression_attribute_values(":expires", n(expires));
             release = match entry.cooldown_until {
                 Some(until) => release
-                    .update_expression(format!(
-                        "REMOVE holder SET #cd = :until, {EXPIRES_AT} = if_not_exists({EXPIRES_AT}, :expires)"
-                    ))
+                    .update_expression(format!("REMOVE holder SET #cd = :until, {EXPIRES_AT} = :expires"))
                     .expression_attribute_names("#cd", cooldown_attribute(entry.dry_run))
                     .expression_attribute_values(":until", n(until)),
                 None => release.update_expression(format!("REMOVE holder SET {EXPIRES_AT} = :expires")),

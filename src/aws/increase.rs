@@ -46,7 +46,7 @@ impl TargetAws {
         const OP: &str = "RequestServiceQuotaIncrease";
         let bound = self.timeouts.request_increase;
         let out = self
-            .call_once(SERVICE, OP, |meter| {
+            .call_once(SERVICE, OP, bound, |meter| {
                 self.service_quotas
                     .request_service_quota_increase()
                     .service_code(service_code)

@@ -364,7 +364,8 @@ impl TargetAws {
         let mut result = call().await;
         for _ in 0..retry::ROUNDS {
             match &result {
-                Err(e) if e.is_retryable() => {
+                // A round is a retry too: it spends from the budget.
+                Err(e) if e.is_retryable() && self.budget.try_spend() => {
                     tokio::time::sleep(self.round_pause()).await;
                     result = call().await;
                 }
@@ -398,19 +399,22 @@ impl TargetAws {
         let limiter = self.limits.get(&self.labels.region, op);
         let mut attempt = 1;
         loop {
-            if let Some(l) = &limiter {
-                l.acquire().await;
-            }
-            let result = match tokio::time::timeout(
-                bound.operation.saturating_sub(started.elapsed()),
-                send(self.meter(service, op)),
-            )
-            .await
-            {
+            // The wait for the rate limiter counts against the call's bound too.
+            let attempt_future = async {
+                if let Some(l) = &limiter {
+                    l.acquire().await;
+                }
+                send(self.meter(service, op)).await
+            };
+            let left = bound.operation.saturating_sub(started.elapsed());
+            let result = match tokio::time::timeout(left, attempt_future).await {
                 Ok(r) => r.map_err(|e| AwsError::from_sdk(op, e)),
                 Err(_) => Err(AwsError::Timeout {
                     operation: op,
-                    message: format!("no answer within the call's bound of {:?}", bound.operation),
+                    message: format!(
+                        "the call did not complete within its bound of {:?} (waiting for AWS or for the rate limit)",
+                        bound.operation
+                    ),
                 }),
             };
             let error = match result {
@@ -435,16 +439,34 @@ impl TargetAws {
         &self,
         service: &'static str,
         op: &'static str,
+        bound: Bound,
         send: impl FnOnce(Meter<E>) -> Fut,
     ) -> Result<T, AwsError>
     where
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        if let Some(l) = self.limits.get(&self.labels.region, op) {
-            l.acquire().await;
+        let limiter = self.limits.get(&self.labels.region, op);
+        // Waiting for the limiter is bounded too; the call itself by the SDK's timeouts.
+        let waited = tokio::time::timeout(bound.operation, async {
+            if let Some(l) = &limiter {
+                l.acquire().await;
+            }
+        })
+        .await;
+        if waited.is_err() {
+            return Err(AwsError::Timeout {
+                operation: op,
+                message: format!("the rate limit left no slot within {:?}; nothing was sent", bound.operation),
+            });
         }
         send(self.meter(service, op)).await.map_err(|e| AwsError::from_sdk(op, e))
+    }
+
+    /// Takes a token from the retry budget for a whole round of retries; false when
+    /// none is left.
+    pub fn spend_round(&self) -> bool {
+        self.budget.try_spend()
     }
 }
 

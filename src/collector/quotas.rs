@@ -59,7 +59,9 @@ impl Collector for QuotasCollector {
             let (retry, done): (Vec<_>, Vec<_>) =
                 listings.into_iter().partition(|(_, r)| r.as_ref().is_err_and(AwsError::is_retryable));
             listings = done;
-            if retry.is_empty() {
+            // A round is a retry too: it spends from the budget.
+            if retry.is_empty() || !ctx.aws.spend_round() {
+                listings.extend(retry);
                 break;
             }
             tokio::time::sleep(ctx.aws.round_pause()).await;

@@ -14,6 +14,11 @@ pub struct Evidence {
     pub limit: f64,
     /// In the quota's own terms (per period for rate quotas).
     pub usage: Option<f64>,
+    /// How old that reading is, in seconds: a reading kept from before a run of failed
+    /// refreshes is no evidence of today.
+    pub usage_age: Option<f64>,
+    /// The oldest reading taken as evidence, in seconds.
+    pub max_usage_age: f64,
     /// When the usage trend reaches the limit (epoch seconds).
     pub exhaustion: Option<f64>,
     pub r2: Option<f64>,
@@ -23,11 +28,15 @@ impl Evidence {
     pub fn utilization(&self) -> Option<f64> {
         crate::model::utilization(self.usage?, Some(self.limit))
     }
+
+    fn stale(&self) -> bool {
+        self.usage_age.is_some_and(|age| age > self.max_usage_age)
+    }
 }
 
 /// `Ok` with what backs the alert, or `Err` with why nothing does.
 pub fn corroborate(e: &Evidence, min_utilization: f64, forecast_days: u32, now: f64) -> Result<String, String> {
-    let utilization = e.utilization();
+    let utilization = e.utilization().filter(|_| !e.stale());
     if let Some(u) = utilization.filter(|u| *u >= min_utilization) {
         return Ok(format!("the exporter's own utilisation is {}", percent(u)));
     }
@@ -39,8 +48,15 @@ pub fn corroborate(e: &Evidence, min_utilization: f64, forecast_days: u32, now: 
             ((at - now) / 86_400.0).max(0.0)
         ));
     }
-    let seen = match (utilization, e.usage) {
-        (Some(u), Some(usage)) => format!("utilisation {} (usage {usage} of {})", percent(u), e.limit),
+    let seen = match (utilization, e.usage, e.usage_age) {
+        (Some(u), Some(usage), _) => format!("utilisation {} (usage {usage} of {})", percent(u), e.limit),
+        (None, Some(_), Some(age)) if e.stale() => {
+            format!(
+                "no usage reading newer than {:.0} minutes (the latest is {:.0} minutes old)",
+                e.max_usage_age / 60.0,
+                age / 60.0
+            )
+        }
         _ => "no usage".to_owned(),
     };
     let forecast = match (e.exhaustion, e.r2) {
@@ -71,7 +87,14 @@ mod tests {
     const DAY: f64 = 86_400.0;
 
     fn at(usage: Option<f64>) -> Evidence {
-        Evidence { limit: 1000.0, usage, exhaustion: None, r2: None }
+        Evidence { limit: 1000.0, usage, usage_age: Some(60.0), max_usage_age: 1500.0, exhaustion: None, r2: None }
+    }
+
+    #[test]
+    fn a_reading_older_than_the_refreshes_allow_is_no_evidence() {
+        let old = Evidence { usage_age: Some(3600.0), ..at(Some(950.0)) };
+        let no = corroborate(&old, 0.8, 14, NOW).expect_err("an hour-old reading backs nothing");
+        assert!(no.contains("no usage reading newer than 25 minutes (the latest is 60 minutes old)"), "{no}");
     }
 
     #[test]

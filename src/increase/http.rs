@@ -12,8 +12,9 @@
 //! loopback only) the webhook and the ledger are open, approvals never are.
 //!
 //! Answers: 403 a request from a web page (it carries `Origin`) or an approval with
-//! the wrong kind of credential, 429 a client after repeated wrong credentials (for a
-//! while, whatever it sends), 401 wrong or missing credentials, 415 a webhook body that
+//! the wrong kind of credential, 429 wrong credentials from an address that sent them
+//! again and again (for a while; right credentials still pass, so whoever shares an
+//! address with Alertmanager cannot lock it out), 401 wrong or missing credentials, 415 a webhook body that
 //! is not `application/json`, 413 a body above [`MAX_BODY`] or beyond the parser's
 //! limits, 408 a body not received within [`BODY_TIMEOUT`], 400 a malformed body
 //! (saying what was wrong), 200 with a JSON outcome per alert, and 503 when something
@@ -105,22 +106,26 @@ pub async fn handle(endpoint: Option<&Endpoint>, peer: IpAddr, req: Request<Inco
         let origin = super::escape_controls(origin.to_str().unwrap_or("(not text)")).into_owned();
         return error(StatusCode::FORBIDDEN, format!("requests from web pages (Origin: {origin}) are refused"));
     }
-    if let Some(left) = lockout.locked(peer) {
-        let mut r = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many requests with wrong credentials from {peer}; try again in {} s", left.as_secs().max(1)),
-        );
-        let retry = header::HeaderValue::from_str(&left.as_secs().max(1).to_string());
-        if let Ok(v) = retry {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return r;
-    }
     let config = receiver.config();
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let caller = match identify(authorization, config.credentials.as_ref(), &config.approvers) {
         Some(caller) => caller,
         None => {
+            // Secrets for filing are at least 32 bytes: guessing them is hopeless, so the
+            // lockout only quiets a noisy address, and never refuses right credentials.
+            if let Some(left) = lockout.locked(peer) {
+                let mut r = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "too many requests with wrong credentials from this address; try again in {} s",
+                        left.as_secs().max(1)
+                    ),
+                );
+                if let Ok(v) = header::HeaderValue::from_str(&left.as_secs().max(1).to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return r;
+            }
             lockout.failed(peer);
             let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
             let challenge = match &config.credentials {
@@ -320,10 +325,24 @@ pub fn authorized(header: Option<&str>, credentials: &Credentials) -> bool {
     }
 }
 
-/// Addresses that sent wrong credentials, and which of them are locked out.
+/// Addresses that sent wrong credentials, and which of them are locked out. An IPv6
+/// client is known by its /64, which one host can fill with addresses.
 #[derive(Debug, Default)]
 pub struct Lockout {
     clients: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+/// The address a client is known by.
+fn client_of(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(std::net::Ipv6Addr::from(segments))
+        }
+        IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)),
+        v4 => v4,
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -338,20 +357,30 @@ impl Lockout {
     pub fn locked(&self, peer: IpAddr) -> Option<Duration> {
         let now = Instant::now();
         let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients.get(&peer)?.locked_until.filter(|until| *until > now).map(|until| until - now)
+        clients.get(&client_of(peer))?.locked_until.filter(|until| *until > now).map(|until| until - now)
     }
 
     /// Records wrong credentials from `peer`; the [`MAX_FAILURES`]th within the
     /// window locks it out for [`LOCKOUT`].
     pub fn failed(&self, peer: IpAddr) {
         let now = Instant::now();
+        let peer = client_of(peer);
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if clients.len() >= TRACKED_CLIENTS && !clients.contains_key(&peer) {
             clients.retain(|_, f| f.locked_until.is_some_and(|u| u > now) || now - f.first < FAILURE_WINDOW);
+            // Still full: forget the address that has been quiet the longest, and a locked
+            // one only when every address is locked.
+            let oldest = |locked: bool| {
+                clients
+                    .iter()
+                    .filter(|(_, f)| f.locked_until.is_some_and(|u| u > now) == locked)
+                    .min_by_key(|(_, f)| f.first)
+                    .map(|(ip, _)| *ip)
+            };
             if clients.len() >= TRACKED_CLIENTS
-                && let Some(oldest) = clients.iter().min_by_key(|(_, f)| f.first).map(|(ip, _)| *ip)
+                && let Some(evict) = oldest(false).or_else(|| oldest(true))
             {
-                clients.remove(&oldest);
+                clients.remove(&evict);
             }
         }
         let f = clients.entry(peer).or_insert(Failures { count: 0, first: now, locked_until: None });
@@ -415,6 +444,21 @@ mod tests {
         let left = lockout.locked(attacker).expect("locked out");
         assert!(left <= LOCKOUT && left > LOCKOUT - Duration::from_secs(5), "{left:?}");
         assert_eq!(lockout.locked(other), None);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_one_client_across_its_slash_64() {
+        let lockout = Lockout::default();
+        for i in 0..MAX_FAILURES {
+            lockout.failed(format!("2001:db8:1:2::{i:x}").parse().expect("ip"));
+        }
+        assert!(lockout.locked("2001:db8:1:2:ffff::1".parse().expect("ip")).is_some());
+        assert_eq!(lockout.locked("2001:db8:1:3::1".parse().expect("ip")), None, "another /64");
+        let mapped: IpAddr = "::ffff:192.0.2.9".parse().expect("ip");
+        for _ in 0..MAX_FAILURES {
+            lockout.failed(mapped);
+        }
+        assert!(lockout.locked("192.0.2.9".parse().expect("ip")).is_some(), "an IPv4-mapped address is its IPv4");
     }
 
     #[test]

@@ -30,7 +30,14 @@ use settings::{IncreaseConfig, LedgerConfig};
 /// missing; `AWS_ENDPOINT_URL_DYNAMODB` points it at a DynamoDB-compatible server).
 pub async fn open_ledger(config: &IncreaseConfig, sdk_config: &aws_config::SdkConfig) -> Result<Ledger, LedgerError> {
     match &config.ledger {
-        LedgerConfig::Sqlite { path } => Ok(Ledger::Sqlite(sqlite::SqliteLedger::open(path)?)),
+        LedgerConfig::Sqlite { path } => {
+            // Opening may wait up to SQLite's busy timeout: off the async threads.
+            let path = path.clone();
+            let opened = tokio::task::spawn_blocking(move || sqlite::SqliteLedger::open(&path))
+                .await
+                .map_err(|e| LedgerError(format!("opening the ledger failed: {e}")))?;
+            Ok(Ledger::Sqlite(opened?))
+        }
         LedgerConfig::DynamoDb { table, endpoint } => Ok(Ledger::DynamoDb(
             crate::aws::dynamodb::DynamoLedger::open(sdk_config, table, endpoint.as_deref(), config.retention).await?,
         )),

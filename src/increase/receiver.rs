@@ -51,8 +51,12 @@ pub const OPT_IN_LABEL: &str = "auto_increase";
 pub const IDENTITY_LABELS: [&str; 4] = ["cloud_account_id", "cloud_region", "service_code", "quota_code"];
 /// Region where AWS takes increase requests for global quotas.
 pub const GLOBAL_REGION: &str = "us-east-1";
-/// How long another replica's claim or filing is left alone before it is recovered.
+/// How long another replica's filing is left alone before it is settled against AWS's
+/// history (a `RequestServiceQuotaIncrease` takes at most 20 s).
 pub const GRACE: Duration = Duration::from_secs(120);
+/// How long a claim may sit in its checks before it counts as abandoned: longer than
+/// the checks' AWS calls can take, each bounded, under throttling.
+pub const CHECKING_GRACE: Duration = Duration::from_secs(900);
 /// How long the Automatic Management configuration is trusted.
 const AUTO_MANAGEMENT_TTL: f64 = 600.0;
 /// AWS's limits on open requests.
@@ -92,6 +96,8 @@ struct Facts {
     /// The forecast's recommended limit, where there is one.
     recommended: Option<f64>,
     usage: Option<f64>,
+    /// When that usage was measured (epoch seconds).
+    usage_at: Option<f64>,
     exhaustion: Option<f64>,
     r2: Option<f64>,
 }
@@ -161,6 +167,8 @@ pub struct Receiver {
     regions: Vec<String>,
     clients: Mutex<HashMap<String, TargetAws>>,
     auto_management: Mutex<Option<(f64, AutoManagement)>>,
+    /// The oldest usage reading taken as evidence, in seconds.
+    max_usage_age: f64,
     refresh: LimitRefresh,
     /// Entries this process is working on; the tracker leaves them alone.
     inflight: Mutex<HashSet<String>>,
@@ -198,6 +206,9 @@ pub struct ReceiverParts {
     pub client_parts: ClientParts,
     pub regions: Vec<String>,
     pub refresh: LimitRefresh,
+    /// The oldest usage reading taken as evidence: a couple of usage refreshes and the
+    /// lookback window.
+    pub max_usage_age: Duration,
 }
 
 impl Receiver {
@@ -225,6 +236,7 @@ impl Receiver {
             regions,
             clients: Mutex::new(HashMap::new()),
             auto_management: Mutex::new(None),
+            max_usage_age: parts.max_usage_age.as_secs_f64(),
             refresh: parts.refresh,
             inflight: Mutex::new(HashSet::new()),
             wake: tokio::sync::Notify::new(),
@@ -401,7 +413,7 @@ impl Receiver {
             }
             Known::Unknown(detail) => return self.skip(l, entry, "unknown_quota", detail).await,
         };
-        let Facts { quota, recommended, usage, exhaustion, r2 } = *facts;
+        let Facts { quota, recommended, usage, usage_at, exhaustion, r2 } = *facts;
         if !quota.adjustable {
             return self.skip(l, entry, "not_adjustable", format!("{service}/{quota_code} is not adjustable")).await;
         }
@@ -409,7 +421,14 @@ impl Receiver {
             return self.skip(l, entry, "unknown_limit", "the quota has no known limit".into()).await;
         };
         entry.current_value = Some(limit);
-        let evidence = Evidence { limit, usage, exhaustion, r2 };
+        let evidence = Evidence {
+            limit,
+            usage,
+            usage_age: usage_at.map(|at| now - at),
+            max_usage_age: self.max_usage_age,
+            exhaustion,
+            r2,
+        };
         let backed_by =
             match evidence::corroborate(&evidence, self.config.min_utilization, self.config.forecast_days, now) {
                 Ok(basis) => basis,
@@ -500,6 +519,7 @@ impl Receiver {
         Known::Quota(Box::new(Facts {
             recommended: forecast.and_then(|f| f.recommended_limit),
             usage: crate::metrics::usage_of(target, &quota),
+            usage_at: quota.usage_metric.as_ref().and_then(|m| target.usage.readings.get(m)).map(|r| r.timestamp),
             exhaustion: forecast.and_then(|f| f.exhaustion),
             r2: forecast.map(|f| f.r2),
             quota,
@@ -566,7 +586,7 @@ impl Receiver {
             waiting.detail = format!("{}; awaiting approval", entry.detail);
             return match l.update(&waiting, &[from]).await {
                 Ok(Ok(())) => outcome(&waiting, "awaiting_approval", None),
-                Ok(Err(_)) => outcome(&waiting, "skipped", Some("moved")),
+                Ok(Err(_)) => moved(&waiting),
                 Err(e) => outcome_for_ledger_error(&waiting, e),
             };
         }
@@ -580,7 +600,7 @@ impl Receiver {
                     format!("{max} requests were already filed today (UTC); QUOTA_EXPORTER_INCREASE_DAILY_MAX={max}");
                 return self.release(l, entry, from, Release::skipped("daily_maximum", detail)).await;
             }
-            Ok(Err(_)) => return outcome(&entry, "skipped", Some("moved")),
+            Ok(Err(_)) => return moved(&entry),
             Ok(Ok(())) => {}
         }
         if self.config.dry_run {
@@ -650,7 +670,12 @@ impl Receiver {
             let settled = self.found_in_history(&filing, ours, &format!("{e}; settled against AWS's request history"));
             self.metrics.count_increase("reconciled", settled.state.as_str());
             return match l.update(&settled, &[State::Filing]).await {
-                Ok(_) => outcome(&settled, "filed", None),
+                Ok(recorded) => {
+                    if recorded.is_ok() {
+                        self.refresh_if_approved(&settled).await;
+                    }
+                    outcome(&settled, "filed", None)
+                }
                 Err(le) => outcome_for_ledger_error(&settled, le),
             };
         }
@@ -821,12 +846,24 @@ impl Receiver {
         let had_open = !open.is_empty();
         for entry in open {
             let Some(_inflight) = self.track(&entry.id) else { continue };
-            let stale = self.clock.now() - entry.updated_at >= grace.as_secs_f64();
+            let age = self.clock.now() - entry.updated_at;
+            let stale = age >= grace.as_secs_f64();
+            // With no grace (a ledger of this receiver's alone, at start) whatever is not
+            // worked on is a previous run's; on a shared one, another replica's checks may
+            // take long.
+            let checks_stale = grace.is_zero() || age >= CHECKING_GRACE.as_secs_f64();
             match entry.state {
-                State::Checking if stale => {
+                State::Checking if checks_stale => {
                     let mut e = entry.moved(State::Abandoned, self.clock.now());
                     e.detail = format!("{}; the receiver stopped during its checks, nothing was filed", entry.detail);
                     l.update(&e, &[State::Checking]).await?.ok();
+                    self.metrics.count_increase("abandoned", "");
+                }
+                // A dry run never reached AWS: nothing in AWS's history is its own.
+                State::Filing if stale && entry.dry_run => {
+                    let mut e = entry.moved(State::Abandoned, self.clock.now());
+                    e.detail = format!("{}; the receiver stopped before recording its dry run", entry.detail);
+                    l.update(&e, &[State::Filing]).await?.ok();
                     self.metrics.count_increase("abandoned", "");
                 }
                 State::Filing if stale => self.reconcile(l, entry).await?,
@@ -884,9 +921,20 @@ impl Receiver {
                 e
             }
         };
-        l.update(&settled, &[State::Filing]).await?.ok();
+        let recorded = l.update(&settled, &[State::Filing]).await?.is_ok();
         self.metrics.count_increase("reconciled", settled.state.as_str());
+        if recorded {
+            self.refresh_if_approved(&settled).await;
+        }
         Ok(())
+    }
+
+    /// An entry found closed and approved in AWS's history raises the published limit,
+    /// as following it would have.
+    async fn refresh_if_approved(&self, entry: &Entry) {
+        if entry.state == State::Closed && entry.aws_status.as_deref() == Some("APPROVED") {
+            (self.refresh)(entry.key.clone()).await;
+        }
     }
 
     /// The quota's requests in AWS's history, in the region the entry files in.
@@ -1047,6 +1095,15 @@ fn outcome(entry: &Entry, name: &'static str, reason: Option<&str>) -> AlertOutc
         desired_value: entry.desired_value,
         transient: false,
     }
+}
+
+/// Another replica (or the tracker) moved the entry while it was being decided: worth
+/// Alertmanager sending it again, so that nothing is lost to the race.
+fn moved(entry: &Entry) -> AlertOutcome {
+    let mut o = outcome(entry, "skipped", Some("moved"));
+    o.detail = format!("{}; the entry was moved meanwhile", entry.detail);
+    o.transient = true;
+    o
 }
 
 fn outcome_for_ledger_error(entry: &Entry, e: LedgerError) -> AlertOutcome {

@@ -68,7 +68,8 @@ fn err(e: impl std::fmt::Display) -> LedgerError {
 impl SqliteLedger {
     /// Opens (creating if needed) the ledger at `path`.
     pub fn open(path: &Path) -> Result<SqliteLedger, LedgerError> {
-        let conn = Connection::open(path).map_err(|e| LedgerError(format!("cannot open {}: {e}", path.display())))?;
+        let mut conn =
+            Connection::open(path).map_err(|e| LedgerError(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
@@ -76,13 +77,24 @@ impl SqliteLedger {
             let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('entries')").map_err(err)?;
             stmt.query_map([], |r| r.get(0)).map_err(err)?.collect::<Result<_, _>>().map_err(err)?
         };
-        if !existing.is_empty() {
+        if !existing.is_empty() && ADDED_COLUMNS.iter().any(|(c, _)| !existing.iter().any(|e| e == c)) {
+            // One writer at a time (the receiver and the requests command may open the
+            // file together), and looked at again under the lock.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+            let existing: Vec<String> = {
+                let mut stmt = tx.prepare("SELECT name FROM pragma_table_info('entries')").map_err(err)?;
+                stmt.query_map([], |r| r.get(0)).map_err(err)?.collect::<Result<_, _>>().map_err(err)?
+            };
             for (column, definition) in ADDED_COLUMNS {
                 if !existing.iter().any(|c| c == column) {
-                    conn.execute_batch(&format!("ALTER TABLE entries ADD COLUMN {column} {definition}"))
-                        .map_err(err)?;
+                    tx.execute_batch(&format!("ALTER TABLE entries ADD COLUMN {column} {definition}")).map_err(err)?;
+                    if *column == "dry_run" {
+                        // Dry runs of the first version: they keep their own cooldowns.
+                        tx.execute("UPDATE entries SET dry_run = 1 WHERE state = 'dry_run'", []).map_err(err)?;
+                    }
                 }
             }
+            tx.commit().map_err(err)?;
         }
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(SqliteLedger { conn: Arc::new(Mutex::new(conn)) })

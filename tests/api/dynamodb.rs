@@ -262,4 +262,26 @@ async fn the_table_expires_closed_entries_by_ttl_and_keeps_open_ones() {
         Some(&AttributeValue::N(format!("{}", 2000 + 86_400))),
         "a day's retention after its last change"
     );
+
+    // A filed request's cooldown runs for a day; a dry run claims and releases the same
+    // quota meanwhile: the slot must outlive the filed request's cooldown.
+    let slot_key = format!("slot#{}#us-east-1#ec2#L-1216C47A", crate::estate::ACCOUNT);
+    let slot = || async {
+        let got = client.get_item().table_name("expiring").key("pk", AttributeValue::S(slot_key.clone())).send().await;
+        got.expect("read").item.expect("the slot")
+    };
+    let live = Entry::new(closed.key.clone(), State::Checking, 3000.0);
+    l.claim(&live, 3000.0).await.expect("ok").expect("claimed");
+    let mut live_closed = live.moved(State::Closed, 3001.0);
+    live_closed.cooldown_until = Some(3001.0 + 86_400.0);
+    l.update(&live_closed, &[State::Checking]).await.expect("ok").expect("moved");
+    let mut trial = Entry::new(closed.key.clone(), State::Checking, 4000.0);
+    trial.dry_run = true;
+    l.claim(&trial, 4000.0).await.expect("ok").expect("a dry run ignores the filing cooldown");
+    l.update(&trial.moved(State::Skipped, 4001.0), &[State::Checking]).await.expect("ok").expect("moved");
+    assert_eq!(
+        slot().await.get("expires_at"),
+        Some(&AttributeValue::N(format!("{}", 3001 + 86_400))),
+        "the slot lives as long as the longest cooldown"
+    );
 }

@@ -490,6 +490,7 @@ async fn the_daily_maximum_stops_filing_for_the_rest_of_the_utc_day() {
     // The next UTC day.
     let next_day = (T0 / 86_400.0).floor() * 86_400.0 + 86_400.0;
     app.sim.clock().set(next_day + 10.0);
+    app.handle.refresh_usage().await;
     let (_, outcomes) = send(&app, vec![alert("lambda", "L-B99A9384", "us-east-1")]).await;
     assert_eq!(outcome(&outcomes[0]), ("filed", ""), "{outcomes:?}");
     app.stop().await;

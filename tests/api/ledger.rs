@@ -179,7 +179,9 @@ fn a_ledger_file_of_the_first_version_gains_the_new_columns_and_keeps_its_entrie
          alertname TEXT, fingerprint TEXT, starts_at TEXT, counted_day TEXT, cooldown_until REAL, \
          created_at REAL NOT NULL, updated_at REAL NOT NULL, closed_at REAL);
          INSERT INTO entries VALUES ('0000000001000-old', '123456789012', 'us-east-1', 'ec2', 'L-1', 'closed', 0, NULL, \
-         'filed earlier', 640, 960, 'req-1', 'APPROVED', NULL, NULL, NULL, NULL, '2026-11-22', 5000, 1000, 2000, 2000);",
+         'filed earlier', 640, 960, 'req-1', 'APPROVED', NULL, NULL, NULL, NULL, '2026-11-22', 5000, 1000, 2000, 2000);
+         INSERT INTO entries VALUES ('0000000001001-dry', '123456789012', 'us-east-1', 'ec2', 'L-2', 'dry_run', 0, NULL, \
+         'a trial', 640, 960, NULL, NULL, NULL, NULL, NULL, NULL, '2026-11-22', 90000, 1001, 2001, 2001);",
     )
     .expect("the first schema");
     drop(conn);
@@ -188,4 +190,10 @@ fn a_ledger_file_of_the_first_version_gains_the_new_columns_and_keeps_its_entrie
     let e = rt.block_on(l.get("0000000001000-old")).expect("ok").expect("kept");
     assert_eq!((e.state, e.dry_run, e.decided_by), (State::Closed, false, None));
     assert_eq!(e.request_id.as_deref(), Some("req-1"));
+    let trial = rt.block_on(l.get("0000000001001-dry")).expect("ok").expect("kept");
+    assert!(trial.dry_run, "a dry run of the first version is known as one");
+    // Its cooldown holds back dry runs only.
+    let ledger = Ledger::Sqlite(l);
+    let live = Entry::new(key("L-2"), State::Checking, 3000.0);
+    assert_eq!(rt.block_on(ledger.claim(&live, 3000.0)).expect("ok"), Ok(()));
 }

@@ -120,3 +120,30 @@ async fn a_refresh_that_panics_is_logged_counted_and_started_again() {
     assert_eq!(m.quota("aws_quota_limit", "us-east-1", EC2.0, EC2.1), Some(640.0), "the restarted refresh ran");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_listing_read_before_an_approval_and_finished_after_it_does_not_undo_the_raised_limit() {
+    let (app, _ledger) = receiver(|_| {}).await;
+    let ask = expected_ask(&app, EC2, "us-east-1").await;
+    send(&app, vec![alert(EC2.0, EC2.1, "us-east-1")]).await;
+    // A full refresh reads EC2 (640, before the decision) at once and then waits three
+    // seconds on another service, so it finishes after the approval below.
+    app.sim.inject(
+        Fault::latency(Duration::from_secs(3)).operation("ListServiceQuotas").service_code("sagemaker").times(1),
+    );
+    let handle = app.handle.clone();
+    let refresh = tokio::spawn(async move { handle.refresh_all().await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.sim.clock().advance(601.0);
+    app.handle.receiver.clone().expect("on").tick(Duration::ZERO).await.expect("ledger ok");
+    assert_eq!(app.metrics().await.quota("aws_quota_limit", "us-east-1", EC2.0, EC2.1), Some(ask));
+    // The listing completes, and is stamped, after the approval.
+    app.sim.clock().advance(1.0);
+    refresh.await.expect("the refresh ends");
+    let m = app.metrics().await;
+    assert_eq!(m.quota("aws_quota_limit", "us-east-1", EC2.0, EC2.1), Some(ask), "the older reading did not win");
+    // The next listing shows the raised value itself.
+    app.handle.refresh_all().await;
+    assert_eq!(app.metrics().await.quota("aws_quota_limit", "us-east-1", EC2.0, EC2.1), Some(ask));
+    app.stop().await;
+}
