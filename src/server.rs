@@ -69,8 +69,7 @@ impl Default for HttpLimits {
     }
 }
 
-/// The size of the pieces a stored body is sent in, so that a slow client holds the
-/// send deadline's attention, not a buffer.
+/// The size of the pieces an uncompressed body is inflated and sent in.
 const CHUNK: usize = 64 * 1024;
 
 /// What the server needs.
@@ -489,39 +488,14 @@ fn metrics(hub: &Hub, req: &Request<Incoming>) -> HttpResponse {
         .header(header::VARY, "Accept, Accept-Encoding");
     let compressed = exposition.gzip(format).clone();
     let response = if gzip {
-        builder.header(header::CONTENT_ENCODING, "gzip").body(UnsyncBoxBody::new(Chunks(compressed)))
+        // One frame: hyper writes it as the client takes it, and the socket wrapper's
+        // stall deadline covers a client that stops taking it.
+        builder.header(header::CONTENT_ENCODING, "gzip").body(full(compressed))
     } else {
         // Inflated as it is sent, so an uncompressed scrape holds one chunk, not the whole body.
         builder.body(UnsyncBoxBody::new(Inflate::new(compressed)))
     };
     response.unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "invalid response\n".into()))
-}
-
-/// A stored body sent in pieces of [`CHUNK`] bytes (slices of the same buffer, no copy).
-struct Chunks(Bytes);
-
-impl Body for Chunks {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        if self.0.is_empty() {
-            return Poll::Ready(None);
-        }
-        let n = self.0.len().min(CHUNK);
-        Poll::Ready(Some(Ok(Frame::data(self.0.split_to(n)))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        hyper::body::SizeHint::with_exact(self.0.len() as u64)
-    }
 }
 
 /// A body that inflates a stored gzip exposition chunk by chunk.

@@ -95,30 +95,7 @@ fn the_readme_documents_every_metric_family_the_exporter_exports() {
 
 /// Starts the binary in demo mode on an ephemeral port; returns it and its address.
 fn start_demo() -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
-    use std::io::BufRead;
-    let mut child = exporter()
-        .arg("--demo")
-        .env("QUOTA_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let stderr = child.stderr.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let address = loop {
-        let line = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the exporter logs its address");
-        if line.contains("serving /metrics") {
-            let addr = line.rsplit("address=").next().expect("an address field").trim().to_owned();
-            break addr;
-        }
-    };
-    (child, address, rx)
+    crate::helpers::start_binary(exporter().arg("--demo").env("QUOTA_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0"))
 }
 
 fn http_get(address: &str, path: &str) -> (u16, String) {

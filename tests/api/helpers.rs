@@ -125,6 +125,31 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(crate::estate::test_estate(), crate::estate::ACCESS_KEY, |_| {}).await
 }
 
+/// Starts the exporter binary as `cmd` says (stderr piped), and waits until it logs
+/// the address it serves on; the child, that address, and its later log lines.
+pub fn start_binary(
+    cmd: &mut std::process::Command,
+) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().expect("the binary starts");
+    let stderr = child.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Drained to the end even when nobody listens, so the child never blocks on a
+        // full pipe.
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let address = loop {
+        let line = rx.recv_timeout(Duration::from_secs(60)).expect("the exporter logs its address");
+        if line.contains("serving /metrics") {
+            break line.rsplit("address=").next().expect("an address field").trim().to_owned();
+        }
+    };
+    (child, address, rx)
+}
+
 /// A response read in full.
 #[derive(Debug)]
 pub struct Reply {

@@ -779,7 +779,6 @@ async fn twenty_open_requests_in_the_account_stop_filing_in_any_region() {
 /// The exporter binary against `endpoint` (a simulator in this process), receiver on,
 /// filing, with `extra` variables; its address once it listens.
 fn exporter_process(endpoint: &str, ledger: &std::path::Path, extra: &[(&str, &str)]) -> (std::process::Child, String) {
-    use std::io::BufRead;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_aws-quota-exporter"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -797,25 +796,11 @@ fn exporter_process(endpoint: &str, ledger: &std::path::Path, extra: &[(&str, &s
         .env("QUOTA_EXPORTER_INCREASE_DRY_RUN", "false")
         .env("QUOTA_EXPORTER_INCREASE_TOKEN", TOKEN)
         .env("QUOTA_EXPORTER_INCREASE_LEDGER_PATH", ledger)
-        .env("QUOTA_EXPORTER_INCREASE_POLL_INTERVAL", "200ms")
-        .stderr(std::process::Stdio::piped());
+        .env("QUOTA_EXPORTER_INCREASE_POLL_INTERVAL", "200ms");
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("the binary starts");
-    let stderr = child.stderr.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let address = loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("the exporter logs its address");
-        if line.contains("serving /metrics") {
-            break line.rsplit("address=").next().expect("an address field").trim().to_owned();
-        }
-    };
+    let (child, address, _log) = crate::helpers::start_binary(&mut cmd);
     (child, address)
 }
 

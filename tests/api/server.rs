@@ -134,11 +134,10 @@ async fn at_the_connection_cap_the_connection_idle_the_longest_makes_room_for_a_
     app.stop().await;
 }
 
-/// The binary, in demo mode, with `ulimit -n` at `files`; its pid and address.
+/// The binary, in demo mode, with `ulimit -n` at `files`; the child and its address.
 fn demo_with_few_files(files: u32) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
         .arg(format!("ulimit -n {files} && exec \"$0\" --demo"))
         .arg(env!("CARGO_BIN_EXE_aws-quota-exporter"))
         .env_clear()
@@ -146,23 +145,8 @@ fn demo_with_few_files(files: u32) -> (std::process::Child, String) {
         .env("QUOTA_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0")
         .env("QUOTA_EXPORTER_BEDROCK", "false")
         .env("QUOTA_EXPORTER_FORECAST", "false")
-        .env("QUOTA_EXPORTER_LOG_LEVEL", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let stderr = child.stderr.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let address = loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("the exporter logs its address");
-        if line.contains("serving /metrics") {
-            break line.rsplit("address=").next().expect("an address field").trim().to_owned();
-        }
-    };
+        .env("QUOTA_EXPORTER_LOG_LEVEL", "info");
+    let (child, address, _log) = crate::helpers::start_binary(&mut cmd);
     (child, address)
 }
 

@@ -146,23 +146,6 @@ pub(crate) fn applied_value(ctx: &HandlerContext<'_>, service: &Service, q: &Quo
         .or(q.applied_value)
 }
 
-/// `2026-11-22T05:13:13Z` for epoch seconds.
-pub(crate) fn iso8601(epoch_seconds: f64) -> String {
-    let secs = epoch_seconds.floor() as i64;
-    let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", of_day / 3600, of_day % 3600 / 60, of_day % 60)
-}
-
 fn illegal(message: impl Into<String>) -> ApiError {
     ApiError::new(400, "IllegalArgumentException", message)
 }
@@ -362,12 +345,6 @@ mod tests {
         assert_eq!(r.status(1600.0), "NOT_APPROVED");
         r.desired = 1280.0;
         assert_eq!(r.status(1600.0), "APPROVED");
-    }
-
-    #[test]
-    fn timestamps_are_written_as_iso_8601_utc() {
-        assert_eq!(iso8601(0.0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso8601(1_795_391_999.5), "2026-11-22T23:59:59Z");
     }
 
     #[test]

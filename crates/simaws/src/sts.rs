@@ -92,7 +92,8 @@ impl Protocol for Sts {
                     key.clone(),
                     crate::Session { account_id: ctx.account.id.clone(), role_arn: arn.to_owned() },
                 );
-                let expires = crate::increases::iso8601(ctx.now + 3600.0);
+                // The simulator never expires a session; the SDK refreshes before this.
+                let expires = "2100-01-01T00:00:00Z";
                 let body = format!(
                     "<AssumeRoleResponse xmlns=\"{XMLNS}\">\n  <AssumeRoleResult>\n    <Credentials>\n      \
                      <AccessKeyId>{key}</AccessKeyId>\n      <SecretAccessKey>sim-secret-{n}</SecretAccessKey>\n      \
