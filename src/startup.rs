@@ -186,7 +186,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
             ledger_sdk_config: sdk_config.clone(),
             client_parts: parts.clone(),
             regions: regions.clone(),
-            refresh: limit_refresh(receiver_sdk, parts.clone(), clock.clone(), patches),
+            refresh: limit_refresh(clock.clone(), patches),
             max_usage_age: config.usage_refresh_interval * 2 + config.usage_lookback,
         });
         // A ledger that cannot be opened does not stop the exporter: the receiver
@@ -213,39 +213,24 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
     })
 }
 
-/// Reads a quota's limit again after AWS approved an increase (`GetServiceQuota` in
-/// the region it was filed in) and raises it in every target that publishes it, at
-/// once: never by waiting for a target's refresh, which may be stuck in a slow call.
-fn limit_refresh(
-    sdk_config: aws_config::SdkConfig,
-    parts: ClientParts,
-    clock: Arc<dyn Clock>,
-    targets: Vec<(String, Arc<LimitPatches>)>,
-) -> LimitRefresh {
-    Arc::new(move |key| {
-        let (sdk_config, parts, clock, targets) = (sdk_config.clone(), parts.clone(), clock.clone(), targets.clone());
+/// Raises an approved quota's limit in every target that publishes it, at once: never
+/// by waiting for a target's refresh, which may be stuck in a slow call.
+fn limit_refresh(clock: Arc<dyn Clock>, targets: Vec<(String, Arc<LimitPatches>)>) -> LimitRefresh {
+    Arc::new(move |key, value, global| {
+        let (clock, targets) = (clock.clone(), targets.clone());
         Box::pin(async move {
-            let aws = TargetAws::new(&sdk_config, &key.region, &parts);
-            let current = match aws.current_quota(&key.service_code, &key.quota_code).await {
-                Ok(q) => q,
-                Err(e) => {
-                    tracing::warn!(quota = %key, error = %e, "cannot read the limit again after an approved increase; the next listing will");
-                    return;
-                }
-            };
             let patch = LimitPatch {
                 service_code: key.service_code.clone(),
                 quota_code: key.quota_code.clone(),
-                value: current.value,
+                value,
                 at: clock.now(),
             };
             for (region, patches) in &targets {
-                if (*region == key.region || current.global)
+                if (*region == key.region || global)
                     && let Some(generation) = patches.apply(patch.clone())
                 {
-                    tracing::info!(quota = %key, aws.region = %region, limit = current.value, "limit read again after an approved increase");
-                    let hub = patches.hub();
-                    let _ = tokio::time::timeout(Duration::from_secs(2), hub.wait_rendered(generation)).await;
+                    tracing::info!(quota = %key, aws.region = %region, limit = value, "limit raised after an approved increase");
+                    let _ = tokio::time::timeout(Duration::from_secs(2), patches.hub().wait_rendered(generation)).await;
                 }
             }
         })

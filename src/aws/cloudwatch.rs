@@ -57,39 +57,38 @@ impl TargetAws {
         end: f64,
         concurrency: usize,
     ) -> Vec<BatchResult> {
-        let mut results = self.batches(queries, start, end, concurrency).await;
-        for _ in 0..super::retry::ROUNDS {
-            let (retry, done): (Vec<_>, Vec<_>) =
-                results.into_iter().partition(|b| b.data.as_ref().is_err_and(AwsError::is_retryable));
-            results = done;
-            // A round is a retry too: it spends from the budget.
-            if retry.is_empty() || !self.spend_round() {
-                results.extend(retry);
-                break;
-            }
-            tokio::time::sleep(self.round_pause()).await;
-            let ids: std::collections::HashSet<&str> =
-                retry.iter().flat_map(|b| b.ids.iter().map(String::as_str)).collect();
-            let again: Vec<MetricQuery> = queries.iter().filter(|q| ids.contains(q.id.as_str())).cloned().collect();
-            results.extend(self.batches(&again, start, end, concurrency).await);
-        }
-        results
+        let chunks: Vec<&[MetricQuery]> = queries.chunks(MAX_QUERIES_PER_CALL).collect();
+        self.in_rounds(chunks, |chunks| self.read_chunks(chunks, start, end, concurrency))
+            .await
+            .into_iter()
+            .map(|(chunk, data)| BatchResult { ids: chunk.iter().map(|q| q.id.clone()).collect(), data })
+            .collect()
     }
 
-    async fn batches(&self, queries: &[MetricQuery], start: f64, end: f64, concurrency: usize) -> Vec<BatchResult> {
+    /// One `GetMetricData` request per chunk, `concurrency` at a time.
+    async fn read_chunks<'q>(
+        &self,
+        chunks: Vec<&'q [MetricQuery]>,
+        start: f64,
+        end: f64,
+        concurrency: usize,
+    ) -> Vec<(&'q [MetricQuery], Result<HashMap<String, MetricData>, AwsError>)> {
         use futures_util::StreamExt;
-        let mut batches = Vec::new();
-        for chunk in queries.chunks(MAX_QUERIES_PER_CALL) {
-            batches.push(self.batch(chunk, start, end));
+        // Collected first: a closure inside the stream would make the future not Send.
+        let mut calls = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            calls.push(self.read_chunk(chunk, start, end));
         }
-        futures_util::stream::iter(batches).buffer_unordered(concurrency.max(1)).collect().await
+        futures_util::stream::iter(calls).buffer_unordered(concurrency.max(1)).collect().await
     }
 
-    async fn batch(&self, chunk: &[MetricQuery], start: f64, end: f64) -> BatchResult {
-        BatchResult {
-            ids: chunk.iter().map(|q| q.id.clone()).collect(),
-            data: self.get_metric_data(chunk, start, end).await,
-        }
+    async fn read_chunk<'q>(
+        &self,
+        chunk: &'q [MetricQuery],
+        start: f64,
+        end: f64,
+    ) -> (&'q [MetricQuery], Result<HashMap<String, MetricData>, AwsError>) {
+        (chunk, self.get_metric_data(chunk, start, end).await)
     }
 
     /// One logical `GetMetricData` request for at most 500 queries, following `NextToken`.

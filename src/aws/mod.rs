@@ -354,25 +354,43 @@ impl TargetAws {
         self.policy.initial_backoff * 4
     }
 
-    /// Runs `call` and, while it fails with a retryable error, again in up to
-    /// [`retry::ROUNDS`] more rounds, pausing between them.
-    pub async fn in_rounds<T, F, Fut>(&self, mut call: F) -> Result<T, AwsError>
+    /// Runs `units` through `run`, then runs the units that failed with a retryable
+    /// error again, whole, in up to [`retry::ROUNDS`] more rounds: each after a pause,
+    /// each spending a token of the retry budget. `run` answers every unit it is given,
+    /// in any order.
+    pub async fn in_rounds<U, T, F, Fut>(&self, units: Vec<U>, mut run: F) -> Vec<(U, Result<T, AwsError>)>
+    where
+        F: FnMut(Vec<U>) -> Fut,
+        Fut: Future<Output = Vec<(U, Result<T, AwsError>)>>,
+    {
+        let mut results = run(units).await;
+        for _ in 0..retry::ROUNDS {
+            let (again, done): (Vec<_>, Vec<_>) =
+                results.into_iter().partition(|(_, r)| r.as_ref().is_err_and(AwsError::is_retryable));
+            results = done;
+            if again.is_empty() || !self.budget.try_spend() {
+                results.extend(again);
+                break;
+            }
+            tokio::time::sleep(self.round_pause()).await;
+            results.extend(run(again.into_iter().map(|(unit, _)| unit).collect()).await);
+        }
+        results
+    }
+
+    /// [`TargetAws::in_rounds`] for one call.
+    pub async fn call_in_rounds<T, F, Fut>(&self, mut call: F) -> Result<T, AwsError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, AwsError>>,
     {
-        let mut result = call().await;
-        for _ in 0..retry::ROUNDS {
-            match &result {
-                // A round is a retry too: it spends from the budget.
-                Err(e) if e.is_retryable() && self.budget.try_spend() => {
-                    tokio::time::sleep(self.round_pause()).await;
-                    result = call().await;
-                }
-                _ => break,
-            }
-        }
-        result
+        let mut results = self
+            .in_rounds(vec![()], |_| {
+                let attempt = call();
+                async move { vec![((), attempt.await)] }
+            })
+            .await;
+        results.pop().expect("in_rounds answers every unit it is given").1
     }
 
     fn meter<E>(&self, service: &'static str, operation: &'static str) -> Meter<E> {
@@ -461,12 +479,6 @@ impl TargetAws {
             });
         }
         send(self.meter(service, op)).await.map_err(|e| AwsError::from_sdk(op, e))
-    }
-
-    /// Takes a token from the retry budget for a whole round of retries; false when
-    /// none is left.
-    pub fn spend_round(&self) -> bool {
-        self.budget.try_spend()
     }
 }
 

@@ -51,22 +51,10 @@ impl Collector for QuotasCollector {
     const SOURCE: Source = Source::ServiceQuotas;
 
     async fn collect(&self, ctx: &TargetContext, data: &mut TargetData) -> Result<(), CollectError> {
-        let services = ctx.aws.in_rounds(|| ctx.aws.list_services()).await.map_err(|e| CollectError(e.to_string()))?;
+        let services =
+            ctx.aws.call_in_rounds(|| ctx.aws.list_services()).await.map_err(|e| CollectError(e.to_string()))?;
         let wanted: Vec<ServiceInfo> = services.into_iter().filter(|s| ctx.config.wants_service(&s.code)).collect();
-
-        let mut listings = list_services(ctx, wanted).await;
-        for _ in 0..crate::aws::retry::ROUNDS {
-            let (retry, done): (Vec<_>, Vec<_>) =
-                listings.into_iter().partition(|(_, r)| r.as_ref().is_err_and(AwsError::is_retryable));
-            listings = done;
-            // A round is a retry too: it spends from the budget.
-            if retry.is_empty() || !ctx.aws.spend_round() {
-                listings.extend(retry);
-                break;
-            }
-            tokio::time::sleep(ctx.aws.round_pause()).await;
-            listings.extend(list_services(ctx, retry.into_iter().map(|(info, _)| info).collect()).await);
-        }
+        let listings = ctx.aws.in_rounds(wanted, |services| list_services(ctx, services)).await;
 
         let now = ctx.clock.now();
         let previous = &data.quotas.services;

@@ -42,7 +42,6 @@ use super::{AutoManagement, RequestedChange};
 use crate::aws::{AwsError, ClientParts, TargetAws};
 use crate::clock::Clock;
 use crate::collector::Source;
-use crate::selfmetrics::SelfMetrics;
 use crate::snapshot::Hub;
 
 /// The label that opts an alert in.
@@ -69,9 +68,10 @@ const LEDGER_RETRY_MAX: Duration = Duration::from_secs(60);
 /// How often closed entries past the retention are purged.
 const PURGE_EVERY: f64 = 3600.0;
 
-/// Refreshes the published limit of a quota after AWS approved an increase:
-/// `(account, region the request was filed in, service code, quota code)`.
-pub type LimitRefresh = Arc<dyn Fn(QuotaKey) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+/// Raises the published limit of a quota after AWS approved an increase: the quota
+/// (its region is where the request was filed), the value AWS now reports, and whether
+/// the quota is global (published from another region).
+pub type LimitRefresh = Arc<dyn Fn(QuotaKey, f64, bool) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// What happened to one alert of a notification.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -162,7 +162,6 @@ pub struct Receiver {
     /// The exporter's own, for a DynamoDB ledger.
     ledger_sdk_config: aws_config::SdkConfig,
     parts: ClientParts,
-    metrics: Arc<SelfMetrics>,
     /// The regions whose open requests count towards the account's twenty.
     regions: Vec<String>,
     clients: Mutex<HashMap<String, TargetAws>>,
@@ -231,7 +230,6 @@ impl Receiver {
             clock: parts.clock,
             sdk_config: parts.sdk_config,
             ledger_sdk_config: parts.ledger_sdk_config,
-            metrics: parts.client_parts.metrics.clone(),
             parts: parts.client_parts,
             regions,
             clients: Mutex::new(HashMap::new()),
@@ -296,7 +294,7 @@ impl Receiver {
                 (Err(e), LedgerSlot::Open(_)) => Err(e),
             }
         };
-        self.metrics.set_increase_ledger_available(result.is_ok());
+        self.parts.metrics.set_increase_ledger_available(result.is_ok());
         if result.is_ok() {
             tracing::info!("the increase ledger is open");
         }
@@ -323,7 +321,7 @@ impl Receiver {
         let mut outcomes = Vec::with_capacity(payload.alerts.len());
         for alert in &payload.alerts {
             let outcome = self.decide(&l, alert).await;
-            self.metrics.count_increase(outcome.outcome, outcome.reason.as_deref().unwrap_or(""));
+            self.parts.metrics.count_increase(outcome.outcome, outcome.reason.as_deref().unwrap_or(""));
             outcomes.push(outcome);
         }
         self.publish_view(&l).await;
@@ -668,7 +666,7 @@ impl Receiver {
         };
         if let Some(ours) = find_filed(&requests, &filing) {
             let settled = self.found_in_history(&filing, ours, &format!("{e}; settled against AWS's request history"));
-            self.metrics.count_increase("reconciled", settled.state.as_str());
+            self.parts.metrics.count_increase("reconciled", settled.state.as_str());
             return match l.update(&settled, &[State::Filing]).await {
                 Ok(recorded) => {
                     if recorded.is_ok() {
@@ -794,7 +792,7 @@ impl Receiver {
             Some(_inflight) => self.check_and_file(&l, approved, State::Approved).await,
             None => outcome(&approved, "skipped", Some("in_progress")),
         };
-        self.metrics.count_increase(outcome.outcome, outcome.reason.as_deref().unwrap_or(""));
+        self.parts.metrics.count_increase(outcome.outcome, outcome.reason.as_deref().unwrap_or(""));
         self.publish_view(&l).await;
         Ok(outcome)
     }
@@ -803,7 +801,7 @@ impl Receiver {
     pub async fn reject(&self, id: &str, by: &str) -> Result<Entry, ApprovalError> {
         let l = self.ledger().await?;
         let rejected = reject(&l, id, self.clock.now(), self.config.cooldown, by).await?;
-        self.metrics.count_increase("rejected", "");
+        self.parts.metrics.count_increase("rejected", "");
         self.publish_view(&l).await;
         Ok(rejected)
     }
@@ -857,19 +855,19 @@ impl Receiver {
                     let mut e = entry.moved(State::Abandoned, self.clock.now());
                     e.detail = format!("{}; the receiver stopped during its checks, nothing was filed", entry.detail);
                     l.update(&e, &[State::Checking]).await?.ok();
-                    self.metrics.count_increase("abandoned", "");
+                    self.parts.metrics.count_increase("abandoned", "");
                 }
                 // A dry run never reached AWS: nothing in AWS's history is its own.
                 State::Filing if stale && entry.dry_run => {
                     let mut e = entry.moved(State::Abandoned, self.clock.now());
                     e.detail = format!("{}; the receiver stopped before recording its dry run", entry.detail);
                     l.update(&e, &[State::Filing]).await?.ok();
-                    self.metrics.count_increase("abandoned", "");
+                    self.parts.metrics.count_increase("abandoned", "");
                 }
                 State::Filing if stale => self.reconcile(l, entry).await?,
                 State::Approved => {
                     let o = self.check_and_file(l, entry, State::Approved).await;
-                    self.metrics.count_increase(o.outcome, o.reason.as_deref().unwrap_or(""));
+                    self.parts.metrics.count_increase(o.outcome, o.reason.as_deref().unwrap_or(""));
                 }
                 State::Filed => self.follow(l, entry).await?,
                 _ => {}
@@ -922,18 +920,31 @@ impl Receiver {
             }
         };
         let recorded = l.update(&settled, &[State::Filing]).await?.is_ok();
-        self.metrics.count_increase("reconciled", settled.state.as_str());
+        self.parts.metrics.count_increase("reconciled", settled.state.as_str());
         if recorded {
             self.refresh_if_approved(&settled).await;
         }
         Ok(())
     }
 
+    /// Reads an approved quota's value again (`GetServiceQuota`, with the receiver's own
+    /// client) and raises the published limit at once.
+    async fn raise_limit(&self, key: &QuotaKey) {
+        match self.client(&key.region).current_quota(&key.service_code, &key.quota_code).await {
+            Ok(current) => (self.refresh)(key.clone(), current.value, current.global).await,
+            Err(e) => tracing::warn!(
+                quota = %key,
+                error = %e,
+                "cannot read the limit again after an approved increase; the next listing will"
+            ),
+        }
+    }
+
     /// An entry found closed and approved in AWS's history raises the published limit,
     /// as following it would have.
     async fn refresh_if_approved(&self, entry: &Entry) {
         if entry.state == State::Closed && entry.aws_status.as_deref() == Some("APPROVED") {
-            (self.refresh)(entry.key.clone()).await;
+            self.raise_limit(&entry.key).await;
         }
     }
 
@@ -984,9 +995,9 @@ impl Receiver {
         closed.detail = format!("{}; AWS closed it: {}", entry.detail, change.status);
         if l.update(&closed, &[State::Filed]).await?.is_ok() {
             tracing::info!(quota = %closed.key, request_id = %id, status = %change.status, "quota increase request closed");
-            self.metrics.count_increase(&change.status.to_ascii_lowercase(), "");
+            self.parts.metrics.count_increase(&change.status.to_ascii_lowercase(), "");
             if change.status == "APPROVED" {
-                (self.refresh)(closed.key.clone()).await;
+                self.raise_limit(&closed.key).await;
             }
         }
         Ok(())
