@@ -25,7 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_quota_exporter::aws::{Retries, static_sdk_config};
+use aws_quota_exporter::aws::{RetryPolicy, static_sdk_config};
 use aws_quota_exporter::clock::SystemClock;
 use aws_quota_exporter::config::Config;
 use aws_quota_exporter::startup::{self, AppHandle, Settings};
@@ -40,13 +40,7 @@ const CYCLES: usize = 100;
 const FLOOD: usize = 2000;
 
 fn size() -> Size {
-    Size {
-        accounts: 1,
-        regions: REGIONS.iter().map(|r| (*r).to_owned()).collect(),
-        services: 18,
-        quotas_per_service: 100,
-        usage_fraction: 0.4,
-    }
+    Size::new(&REGIONS, 18, 100, 0.4)
 }
 
 /// AWS's per-second limits per account and region, for the operations the refresh makes.
@@ -135,7 +129,7 @@ impl Simulator {
 
 /// The exporter over a simulator, with `attempts` per call and `backoff` initially.
 async fn exporter(endpoint: &str, attempts: u32, backoff: Duration) -> (AppHandle, String) {
-    let retries = Retries { max_attempts: attempts, initial_backoff: backoff };
+    let retries = RetryPolicy { max_attempts: attempts, initial_backoff: backoff, ..RetryPolicy::default() };
     let sdk_config = static_sdk_config(endpoint, &generate::access_key_id(0), "chaos", retries).await;
     let config = Config {
         listen_address: "127.0.0.1:0".parse().expect("valid"),
@@ -156,7 +150,7 @@ async fn exporter(endpoint: &str, attempts: u32, backoff: Duration) -> (AppHandl
 /// Shares of the estate's quotas and usage values in the published snapshot.
 fn completeness(handle: &AppHandle) -> (f64, f64) {
     let size = size();
-    let quotas = REGIONS.len() * size.services * size.quotas_per_service;
+    let quotas = size.quotas();
     let with_usage = (0..size.quotas_per_service).filter(|i| generate::has_usage(&size, *i)).count();
     let usage = REGIONS.len() * size.services * with_usage;
     let snapshot = handle.hub.snapshot();
@@ -191,15 +185,7 @@ fn pct(share: f64) -> String {
 async fn bench() {
     let size = size();
     println!("aws-quota-exporter chaos benchmark");
-    println!(
-        "estate: {} regions x {} services x {} quotas = {} quotas, {:.0} % with a usage metric; {} ms latency per call",
-        REGIONS.len(),
-        size.services,
-        size.quotas_per_service,
-        REGIONS.len() * size.services * size.quotas_per_service,
-        size.usage_fraction * 100.0,
-        LATENCY.as_millis()
-    );
+    println!("estate: {}; {} ms latency per call", size.summary(), LATENCY.as_millis());
     println!(
         "faults: every operation throttled with probability {THROTTLED:.2} and HTTP 500 with probability {SERVER_ERRORS:.2}"
     );

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_quota_exporter::aws::{Retries, static_sdk_config};
+use aws_quota_exporter::aws::{RetryPolicy, static_sdk_config};
 use aws_quota_exporter::clock::SystemClock;
 use aws_quota_exporter::config::Config;
 use aws_quota_exporter::startup::{self, Settings};
@@ -44,13 +44,7 @@ const PUSHES: u64 = 3;
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.2";
 
 fn size() -> Size {
-    Size {
-        accounts: 1,
-        regions: REGIONS.iter().map(|r| (*r).to_owned()).collect(),
-        services: 40,
-        quotas_per_service: 250,
-        usage_fraction: 0.4,
-    }
+    Size::new(&REGIONS, 40, 250, 0.4)
 }
 
 fn main() {
@@ -143,7 +137,7 @@ async fn bench() {
     let endpoint = line();
     let collector = line();
 
-    let sdk_config = static_sdk_config(&endpoint, &generate::access_key_id(0), "bench", Retries::default()).await;
+    let sdk_config = static_sdk_config(&endpoint, &generate::access_key_id(0), "bench", RetryPolicy::default()).await;
     let config = Config {
         listen_address: "127.0.0.1:0".parse().expect("valid"),
         regions: REGIONS.iter().map(|r| (*r).to_owned()).collect(),
@@ -249,12 +243,8 @@ async fn bench() {
 
     println!("aws-quota-exporter benchmark");
     println!(
-        "estate: {} regions x {} services x {} quotas = {} quotas, {:.0} % with a usage metric ({distinct} distinct per region); {} ms latency per AWS call",
-        REGIONS.len(),
-        size.services,
-        size.quotas_per_service,
-        REGIONS.len() * size.services * size.quotas_per_service,
-        size.usage_fraction * 100.0,
+        "estate: {} ({distinct} distinct per region); {} ms latency per AWS call",
+        size.summary(),
         LATENCY.as_millis()
     );
     println!(

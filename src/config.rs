@@ -542,15 +542,19 @@ pub fn is_region_code(s: &str) -> bool {
 
 const SERVICES_FORM: &str = "a comma-separated list of Service Quotas service codes such as ec2,lambda,vpc";
 
+/// A Service Quotas code of `min` to `max` characters: a letter, then letters, digits
+/// and '-'. Service codes follow `[a-zA-Z][a-zA-Z0-9-]{1,63}`, quota codes the same
+/// form.
+pub(crate) fn is_code(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
 pub(crate) fn parse_service_codes(v: &str) -> Result<Vec<String>, Problem> {
     let mut out = Vec::new();
     for item in v.split(',').map(str::trim) {
-        // The Service Quotas pattern: [a-zA-Z][a-zA-Z0-9-]{1,63}.
-        let valid = item.len() >= 2
-            && item.len() <= 64
-            && item.starts_with(|c: char| c.is_ascii_alphabetic())
-            && item.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !valid {
+        if !is_code(item, 2, 64) {
             return Err(problem(format!("{item:?} is not a service code"), SERVICES_FORM));
         }
         out.push(item.to_owned());
@@ -628,6 +632,15 @@ pub(crate) fn whole_number<T: std::str::FromStr + PartialOrd>(
     }
 }
 
+/// A number above `above` and at most `max`; `form` says the range in words.
+pub(crate) fn number_above(v: &str, above: f64, max: f64, form: &'static str) -> Result<f64, Problem> {
+    match v.parse::<f64>() {
+        Ok(n) if n > above && n <= max => Ok(n),
+        Ok(_) => Err(problem("out of range", form)),
+        Err(_) => Err(problem("not a number", form)),
+    }
+}
+
 fn parse_concurrency(v: &str) -> Result<usize, Problem> {
     whole_number(v, 1..=64, "a whole number from 1 to 64")
 }
@@ -642,12 +655,7 @@ fn parse_history_days(v: &str) -> Result<u32, Problem> {
 }
 
 fn parse_rate(v: &str) -> Result<f64, Problem> {
-    const FORM: &str = "requests per second, a number above 0 and at most 10 (AWS's own limit)";
-    match v.parse::<f64>() {
-        Ok(r) if r > 0.0 && r <= 10.0 => Ok(r),
-        Ok(_) => Err(problem("out of range", FORM)),
-        Err(_) => Err(problem("not a number", FORM)),
-    }
+    number_above(v, 0.0, 10.0, "requests per second, a number above 0 and at most 10 (AWS's own limit)")
 }
 
 pub(crate) fn parse_bool(v: &str) -> Result<bool, Problem> {

@@ -8,7 +8,7 @@
 
 use simaws::SimAws;
 
-use crate::aws::{Retries, static_sdk_config};
+use crate::aws::{RetryPolicy, static_sdk_config};
 use crate::config::Config;
 
 /// Starts the demo estate and returns it with the SDK configuration that reaches it.
@@ -25,7 +25,7 @@ pub async fn start(config: &mut Config) -> std::io::Result<(SimAws, aws_config::
         &sim.endpoint_url(),
         simaws::demo::ACCESS_KEY_ID,
         simaws::demo::SECRET_ACCESS_KEY,
-        Retries::default(),
+        RetryPolicy::default(),
     )
     .await;
     Ok((sim, sdk))

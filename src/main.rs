@@ -31,9 +31,7 @@ fn cli_decider(by: Option<String>) -> anyhow::Result<String> {
         .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "unknown".to_owned());
-    let valid =
-        name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'));
-    if !valid {
+    if !aws_quota_exporter::increase::settings::is_decider_name(&name) {
         bail!("--by {name:?} is not a name of at most 64 letters, digits, '.', '_', '@' or '-'");
     }
     Ok(format!("cli:{name}"))

@@ -69,9 +69,6 @@ impl Default for HttpLimits {
     }
 }
 
-/// The size of the pieces an uncompressed body is inflated and sent in.
-const CHUNK: usize = 64 * 1024;
-
 /// What the server needs.
 #[derive(Debug, Clone)]
 pub struct Server {
@@ -242,6 +239,12 @@ impl ConnState {
         self.phase_since.store(self.now_ms(), Ordering::SeqCst);
     }
 
+    /// The response is sent (or abandoned): the connection is idle again.
+    fn sent(&self) {
+        self.sending_since.store(0, Ordering::SeqCst);
+        self.set(Phase::Idle);
+    }
+
     /// Since when the connection has been idle, if it is.
     fn idle_since(&self) -> Option<u64> {
         (self.phase.load(Ordering::SeqCst) == Phase::Idle as u8).then(|| self.phase_since.load(Ordering::SeqCst))
@@ -292,8 +295,7 @@ impl Body for Deadline {
         }
         let polled = Pin::new(&mut self.body).poll_frame(cx);
         if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-            self.state.sending_since.store(0, Ordering::SeqCst);
-            self.state.set(Phase::Idle);
+            self.state.sent();
         }
         polled
     }
@@ -309,8 +311,7 @@ impl Body for Deadline {
 
 impl Drop for Deadline {
     fn drop(&mut self) {
-        self.state.sending_since.store(0, Ordering::SeqCst);
-        self.state.set(Phase::Idle);
+        self.state.sent();
     }
 }
 
@@ -504,7 +505,7 @@ struct Inflate {
 }
 
 impl Inflate {
-    const CHUNK: usize = CHUNK;
+    const CHUNK: usize = 64 * 1024;
 
     fn new(gzip: Bytes) -> Inflate {
         Inflate { decoder: Some(flate2::read::GzDecoder::new(gzip.reader())) }

@@ -224,9 +224,8 @@ impl TargetRunner {
     /// with yet. The runner's own data keeps what the listing said, so that a listing
     /// read before the increase (and finished after it) cannot undo the patch; a patch
     /// goes once a listing shows the raised value, or after two listing intervals.
-    fn publish(&mut self) -> u64 {
-        let patches = self.patches.clone();
-        let mut pending = patches.pending.lock().unwrap_or_else(|p| p.into_inner());
+    fn publish(&self) -> u64 {
+        let mut pending = self.patches.pending.lock().unwrap_or_else(|p| p.into_inner());
         let now = self.ctx.clock.now();
         let max_age = 2.0 * self.ctx.config.limits_refresh_interval.as_secs_f64();
         let services = &self.data.quotas.services;

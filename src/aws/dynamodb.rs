@@ -128,12 +128,8 @@ impl DynamoLedger {
         endpoint: Option<&str>,
         retention: Duration,
     ) -> Result<DynamoLedger, LedgerError> {
-        let mut config = aws_sdk_dynamodb::config::Builder::from(sdk_config).timeout_config(
-            aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(super::timeouts::DYNAMODB.attempt)
-                .operation_timeout(super::timeouts::DYNAMODB.operation)
-                .build(),
-        );
+        let mut config = aws_sdk_dynamodb::config::Builder::from(sdk_config)
+            .timeout_config(super::timeouts::DYNAMODB.with_sdk_retries());
         if let Some(url) = endpoint {
             config = config.endpoint_url(url);
         }

@@ -55,12 +55,7 @@ impl TargetAws {
                     .support_case_allowed(support_case)
                     .customize()
                     .config_override(
-                        aws_sdk_servicequotas::config::Builder::default().timeout_config(
-                            aws_sdk_servicequotas::config::timeout::TimeoutConfig::builder()
-                                .operation_attempt_timeout(bound.attempt)
-                                .operation_timeout(bound.operation)
-                                .build(),
-                        ),
+                        aws_sdk_servicequotas::config::Builder::default().timeout_config(bound.one_attempt()),
                     )
                     .interceptor(meter)
                     .send()

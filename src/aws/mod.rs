@@ -28,13 +28,13 @@ use aws_config::SdkConfig;
 use aws_sdk_servicequotas::config::http::HttpResponse;
 use aws_sdk_servicequotas::config::interceptors::FinalizerInterceptorContextRef;
 use aws_sdk_servicequotas::config::retry::RetryConfig;
-use aws_sdk_servicequotas::config::timeout::TimeoutConfig;
 use aws_sdk_servicequotas::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_servicequotas::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::ratelimit::RateLimits;
 use crate::selfmetrics::SelfMetrics;
-use retry::{RetryBudget, RetryPolicy};
+use retry::RetryBudget;
+pub use retry::RetryPolicy;
 use timeouts::{Bound, Timeouts};
 
 /// An AWS call that did not succeed.
@@ -295,12 +295,6 @@ pub struct TargetAws {
     budget: Arc<RetryBudget>,
 }
 
-/// An SDK timeout configuration of one attempt: the SDK makes one attempt per call,
-/// and [`TargetAws::call`] bounds the whole.
-fn attempt_timeouts(bound: Bound) -> TimeoutConfig {
-    TimeoutConfig::builder().operation_attempt_timeout(bound.attempt).operation_timeout(bound.attempt).build()
-}
-
 impl TargetAws {
     /// Clients for one region, from a shared SDK configuration. The configuration's
     /// retry settings (`AWS_MAX_ATTEMPTS`, the initial backoff) become this target's
@@ -308,36 +302,32 @@ impl TargetAws {
     pub fn new(base: &SdkConfig, region: &str, parts: &ClientParts) -> TargetAws {
         let config = base.to_builder().region(aws_config::Region::new(region.to_owned())).build();
         let t = parts.timeouts;
-        let policy = base.retry_config().map_or_else(RetryPolicy::default, |r| RetryPolicy {
-            max_attempts: r.max_attempts().max(1),
-            initial_backoff: r.initial_backoff(),
-            max_backoff: r.max_backoff(),
-        });
+        let policy = base.retry_config().map_or_else(RetryPolicy::default, RetryPolicy::from_sdk);
         let once = RetryConfig::disabled();
         TargetAws {
             labels: Arc::new(TargetLabels::new(region)),
             service_quotas: aws_sdk_servicequotas::Client::from_conf(
                 aws_sdk_servicequotas::config::Builder::from(&config)
                     .retry_config(once.clone())
-                    .timeout_config(attempt_timeouts(t.service_quotas))
+                    .timeout_config(t.service_quotas.one_attempt())
                     .build(),
             ),
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
                 aws_sdk_cloudwatch::config::Builder::from(&config)
                     .retry_config(once.clone())
-                    .timeout_config(attempt_timeouts(t.cloudwatch))
+                    .timeout_config(t.cloudwatch.one_attempt())
                     .build(),
             ),
             bedrock: aws_sdk_bedrock::Client::from_conf(
                 aws_sdk_bedrock::config::Builder::from(&config)
                     .retry_config(once.clone())
-                    .timeout_config(attempt_timeouts(t.bedrock))
+                    .timeout_config(t.bedrock.one_attempt())
                     .build(),
             ),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(&config)
                     .retry_config(once)
-                    .timeout_config(attempt_timeouts(t.sts))
+                    .timeout_config(t.sts.one_attempt())
                     .build(),
             ),
             metrics: parts.metrics.clone(),
@@ -506,16 +496,10 @@ where
 /// [`RetryPolicy::default`]; the exporter retries itself, so `AWS_RETRY_MODE` does not
 /// apply to its calls.
 pub async fn load_sdk_config() -> SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     let d = RetryPolicy::default();
     let attempts = std::env::var("AWS_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).unwrap_or(d.max_attempts);
-    loader = loader.retry_config(
-        RetryConfig::standard()
-            .with_max_attempts(attempts)
-            .with_initial_backoff(d.initial_backoff)
-            .with_max_backoff(d.max_backoff),
-    );
-    loader.load().await
+    let policy = RetryPolicy { max_attempts: attempts, ..d };
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(policy.to_sdk()).load().await
 }
 
 /// The SDK configuration of a role assumed from `base`'s credentials (the increase
@@ -534,23 +518,14 @@ pub async fn assume_role(base: &SdkConfig, role_arn: &str, external_id: Option<&
         .build()
 }
 
-/// Retry settings for [`static_sdk_config`].
-#[derive(Debug, Clone, Copy)]
-pub struct Retries {
-    pub max_attempts: u32,
-    pub initial_backoff: Duration,
-}
-
-impl Default for Retries {
-    fn default() -> Self {
-        let d = RetryPolicy::default();
-        Retries { max_attempts: d.max_attempts, initial_backoff: d.initial_backoff }
-    }
-}
-
 /// An SDK configuration for a fixed endpoint and static credentials (the demo estate,
 /// or a simulated AWS in tests).
-pub async fn static_sdk_config(endpoint_url: &str, access_key_id: &str, secret: &str, retries: Retries) -> SdkConfig {
+pub async fn static_sdk_config(
+    endpoint_url: &str,
+    access_key_id: &str,
+    secret: &str,
+    retries: RetryPolicy,
+) -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint_url)
@@ -561,12 +536,7 @@ pub async fn static_sdk_config(endpoint_url: &str, access_key_id: &str, secret: 
             None,
             "static",
         ))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(retries.max_attempts)
-                .with_initial_backoff(retries.initial_backoff)
-                .with_max_backoff(RetryPolicy::default().max_backoff),
-        )
+        .retry_config(retries.to_sdk())
         .load()
         .await
 }

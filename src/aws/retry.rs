@@ -19,6 +19,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use aws_sdk_servicequotas::config::retry::RetryConfig;
+
 /// How many more rounds a refresh gives a listing or `GetMetricData` batch that still
 /// failed after its calls' own retries, before it keeps the last good data.
 pub const ROUNDS: u32 = 2;
@@ -45,6 +47,24 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The policy as an SDK retry configuration: how the settings travel in an
+    /// `SdkConfig` (where `AWS_MAX_ATTEMPTS` or a profile may set them).
+    pub fn to_sdk(self) -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(self.max_attempts)
+            .with_initial_backoff(self.initial_backoff)
+            .with_max_backoff(self.max_backoff)
+    }
+
+    /// The policy an SDK retry configuration describes.
+    pub fn from_sdk(r: &RetryConfig) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: r.max_attempts().max(1),
+            initial_backoff: r.initial_backoff(),
+            max_backoff: r.max_backoff(),
+        }
+    }
+
     /// The wait before retry number `retry` (1 for the first), for a random draw
     /// `unit` in `[0, 1)`.
     pub fn backoff(&self, retry: u32, unit: f64) -> Duration {

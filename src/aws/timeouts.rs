@@ -16,6 +16,8 @@
 
 use std::time::Duration;
 
+use aws_sdk_servicequotas::config::timeout::TimeoutConfig;
+
 /// The bounds of one kind of call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bound {
@@ -23,6 +25,21 @@ pub struct Bound {
     pub attempt: Duration,
     /// The call with every retry.
     pub operation: Duration,
+}
+
+impl Bound {
+    /// The SDK timeouts of a client that makes one attempt per call: the attempt, and
+    /// the SDK's operation around it, within `attempt` ([`super::TargetAws::call`]
+    /// bounds the call with its retries).
+    pub fn one_attempt(self) -> TimeoutConfig {
+        TimeoutConfig::builder().operation_attempt_timeout(self.attempt).operation_timeout(self.attempt).build()
+    }
+
+    /// The SDK timeouts of a client the SDK retries (the DynamoDB ledger's): each
+    /// attempt within `attempt`, the call with its retries within `operation`.
+    pub fn with_sdk_retries(self) -> TimeoutConfig {
+        TimeoutConfig::builder().operation_attempt_timeout(self.attempt).operation_timeout(self.operation).build()
+    }
 }
 
 const fn secs(attempt: u64, operation: u64) -> Bound {

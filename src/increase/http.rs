@@ -145,13 +145,10 @@ pub async fn handle(endpoint: Option<&Endpoint>, peer: IpAddr, req: Request<Inco
             Caller::Approver(_) => error(StatusCode::FORBIDDEN, "an approver's token cannot post notifications"),
         },
         (&Method::GET, ["increase-requests"]) => list(receiver, req.uri().query().unwrap_or_default()).await,
-        (&Method::GET, ["increase-requests", id]) => match receiver.ledger().await {
+        (&Method::GET, ["increase-requests", id]) => match async { receiver.ledger().await?.get(id).await }.await {
+            Ok(Some(e)) => reply(StatusCode::OK, json!(e)),
+            Ok(None) => error(StatusCode::NOT_FOUND, format!("no entry {}", super::escape_controls(id))),
             Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-            Ok(l) => match l.get(id).await {
-                Ok(Some(e)) => reply(StatusCode::OK, json!(e)),
-                Ok(None) => error(StatusCode::NOT_FOUND, format!("no entry {}", super::escape_controls(id))),
-                Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-            },
         },
         (&Method::POST, ["increase-requests", id, action @ ("approve" | "reject")]) => {
             let Caller::Approver(name) = caller else {
@@ -273,11 +270,7 @@ async fn list(receiver: &Receiver, query: &str) -> Reply {
             }
         }
     }
-    let listed = match receiver.ledger().await {
-        Ok(l) => l.list(which, limit).await,
-        Err(e) => Err(e),
-    };
-    match listed {
+    match async { receiver.ledger().await?.list(which, limit).await }.await {
         Ok(entries) => {
             let entries: Vec<&Entry> = entries.iter().collect();
             reply(StatusCode::OK, json!({ "entries": entries }))
@@ -335,12 +328,14 @@ pub struct Lockout {
 /// The address a client is known by.
 fn client_of(peer: IpAddr) -> IpAddr {
     match peer {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-            let mut segments = v6.segments();
-            segments[4..].fill(0);
-            IpAddr::V6(std::net::Ipv6Addr::from(segments))
-        }
-        IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(std::net::Ipv6Addr::from(segments))
+            }
+        },
         v4 => v4,
     }
 }

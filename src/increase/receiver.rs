@@ -557,8 +557,7 @@ impl Receiver {
             Err(e) => return self.close_aws_error(l, entry, from, &e).await,
             Ok(requests) => {
                 if let Some(open) = requests.iter().find(|r| r.is_open()) {
-                    let by = if open.automatic { " by AWS Automatic Management" } else { "" };
-                    let detail = format!("request {} for this quota is open in AWS ({}{by})", open.id, open.status);
+                    let detail = open_in_aws(open);
                     return self.release(l, entry, from, Release::skipped("open_request_in_aws", detail)).await;
                 }
             }
@@ -666,20 +665,13 @@ impl Receiver {
         };
         if let Some(ours) = find_filed(&requests, &filing) {
             let settled = self.found_in_history(&filing, ours, &format!("{e}; settled against AWS's request history"));
-            self.parts.metrics.count_increase("reconciled", settled.state.as_str());
-            return match l.update(&settled, &[State::Filing]).await {
-                Ok(recorded) => {
-                    if recorded.is_ok() {
-                        self.refresh_if_approved(&settled).await;
-                    }
-                    outcome(&settled, "filed", None)
-                }
+            return match self.record_settled(l, &settled).await {
+                Ok(()) => outcome(&settled, "filed", None),
                 Err(le) => outcome_for_ledger_error(&settled, le),
             };
         }
         if let Some(open) = requests.iter().find(|r| r.is_open()) {
-            let by = if open.automatic { " by AWS Automatic Management" } else { "" };
-            let detail = format!("{e}; request {} for this quota is open in AWS ({}{by})", open.id, open.status);
+            let detail = format!("{e}; {}", open_in_aws(open));
             return self.release(l, filing, State::Filing, Release::skipped("open_request_in_aws", detail)).await;
         }
         unconfirmed(
@@ -852,17 +844,11 @@ impl Receiver {
             let checks_stale = grace.is_zero() || age >= CHECKING_GRACE.as_secs_f64();
             match entry.state {
                 State::Checking if checks_stale => {
-                    let mut e = entry.moved(State::Abandoned, self.clock.now());
-                    e.detail = format!("{}; the receiver stopped during its checks, nothing was filed", entry.detail);
-                    l.update(&e, &[State::Checking]).await?.ok();
-                    self.parts.metrics.count_increase("abandoned", "");
+                    self.abandon(l, entry, "the receiver stopped during its checks, nothing was filed").await?;
                 }
                 // A dry run never reached AWS: nothing in AWS's history is its own.
                 State::Filing if stale && entry.dry_run => {
-                    let mut e = entry.moved(State::Abandoned, self.clock.now());
-                    e.detail = format!("{}; the receiver stopped before recording its dry run", entry.detail);
-                    l.update(&e, &[State::Filing]).await?.ok();
-                    self.parts.metrics.count_increase("abandoned", "");
+                    self.abandon(l, entry, "the receiver stopped before recording its dry run").await?;
                 }
                 State::Filing if stale => self.reconcile(l, entry).await?,
                 State::Approved => {
@@ -878,6 +864,15 @@ impl Receiver {
         if had_open || !self.hub.snapshot().increase_requests.is_empty() {
             self.publish_view(l).await;
         }
+        Ok(())
+    }
+
+    /// Closes an open entry nobody works on any more, in the state it was left in.
+    async fn abandon(&self, l: &Ledger, entry: Entry, why: &str) -> Result<(), LedgerError> {
+        let mut e = entry.moved(State::Abandoned, self.clock.now());
+        e.detail = format!("{}; {why}", entry.detail);
+        l.update(&e, &[entry.state]).await?.ok();
+        self.parts.metrics.count_increase("abandoned", "");
         Ok(())
     }
 
@@ -919,10 +914,17 @@ impl Receiver {
                 e
             }
         };
-        let recorded = l.update(&settled, &[State::Filing]).await?.is_ok();
+        self.record_settled(l, &settled).await
+    }
+
+    /// Records an entry in Filing as settled against AWS's history, and counts it; an
+    /// entry found closed and approved there raises the published limit, as following
+    /// it would have.
+    async fn record_settled(&self, l: &Ledger, settled: &Entry) -> Result<(), LedgerError> {
+        let recorded = l.update(settled, &[State::Filing]).await?.is_ok();
         self.parts.metrics.count_increase("reconciled", settled.state.as_str());
-        if recorded {
-            self.refresh_if_approved(&settled).await;
+        if recorded && settled.state == State::Closed && settled.aws_status.as_deref() == Some("APPROVED") {
+            self.raise_limit(&settled.key).await;
         }
         Ok(())
     }
@@ -937,14 +939,6 @@ impl Receiver {
                 error = %e,
                 "cannot read the limit again after an approved increase; the next listing will"
             ),
-        }
-    }
-
-    /// An entry found closed and approved in AWS's history raises the published limit,
-    /// as following it would have.
-    async fn refresh_if_approved(&self, entry: &Entry) {
-        if entry.state == State::Closed && entry.aws_status.as_deref() == Some("APPROVED") {
-            self.raise_limit(&entry.key).await;
         }
     }
 
@@ -1073,11 +1067,6 @@ pub fn find_filed<'a>(requests: &'a [RequestedChange], entry: &Entry) -> Option<
 /// The identity labels in the forms AWS gives them: anything else cannot name a quota
 /// (and never reaches a log line or the ledger's key unchecked).
 fn valid_identity(key: &QuotaKey) -> Result<(), String> {
-    let code = |s: &str, max: usize| {
-        (2..=max).contains(&s.len())
-            && s.starts_with(|c: char| c.is_ascii_alphabetic())
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    };
     let shown = |s: &str| format!("{:?}", super::escape_controls(s));
     if !(key.account.len() == 12 && key.account.bytes().all(|b| b.is_ascii_digit())) {
         return Err(format!("cloud_account_id={} is not a 12-digit account id", shown(&key.account)));
@@ -1085,10 +1074,10 @@ fn valid_identity(key: &QuotaKey) -> Result<(), String> {
     if !crate::config::is_region_code(&key.region) {
         return Err(format!("cloud_region={} is not a region code", shown(&key.region)));
     }
-    if !code(&key.service_code, 64) {
+    if !crate::config::is_code(&key.service_code, 2, 64) {
         return Err(format!("service_code={} is not a service code", shown(&key.service_code)));
     }
-    if !code(&key.quota_code, 128) {
+    if !crate::config::is_code(&key.quota_code, 2, 128) {
         return Err(format!("quota_code={} is not a quota code", shown(&key.quota_code)));
     }
     Ok(())
@@ -1106,6 +1095,12 @@ fn outcome(entry: &Entry, name: &'static str, reason: Option<&str>) -> AlertOutc
         desired_value: entry.desired_value,
         transient: false,
     }
+}
+
+/// Why nothing is filed while AWS holds an open request for the quota.
+fn open_in_aws(open: &RequestedChange) -> String {
+    let by = if open.automatic { " by AWS Automatic Management" } else { "" };
+    format!("request {} for this quota is open in AWS ({}{by})", open.id, open.status)
 }
 
 /// Another replica (or the tracker) moved the entry while it was being decided: worth

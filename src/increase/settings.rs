@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{
-    ConfigError, PREFIX, Problem, parse, parse_bool, parse_duration_at_least, parse_service_codes, problem,
-    whole_number,
+    ConfigError, PREFIX, Problem, is_code, number_above, parse, parse_bool, parse_duration_at_least,
+    parse_service_codes, problem, whole_number,
 };
 
 /// A secret: never printed.
@@ -311,12 +311,7 @@ pub fn from_vars(
         approvers,
         alertnames: parse(&raw("ALERTNAMES"), "INCREASE_ALERTNAMES", d.alertnames.clone(), parse_alertnames)?,
         min_utilization: parse(&raw("MIN_UTILIZATION"), "INCREASE_MIN_UTILIZATION", d.min_utilization, |v| {
-            const FORM: &str = "a ratio above 0 and at most 1, e.g. 0.8";
-            match v.parse::<f64>() {
-                Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
-                Ok(_) => Err(problem("out of range", FORM)),
-                Err(_) => Err(problem("not a number", FORM)),
-            }
+            number_above(v, 0.0, 1.0, "a ratio above 0 and at most 1, e.g. 0.8")
         })?,
         forecast_days: parse(&raw("FORECAST_DAYS"), "INCREASE_FORECAST_DAYS", d.forecast_days, |v| {
             whole_number(v, 0..=365, "a whole number of days from 0 (forecasts are no evidence) to 365")
@@ -462,10 +457,7 @@ fn approvers(
         };
         let (name, token) = line.split_once(':').ok_or_else(|| bad("no ':'"))?;
         let (name, token) = (name.trim(), token.trim());
-        let valid_name = !name.is_empty()
-            && name.len() <= 64
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'));
-        if !valid_name {
+        if !is_decider_name(name) {
             return Err(bad("the name is not valid"));
         }
         if token.is_empty() {
@@ -487,6 +479,13 @@ fn approvers(
         out.push(Approver { name: name.to_owned(), token });
     }
     Ok(out)
+}
+
+/// Who may be recorded as deciding on a request (an approver, or `--by` on the command
+/// line): 1 to 64 letters, digits, '.', '_', '@' or '-'.
+pub fn is_decider_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
 }
 
 /// `arn:aws:iam::111122223333:role/name` (any partition, a path allowed).
@@ -514,12 +513,7 @@ fn parse_alertnames(v: &str) -> Result<Vec<String>, Problem> {
 }
 
 fn parse_factor(v: &str) -> Result<f64, Problem> {
-    const FORM: &str = "a number above 1 and at most 100, e.g. 1.5";
-    match v.parse::<f64>() {
-        Ok(f) if f > 1.0 && f <= 100.0 => Ok(f),
-        Ok(_) => Err(problem("out of range", FORM)),
-        Err(_) => Err(problem("not a number", FORM)),
-    }
+    number_above(v, 1.0, 100.0, "a number above 1 and at most 100, e.g. 1.5")
 }
 
 const QUOTA_REF_FORM: &str =
@@ -527,12 +521,7 @@ const QUOTA_REF_FORM: &str =
 
 fn quota_ref(item: &str) -> Option<QuotaRef> {
     let (service, quota) = item.split_once('/')?;
-    let code = |s: &str, min: usize| {
-        s.len() >= min
-            && s.starts_with(|c: char| c.is_ascii_alphabetic())
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    };
-    (code(service, 2) && code(quota, 1))
+    (is_code(service, 2, usize::MAX) && is_code(quota, 1, usize::MAX))
         .then(|| QuotaRef { service_code: service.to_owned(), quota_code: quota.to_owned() })
 }
 

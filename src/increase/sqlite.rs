@@ -73,18 +73,12 @@ impl SqliteLedger {
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
-        let existing: Vec<String> = {
-            let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('entries')").map_err(err)?;
-            stmt.query_map([], |r| r.get(0)).map_err(err)?.collect::<Result<_, _>>().map_err(err)?
-        };
+        let existing = columns(&conn)?;
         if !existing.is_empty() && ADDED_COLUMNS.iter().any(|(c, _)| !existing.iter().any(|e| e == c)) {
             // One writer at a time (the receiver and the requests command may open the
             // file together), and looked at again under the lock.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
-            let existing: Vec<String> = {
-                let mut stmt = tx.prepare("SELECT name FROM pragma_table_info('entries')").map_err(err)?;
-                stmt.query_map([], |r| r.get(0)).map_err(err)?.collect::<Result<_, _>>().map_err(err)?
-            };
+            let existing = columns(&tx)?;
             for (column, definition) in ADDED_COLUMNS {
                 if !existing.iter().any(|c| c == column) {
                     tx.execute_batch(&format!("ALTER TABLE entries ADD COLUMN {column} {definition}")).map_err(err)?;
@@ -234,6 +228,12 @@ impl SqliteLedger {
         })
         .await
     }
+}
+
+/// The columns of the entries table (none before it exists).
+fn columns(conn: &Connection) -> Result<Vec<String>, LedgerError> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('entries')").map_err(err)?;
+    stmt.query_map([], |r| r.get(0)).map_err(err)?.collect::<Result<_, _>>().map_err(err)
 }
 
 fn insert(conn: &Connection, e: &Entry) -> Result<(), LedgerError> {

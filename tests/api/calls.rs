@@ -12,13 +12,7 @@ const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 fn size() -> Size {
     // 12 services of 130 quotas, 40 % with usage: 624 distinct usage metrics per region,
     // which take two GetMetricData calls (500 + 124).
-    Size {
-        accounts: 1,
-        regions: REGIONS.iter().map(|r| (*r).to_owned()).collect(),
-        services: 12,
-        quotas_per_service: 130,
-        usage_fraction: 0.4,
-    }
+    Size::new(&REGIONS, 12, 130, 0.4)
 }
 
 /// The exporter over the generated estate, in both regions.

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_quota_exporter::aws::{Retries, static_sdk_config};
+use aws_quota_exporter::aws::{RetryPolicy, static_sdk_config};
 use aws_quota_exporter::increase::ledger::Ledger;
 use aws_quota_exporter::increase::settings::{Credentials, IncreaseConfig, LedgerConfig, Secret};
 use serde_json::Value;
@@ -58,7 +58,7 @@ impl Moto {
 
 /// The DynamoDB ledger in `table` at `endpoint`, with a day's retention.
 async fn ledger_at(endpoint: &str, table: &str) -> Ledger {
-    let retries = Retries { max_attempts: 3, initial_backoff: Duration::from_millis(10) };
+    let retries = RetryPolicy { max_attempts: 3, initial_backoff: Duration::from_millis(10), ..RetryPolicy::default() };
     let sdk = static_sdk_config(endpoint, "AKIDMOTO", "moto-secret", retries).await;
     Ledger::DynamoDb(
         aws_quota_exporter::aws::dynamodb::DynamoLedger::open(&sdk, table, Some(endpoint), Duration::from_secs(86_400))
@@ -69,7 +69,7 @@ async fn ledger_at(endpoint: &str, table: &str) -> Ledger {
 
 /// A DynamoDB client of moto's, for looking at the table directly.
 async fn dynamodb(moto: &Moto) -> aws_sdk_dynamodb::Client {
-    let sdk = static_sdk_config(&moto.endpoint, "AKIDMOTO", "moto-secret", Retries::default()).await;
+    let sdk = static_sdk_config(&moto.endpoint, "AKIDMOTO", "moto-secret", RetryPolicy::default()).await;
     aws_sdk_dynamodb::Client::new(&sdk)
 }
 

@@ -158,13 +158,7 @@ async fn fewer_than_seven_days_give_no_forecast() {
 
 #[tokio::test]
 async fn the_history_costs_one_call_per_500_series_once_a_day() {
-    let size = simaws::generate::Size {
-        accounts: 1,
-        regions: vec!["us-east-1".into()],
-        services: 6,
-        quotas_per_service: 300,
-        usage_fraction: 0.4,
-    };
+    let size = simaws::generate::Size::new(&["us-east-1"], 6, 300, 0.4);
     // 6 x 120 = 720 usage series: two calls for the usage, two for the history.
     let app = spawn_app_with(simaws::generate::estate(&size), &simaws::generate::access_key_id(0), |c| {
         c.regions = vec!["us-east-1".into()];

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_quota_exporter::aws::{Retries, static_sdk_config};
+use aws_quota_exporter::aws::{RetryPolicy, static_sdk_config};
 use aws_quota_exporter::clock::Clock;
 use aws_quota_exporter::config::Config;
 use aws_quota_exporter::startup::{self, AppHandle, Settings};
@@ -99,7 +99,7 @@ async fn spawn(
     otlp: Option<aws_quota_exporter::otlp::OtlpSettings>,
     schedule: bool,
 ) -> TestApp {
-    let retries = Retries { max_attempts: 3, initial_backoff: Duration::from_millis(2) };
+    let retries = RetryPolicy { max_attempts: 3, initial_backoff: Duration::from_millis(2), ..RetryPolicy::default() };
     let sdk_config = static_sdk_config(&sim.endpoint_url(), access_key_id, "test-secret", retries).await;
     let mut config = Config {
         listen_address: "127.0.0.1:0".parse().expect("valid address"),

@@ -504,7 +504,7 @@ async fn aws_rules_are_checked_before_filing() {
             &app.sim.endpoint_url(),
             ACCESS_KEY,
             "x",
-            aws_quota_exporter::aws::Retries::default(),
+            aws_quota_exporter::aws::RetryPolicy::default(),
         )
         .await,
         "us-east-1",
@@ -618,7 +618,7 @@ async fn a_filing_recorded_as_intent_only_is_found_in_aws_history_after_a_restar
         &app.sim.endpoint_url(),
         ACCESS_KEY,
         "x",
-        aws_quota_exporter::aws::Retries::default(),
+        aws_quota_exporter::aws::RetryPolicy::default(),
     )
     .await;
     let filed = aws_quota_exporter::aws::TargetAws::new(
@@ -756,7 +756,7 @@ async fn twenty_open_requests_in_the_account_stop_filing_in_any_region() {
         &app.sim.endpoint_url(),
         ACCESS_KEY,
         "x",
-        aws_quota_exporter::aws::Retries::default(),
+        aws_quota_exporter::aws::RetryPolicy::default(),
     )
     .await;
     // Two open requests in each of ten regions, filed by hand: the account's twenty.

@@ -26,13 +26,7 @@ async fn every_quota_of_a_multi_page_service_is_published() {
 
 #[tokio::test]
 async fn every_service_of_a_multi_page_service_list_is_published() {
-    let size = simaws::generate::Size {
-        accounts: 1,
-        regions: vec!["us-east-1".into()],
-        services: 230,
-        quotas_per_service: 1,
-        usage_fraction: 0.0,
-    };
+    let size = simaws::generate::Size::new(&["us-east-1"], 230, 1, 0.0);
     let app = spawn_app_with(simaws::generate::estate(&size), &simaws::generate::access_key_id(0), |c| {
         c.regions = vec!["us-east-1".into()];
     })

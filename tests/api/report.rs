@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_quota_exporter::aws::{Retries, static_sdk_config};
+use aws_quota_exporter::aws::{RetryPolicy, static_sdk_config};
 use aws_quota_exporter::config::Config;
 use aws_quota_exporter::report;
 use aws_quota_exporter::startup::{Settings, collect_once};
@@ -16,7 +16,7 @@ use crate::helpers::{SimTime, T0};
 /// One refresh of the test estate, limited to one service, as the subcommand does it.
 async fn snapshot(service: &str) -> aws_quota_exporter::snapshot::Snapshot {
     let sim = SimAws::start_with(test_estate(), SimClock::manual(T0), "127.0.0.1:0").await.expect("simulator");
-    let retries = Retries { max_attempts: 1, initial_backoff: Duration::from_millis(1) };
+    let retries = RetryPolicy { max_attempts: 1, initial_backoff: Duration::from_millis(1), ..RetryPolicy::default() };
     let sdk_config = static_sdk_config(&sim.endpoint_url(), ACCESS_KEY, "secret", retries).await;
     let config = Config {
         regions: vec!["us-east-1".into(), "eu-west-1".into()],

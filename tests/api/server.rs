@@ -69,13 +69,7 @@ async fn a_connection_that_never_completes_its_request_head_or_sits_idle_is_clos
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_its_response_is_cut_off_after_the_send_timeout() {
     // An estate whose uncompressed exposition (a few MB) outgrows any socket buffer.
-    let size = simaws::generate::Size {
-        accounts: 1,
-        regions: vec!["us-east-1".into()],
-        services: 20,
-        quotas_per_service: 250,
-        usage_fraction: 0.4,
-    };
+    let size = simaws::generate::Size::new(&["us-east-1"], 20, 250, 0.4);
     let app = spawn_app_with(simaws::generate::estate(&size), &simaws::generate::access_key_id(0), |c| {
         limits(c, 5000, 500, 64);
         c.regions = vec!["us-east-1".into()];

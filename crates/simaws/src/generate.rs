@@ -17,6 +17,38 @@ pub struct Size {
     pub usage_fraction: f64,
 }
 
+impl Size {
+    /// One account in `regions`, each with `services` services of `quotas_per_service`
+    /// quotas, `usage_fraction` of them with a usage metric.
+    pub fn new(regions: &[&str], services: usize, quotas_per_service: usize, usage_fraction: f64) -> Size {
+        Size {
+            accounts: 1,
+            regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+            services,
+            quotas_per_service,
+            usage_fraction,
+        }
+    }
+
+    /// Every quota of the estate.
+    pub fn quotas(&self) -> usize {
+        self.accounts * self.regions.len() * self.services * self.quotas_per_service
+    }
+
+    /// The shape in words, for benchmark reports.
+    pub fn summary(&self) -> String {
+        let accounts = if self.accounts == 1 { String::new() } else { format!("{} accounts x ", self.accounts) };
+        format!(
+            "{accounts}{} regions x {} services x {} quotas = {} quotas, {:.0} % with a usage metric",
+            self.regions.len(),
+            self.services,
+            self.quotas_per_service,
+            self.quotas(),
+            self.usage_fraction * 100.0
+        )
+    }
+}
+
 /// Access key of generated account `i`.
 pub fn access_key_id(i: usize) -> String {
     format!("AKIAGENERATED{i:07}")
@@ -77,13 +109,7 @@ mod tests {
 
     #[test]
     fn the_usage_fraction_is_honoured_exactly_over_a_service() {
-        let size = Size {
-            accounts: 1,
-            regions: vec!["us-east-1".into()],
-            services: 1,
-            quotas_per_service: 250,
-            usage_fraction: 0.4,
-        };
+        let size = Size::new(&["us-east-1"], 1, 250, 0.4);
         let e = estate(&size);
         let r = &e.accounts[0].regions[0];
         assert_eq!(r.distinct_usage_metrics().len(), 100);
