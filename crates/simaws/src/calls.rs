@@ -8,6 +8,7 @@ pub enum Api {
     CloudWatch,
     Sts,
     Bedrock,
+    Organizations,
 }
 
 /// One request received.

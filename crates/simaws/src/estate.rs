@@ -11,6 +11,46 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default)]
 pub struct Estate {
     pub accounts: Vec<Account>,
+    /// The AWS Organization the accounts belong to, if any: what Organizations answers.
+    pub organization: Option<Organization>,
+}
+
+/// An AWS Organization: its management account, its tree of organizational units and
+/// its member accounts. A member need not be in [`Estate::accounts`] (a suspended one
+/// has no data); one that is answers with that account's data once its role is assumed.
+#[derive(Debug, Clone)]
+pub struct Organization {
+    /// `o-` and 10 to 32 letters or digits.
+    pub id: String,
+    pub management_account_id: String,
+    /// `r-` and 4 to 32 letters or digits.
+    pub root_id: String,
+    pub units: Vec<OrganizationalUnit>,
+    pub members: Vec<Member>,
+}
+
+/// An organizational unit: `ou-` ids under a parent (the root or another unit).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrganizationalUnit {
+    pub id: String,
+    pub name: String,
+    pub parent_id: String,
+}
+
+/// An account of the organization, as `ListAccounts` describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    /// `ACTIVE`, `SUSPENDED` or `PENDING_CLOSURE`.
+    pub status: String,
+    pub parent_id: String,
+}
+
+impl Member {
+    pub fn new(id: &str, name: &str, status: &str, parent_id: &str) -> Member {
+        Member { id: id.into(), name: name.into(), status: status.into(), parent_id: parent_id.into() }
+    }
 }
 
 /// One AWS account, recognised by the access key id its requests are signed with.
@@ -33,6 +73,34 @@ pub struct Role {
     pub arn: String,
     /// The external id its trust policy demands, if any.
     pub external_id: Option<String>,
+    /// The accounts its trust policy lets assume it, besides its own account.
+    pub trusted_accounts: Vec<String>,
+    /// The role's maximum session duration in seconds (AWS: 3,600 by default); the
+    /// simulator lets it be short, so that credentials really expire within a test.
+    pub max_session_seconds: u64,
+}
+
+impl Role {
+    /// A role its own account may assume, for an hour at most.
+    pub fn new(arn: &str, external_id: Option<&str>) -> Role {
+        Role {
+            arn: arn.into(),
+            external_id: external_id.map(str::to_owned),
+            trusted_accounts: Vec::new(),
+            max_session_seconds: 3600,
+        }
+    }
+
+    /// The same role, trusting `account` too.
+    pub fn trusting(mut self, account: &str) -> Role {
+        self.trusted_accounts.push(account.into());
+        self
+    }
+
+    /// The account the role belongs to, from its ARN.
+    pub fn account_id(&self) -> &str {
+        self.arn.split(':').nth(4).unwrap_or_default()
+    }
 }
 
 /// How the simulated AWS decides a quota increase request, over simulated time: it is
@@ -237,6 +305,32 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// The same shape with every value multiplied by `factor`.
+    pub fn scaled(&self, factor: f64) -> Shape {
+        match self.clone() {
+            Shape::Constant(v) => Shape::Constant(v * factor),
+            Shape::Linear { anchor, at_anchor, per_day } => {
+                Shape::Linear { anchor, at_anchor: at_anchor * factor, per_day: per_day * factor }
+            }
+            Shape::Noisy { anchor, at_anchor, per_day, amplitude, seed } => Shape::Noisy {
+                anchor,
+                at_anchor: at_anchor * factor,
+                per_day: per_day * factor,
+                amplitude: amplitude * factor,
+                seed,
+            },
+            Shape::Minutes { start, values } => {
+                Shape::Minutes { start, values: values.iter().map(|v| v * factor).collect() }
+            }
+            Shape::Cycle { values, samples_per_minute } => {
+                Shape::Cycle { values: values.iter().map(|v| v * factor).collect(), samples_per_minute }
+            }
+            Shape::Bursts { period, duration, base, burst } => {
+                Shape::Bursts { period, duration, base: base * factor, burst: burst * factor }
+            }
+        }
+    }
+
     /// The raw sample value at `t` (epoch seconds), or `None` where the shape has no data.
     pub fn value_at(&self, t: f64) -> Option<f64> {
         let v = match self {
@@ -289,6 +383,11 @@ impl Estate {
     pub fn account_mut(&mut self, id: &str) -> Option<&mut Account> {
         self.accounts.iter_mut().find(|a| a.id == id)
     }
+
+    /// The role with this ARN, in whichever account holds it.
+    pub fn role(&self, arn: &str) -> Option<&Role> {
+        self.accounts.iter().flat_map(|a| &a.roles).find(|r| r.arn == arn)
+    }
 }
 
 impl Account {
@@ -314,6 +413,15 @@ impl Account {
 }
 
 impl Region {
+    /// The same region with every metric's values multiplied by `factor`.
+    pub fn scaled(&self, factor: f64) -> Region {
+        let mut region = self.clone();
+        for m in &mut region.metrics {
+            m.shape = m.shape.scaled(factor);
+        }
+        region
+    }
+
     pub fn service(&self, code: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.code == code)
     }

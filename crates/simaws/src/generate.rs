@@ -72,7 +72,7 @@ pub fn estate(size: &Size) -> Estate {
             Account::new(&account_id(a), &access_key_id(a), size.regions.iter().map(|r| region(size, r)).collect())
         })
         .collect();
-    Estate { accounts }
+    Estate { accounts, organization: None }
 }
 
 fn region(size: &Size, name: &str) -> Region {

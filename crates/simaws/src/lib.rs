@@ -21,6 +21,7 @@ pub mod faults;
 pub mod generate;
 pub mod increases;
 pub mod paging;
+mod organizations;
 mod server;
 mod servicequotas;
 mod sts;
@@ -94,6 +95,8 @@ pub(crate) struct Shared {
 pub struct Session {
     pub account_id: String,
     pub role_arn: String,
+    /// Epoch seconds (the simulator's clock) from which the credentials are refused.
+    pub expires_at: f64,
 }
 
 /// A running simulator. Dropping it stops the server.

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::calls::{Api, Call};
 use crate::estate::Account;
 use crate::faults::{self, CallContext, FaultKind};
-use crate::{Shared, bedrock, cloudwatch, lock, servicequotas, sts};
+use crate::{Shared, bedrock, cloudwatch, lock, organizations, servicequotas, sts};
 
 /// Request bodies above this size are refused; the SDK never sends anything close.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -59,6 +59,8 @@ impl ApiError {
 #[derive(Debug)]
 pub(crate) struct HandlerContext<'a> {
     pub account: &'a Account,
+    /// The whole estate (roles of other accounts, the organization).
+    pub estate: &'a crate::Estate,
     pub region: &'a str,
     pub now: f64,
     pub request_id: &'a str,
@@ -93,6 +95,10 @@ pub(crate) trait Protocol {
 
     /// The API's error for an access key it does not know.
     fn unrecognized_client() -> ApiError;
+    /// The API's error for temporary credentials past their expiration.
+    fn expired_token() -> ApiError {
+        ApiError::new(400, "ExpiredTokenException", "The security token included in the request is expired")
+    }
 
     fn handle(ctx: &HandlerContext<'_>, operation: &str, parsed: Self::Parsed) -> Result<HttpResponse, ApiError>;
 
@@ -144,6 +150,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<HttpRespo
         Some(Api::CloudWatch) => run::<cloudwatch::CloudWatch>(&shared, raw, scope).await,
         Some(Api::Sts) => run::<sts::Sts>(&shared, raw, scope).await,
         Some(Api::Bedrock) => run::<bedrock::Bedrock>(&shared, raw, scope).await,
+        Some(Api::Organizations) => run::<organizations::Organizations>(&shared, raw, scope).await,
         None => plain(StatusCode::NOT_FOUND, "the simulator does not serve this API"),
     };
     Ok(response)
@@ -193,6 +200,7 @@ fn api_of_signing_name(name: &str) -> Option<Api> {
         "monitoring" => Some(Api::CloudWatch),
         "sts" => Some(Api::Sts),
         "bedrock" => Some(Api::Bedrock),
+        "organizations" => Some(Api::Organizations),
         _ => None,
     }
 }
@@ -201,6 +209,8 @@ fn api_of_signing_name(name: &str) -> Option<Api> {
 fn guess_api(req: &RawRequest) -> Option<Api> {
     if req.header("x-amz-target").is_some_and(|t| t.starts_with("ServiceQuotasV20190624.")) {
         Some(Api::ServiceQuotas)
+    } else if req.header("x-amz-target").is_some_and(|t| t.starts_with("AWSOrganizationsV20161128.")) {
+        Some(Api::Organizations)
     } else if req.path.starts_with("/service/GraniteServiceVersion20100801/") {
         Some(Api::CloudWatch)
     } else if req.header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
@@ -232,6 +242,21 @@ async fn run<P: Protocol>(shared: &Shared, raw: RawRequest, scope: Option<Scope>
             estate.account_by_key(&scope.access_key_id).map(|a| a.id.clone())
         }
     };
+    if session.as_ref().is_some_and(|s| shared.clock.now() >= s.expires_at) {
+        let call = Call {
+            api: P::API,
+            operation,
+            region: scope.region.clone(),
+            account_id: account_id.unwrap_or_default(),
+            service_code: P::service_code(&parsed),
+            metric_queries: 0,
+            failed: true,
+            principal: session.map(|s| s.role_arn),
+            at: shared.clock.now(),
+        };
+        lock(&shared.calls).push(call);
+        return P::render(&P::expired_token(), &request_id);
+    }
     let principal = session.map(|s| s.role_arn);
     let service_code = P::service_code(&parsed);
     let mut call = Call {
@@ -274,6 +299,7 @@ async fn run<P: Protocol>(shared: &Shared, raw: RawRequest, scope: Option<Scope>
                 Some(account) => {
                     let ctx = HandlerContext {
                         account,
+                        estate: &estate,
                         region: &scope.region,
                         now: shared.clock.now(),
                         request_id: &request_id,

@@ -43,6 +43,10 @@ impl Protocol for Sts {
         ApiError::new(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
     }
 
+    fn expired_token() -> ApiError {
+        ApiError::new(403, "ExpiredToken", "The security token included in the request is expired")
+    }
+
     fn handle(ctx: &HandlerContext<'_>, operation: &str, params: Self::Parsed) -> Result<HttpResponse, ApiError> {
         let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         match operation {
@@ -68,7 +72,6 @@ impl Protocol for Sts {
                 let session = param("RoleSessionName").filter(|n| (2..=64).contains(&n.len())).ok_or_else(|| {
                     ApiError::new(400, "ValidationError", "RoleSessionName must be 2 to 64 characters")
                 })?;
-                let account = arn.split(':').nth(4).unwrap_or_default();
                 let denied = || {
                     ApiError::new(
                         403,
@@ -79,21 +82,41 @@ impl Protocol for Sts {
                         ),
                     )
                 };
-                // The role must exist in an account the estate knows; for this
-                // simulator, roles are listed on the caller's own account.
-                let role = ctx.account.roles.iter().find(|r| r.arn == arn).filter(|_| account == ctx.account.id);
-                let role = role.ok_or_else(denied)?;
-                if role.external_id.as_deref().is_some_and(|id| Some(id) != param("ExternalId")) {
+                // The role must exist in an account of the estate, and its trust policy
+                // must name the caller's account (its own account always may).
+                let role = ctx.estate.role(arn).ok_or_else(denied)?;
+                let trusted = role.account_id() == ctx.account.id || role.trusted_accounts.contains(&ctx.account.id);
+                if !trusted || role.external_id.as_deref().is_some_and(|id| Some(id) != param("ExternalId")) {
                     return Err(denied());
                 }
+                let requested = match param("DurationSeconds") {
+                    None => 3600,
+                    Some(v) => v.parse::<u64>().ok().filter(|d| (900..=43_200).contains(d)).ok_or_else(|| {
+                        ApiError::new(400, "ValidationError", "DurationSeconds must be between 900 and 43200")
+                    })?,
+                };
+                // AWS refuses a duration above the role's maximum; the simulator's roles
+                // may have a maximum below AWS's floor of 900 seconds, and then it wins.
+                if role.max_session_seconds >= 900 && requested > role.max_session_seconds {
+                    return Err(ApiError::new(
+                        400,
+                        "ValidationError",
+                        "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+                    ));
+                }
+                // Refused from this moment of the simulator's clock; the SDK is told the
+                // same lifetime on the real clock, which its credentials cache runs on.
+                let lifetime = requested.min(role.max_session_seconds) as f64;
+                let expires_at = ctx.now + lifetime;
+                let real_now =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
                 let n = ctx.sessions.lock().unwrap_or_else(|p| p.into_inner()).len();
                 let key = format!("ASIASIM{n:013}");
                 ctx.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(
                     key.clone(),
-                    crate::Session { account_id: ctx.account.id.clone(), role_arn: arn.to_owned() },
+                    crate::Session { account_id: role.account_id().to_owned(), role_arn: arn.to_owned(), expires_at },
                 );
-                // The simulator never expires a session; the SDK refreshes before this.
-                let expires = "2100-01-01T00:00:00Z";
+                let expires = iso8601(real_now + lifetime);
                 let body = format!(
                     "<AssumeRoleResponse xmlns=\"{XMLNS}\">\n  <AssumeRoleResult>\n    <Credentials>\n      \
                      <AccessKeyId>{key}</AccessKeyId>\n      <SecretAccessKey>sim-secret-{n}</SecretAccessKey>\n      \
@@ -170,6 +193,23 @@ pub(crate) fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Epoch seconds as an ISO 8601 UTC timestamp, the way STS writes `Expiration`.
+fn iso8601(epoch: f64) -> String {
+    let secs = epoch.floor() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // The civil date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +224,13 @@ mod tests {
                 ("Name".to_owned(), "a b/c".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn expirations_are_written_as_utc_timestamps() {
+        assert_eq!(iso8601(0.0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_700_000_000.5), "2023-11-14T22:13:20Z");
+        assert_eq!(iso8601(951_782_400.0), "2000-02-29T00:00:00Z");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The demo estate: one account in two regions with the quotas people actually hit.
+//! The demo estate: a small organization whose management account has two regions
+//! with the quotas people actually hit.
 //!
 //! Service codes, quota codes and names follow AWS's own. Usage is set so that the
 //! demo shows every case the exporter handles: quotas in the 70, 80 and 90 % alert
@@ -9,7 +10,10 @@
 
 pub mod bedrock;
 
-use crate::estate::{Account, Estate, IncreaseReview, MetricSeries, Quota, Region, Service, Shape, UsageMetric};
+use crate::estate::{
+    Account, Estate, IncreaseReview, Member, MetricSeries, Organization, OrganizationalUnit, Quota, Region, Role,
+    Service, Shape, UsageMetric,
+};
 use crate::faults::Fault;
 
 /// The demo's deliberate trouble, so that the exporter's health metrics, dashboards and
@@ -32,6 +36,16 @@ pub const ACCOUNT_ID: &str = "111122223333";
 /// The access key the demo signs its requests with.
 pub const ACCESS_KEY_ID: &str = "AKIASIMULATEDDEMO001";
 pub const SECRET_ACCESS_KEY: &str = "simulated/secret/not/a/real/key/000000";
+/// The demo organization's member accounts: one collected, one whose role refuses,
+/// one suspended.
+pub const PAYMENTS_ACCOUNT_ID: &str = "444455556666";
+pub const SANDBOX_ACCOUNT_ID: &str = "777788889999";
+pub const SUSPENDED_ACCOUNT_ID: &str = "222233334444";
+/// The read role every member has (the exporter's default role name).
+pub const READ_ROLE_NAME: &str = "aws-quota-exporter-read";
+pub const ROOT_ID: &str = "r-demo";
+pub const WORKLOADS_OU: &str = "ou-demo-workloads";
+pub const SANDBOX_OU: &str = "ou-demo-sandbox1";
 /// The regions of the demo account.
 pub const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
@@ -40,15 +54,49 @@ const HISTORY_DAYS: f64 = 45.0;
 
 /// The demo estate, with time-varying series anchored at `now` (epoch seconds).
 pub fn estate(now: f64) -> Estate {
-    Estate {
-        accounts: vec![Account {
-            // Quick enough to watch: a case after 10 seconds, a decision after 30. Up to
-            // 1.5 times the limit is approved (Lambda's 1,000 -> 1,300), more is denied
-            // (VPCs' 20 -> 40), so that the denial alert has something to show.
-            increase_review: IncreaseReview { case_after: 10.0, decision_after: 30.0, approve_up_to: 1.5 },
-            ..Account::new(ACCOUNT_ID, ACCESS_KEY_ID, vec![us_east_1(now), eu_west_1(now)])
-        }],
+    let management = Account {
+        // Quick enough to watch: a case after 10 seconds, a decision after 30. Up to
+        // 1.5 times the limit is approved (Lambda's 1,000 -> 1,300), more is denied
+        // (VPCs' 20 -> 40), so that the denial alert has something to show.
+        increase_review: IncreaseReview { case_after: 10.0, decision_after: 30.0, approve_up_to: 1.5 },
+        ..Account::new(ACCOUNT_ID, ACCESS_KEY_ID, vec![us_east_1(now), eu_west_1(now)])
+    };
+    // Payments runs the same workloads at 0.9 times the load: a quota at 95 % in the
+    // management account is at about 85 % there, above the warning tier in both
+    // accounts but critical only in one.
+    let mut payments = Account {
+        regions: management.regions.iter().map(|r| r.scaled(0.9)).collect(),
+        ..Account::new(PAYMENTS_ACCOUNT_ID, "AKIASIMULATEDPAYMENT1", Vec::new())
+    };
+    payments.roles = vec![Role::new(&role_arn(PAYMENTS_ACCOUNT_ID, READ_ROLE_NAME), None).trusting(ACCOUNT_ID)];
+    // Sandbox's role trusts nobody: the exporter cannot assume it.
+    let mut sandbox = Account::new(SANDBOX_ACCOUNT_ID, "AKIASIMULATEDSANDBOX1", vec![eu_west_1(now)]);
+    sandbox.roles = vec![Role::new(&role_arn(SANDBOX_ACCOUNT_ID, READ_ROLE_NAME), None)];
+    Estate { accounts: vec![management, payments, sandbox], organization: Some(organization()) }
+}
+
+/// The demo organization: the management account at the root, Payments and a
+/// suspended account under Workloads, Sandbox under its own unit.
+pub fn organization() -> Organization {
+    let unit =
+        |id: &str, name: &str| OrganizationalUnit { id: id.into(), name: name.into(), parent_id: ROOT_ID.into() };
+    Organization {
+        id: "o-demo1234567".into(),
+        management_account_id: ACCOUNT_ID.into(),
+        root_id: ROOT_ID.into(),
+        units: vec![unit(WORKLOADS_OU, "Workloads"), unit(SANDBOX_OU, "Sandbox")],
+        members: vec![
+            Member::new(ACCOUNT_ID, "Management", "ACTIVE", ROOT_ID),
+            Member::new(PAYMENTS_ACCOUNT_ID, "Payments", "ACTIVE", WORKLOADS_OU),
+            Member::new(SUSPENDED_ACCOUNT_ID, "Retired", "SUSPENDED", WORKLOADS_OU),
+            Member::new(SANDBOX_ACCOUNT_ID, "Sandbox", "ACTIVE", SANDBOX_OU),
+        ],
     }
+}
+
+/// `arn:aws:iam::ACCOUNT:role/NAME`.
+pub fn role_arn(account: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account}:role/{name}")
 }
 
 /// Builds a region from services, collecting each quota's series.
