@@ -44,6 +44,66 @@ pub const VARIABLES: &[Variable] = &[
         description: "Comma-separated regions to collect, e.g. us-east-1,eu-west-1.",
     },
     Variable {
+        name: "QUOTA_EXPORTER_OWN_ACCOUNT",
+        default: "true",
+        description: "Collect the credentials' own account with the base credentials; false leaves it out (or reads it through its role when discovered).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_ROLE_ARNS",
+        default: "none",
+        description: "Comma-separated roles to collect through, each ROLE_ARN[|EXTERNAL_ID[|ACCOUNT_NAME]], e.g. arn:aws:iam::444455556666:role/aws-quota-exporter-read||Payments.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_ORGANIZATIONS",
+        default: "false",
+        description: "true discovers the ACTIVE accounts of the AWS Organization (management or delegated administrator credentials), again on the limits cadence.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_ORGANIZATIONS_ROLE_NAME",
+        default: "aws-quota-exporter-read",
+        description: "The role assumed in each discovered account, as arn:PARTITION:iam::ACCOUNT:role/NAME (a path allowed).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_ORGANIZATIONS_EXTERNAL_ID",
+        default: "none",
+        description: "The external id the discovered accounts' roles ask for.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_ORGANIZATIONAL_UNITS",
+        default: "the whole organization",
+        description: "Comma-separated OU (ou-...) or root (r-...) ids: only the accounts under them, at any depth.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_INCLUDE_ACCOUNTS",
+        default: "all accounts",
+        description: "Comma-separated 12-digit account ids: only these are collected (allow list, every source).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_EXCLUDE_ACCOUNTS",
+        default: "none",
+        description: "Comma-separated 12-digit account ids never collected (deny list, every source).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_ROLE_SESSION_NAME",
+        default: "aws-quota-exporter",
+        description: "The session name of every assumed role (2 to 64 of letters, digits and +=,.@_-), as CloudTrail shows it.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_ROLE_SESSION_DURATION",
+        default: "1h",
+        description: "How long assumed-role credentials last, 15m to 12h (at most the role's maximum session duration); they are renewed before they expire.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_SHARD",
+        default: "0/1",
+        description: "I/N: this replica collects only the accounts that rendezvous-hash to shard I of N; I may be a pod name ending in -ORDINAL (a StatefulSet's $(POD_NAME)).",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_MAX_REQUESTS_IN_FLIGHT",
+        default: "64",
+        description: "AWS requests in flight at once in the whole process, 1 to 4096 (beside the per-target QUOTA_EXPORTER_CONCURRENCY).",
+    },
+    Variable {
         name: "QUOTA_EXPORTER_SERVICES",
         default: "all services",
         description: "Comma-separated service codes to collect (allow list), e.g. ec2,lambda.",
@@ -174,9 +234,14 @@ pub const VARIABLES: &[Variable] = &[
         description: "A role the receiver assumes for its Service Quotas calls, so that only it holds write permissions.",
     },
     Variable {
+        name: "QUOTA_EXPORTER_INCREASE_ROLE_NAME",
+        default: "none",
+        description: "The role assumed in each other collected account to file there (write permissions); without it only the own account's alerts are acted on.",
+    },
+    Variable {
         name: "QUOTA_EXPORTER_INCREASE_ROLE_EXTERNAL_ID",
         default: "none",
-        description: "The external id the role's trust policy asks for.",
+        description: "The external id the write roles' trust policies ask for.",
     },
     Variable {
         name: "QUOTA_EXPORTER_INCREASE_RETENTION",
@@ -289,6 +354,8 @@ pub struct Config {
     pub listen_address: SocketAddr,
     /// Empty means the AWS SDK's configured region.
     pub regions: Vec<String>,
+    /// Which accounts to collect, and how to reach them.
+    pub accounts: AccountsConfig,
     /// `None` means every service.
     pub services: Option<Vec<String>>,
     pub exclude_services: Vec<String>,
@@ -326,6 +393,7 @@ impl Default for Config {
         Config {
             listen_address: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
             regions: Vec::new(),
+            accounts: AccountsConfig::default(),
             services: None,
             exclude_services: Vec::new(),
             limits_refresh_interval: Duration::from_secs(3600),
@@ -378,6 +446,18 @@ pub fn from_env() -> Result<Config, ConfigError> {
 struct Raw {
     listen_address: Option<String>,
     regions: Option<String>,
+    own_account: Option<String>,
+    role_arns: Option<String>,
+    organizations: Option<String>,
+    organizations_role_name: Option<String>,
+    organizations_external_id: Option<String>,
+    organizational_units: Option<String>,
+    include_accounts: Option<String>,
+    exclude_accounts: Option<String>,
+    role_session_name: Option<String>,
+    role_session_duration: Option<String>,
+    shard: Option<String>,
+    max_requests_in_flight: Option<String>,
     services: Option<String>,
     exclude_services: Option<String>,
     limits_refresh_interval: Option<String>,
@@ -429,6 +509,7 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
     let config = Config {
         listen_address,
         regions: parse(&raw.regions, "REGIONS", Vec::new(), parse_regions)?,
+        accounts: accounts_from(&raw)?,
         services: parse(&raw.services, "SERVICES", None, |v| parse_service_codes(v).map(Some))?,
         exclude_services: parse(&raw.exclude_services, "EXCLUDE_SERVICES", Vec::new(), parse_service_codes)?,
         limits_refresh_interval: parse(
@@ -480,6 +561,275 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
         log_level: raw.log_level.filter(|s| !s.trim().is_empty()).unwrap_or(d.log_level),
     };
     Ok(config)
+}
+
+/// Which accounts the exporter collects, and how it reaches each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountsConfig {
+    /// The credentials' own account, with the base credentials.
+    pub own_account: bool,
+    /// Accounts reached through a role each.
+    pub roles: Vec<RoleTarget>,
+    /// Accounts discovered from AWS Organizations.
+    pub organizations: Option<OrganizationsConfig>,
+    /// Only these accounts (empty: every account).
+    pub include: Vec<String>,
+    /// Never these accounts.
+    pub exclude: Vec<String>,
+    pub session_name: String,
+    pub session_duration: Duration,
+    pub shard: Shard,
+    /// AWS requests in flight at once in the whole process.
+    pub max_in_flight: usize,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            own_account: true,
+            roles: Vec::new(),
+            organizations: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            session_name: "aws-quota-exporter".into(),
+            session_duration: Duration::from_secs(3600),
+            shard: Shard { index: 0, count: 1 },
+            max_in_flight: 64,
+        }
+    }
+}
+
+impl AccountsConfig {
+    /// Whether an account id passes the include and exclude lists.
+    pub fn wants(&self, account_id: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|a| a == account_id))
+            && !self.exclude.iter().any(|a| a == account_id)
+    }
+}
+
+/// An account reached through a role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleTarget {
+    pub arn: String,
+    pub external_id: Option<String>,
+    /// The name people know the account by, when configured.
+    pub name: Option<String>,
+}
+
+impl RoleTarget {
+    /// The account the role belongs to (validated: 12 digits).
+    pub fn account_id(&self) -> &str {
+        self.arn.split(':').nth(4).unwrap_or_default()
+    }
+}
+
+/// Account discovery from AWS Organizations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrganizationsConfig {
+    /// The role name (a path allowed) assumed in each discovered account.
+    pub role_name: String,
+    pub external_id: Option<String>,
+    /// Roots and organizational units to look under; empty: the whole organization.
+    pub units: Vec<String>,
+}
+
+/// This replica's share of the accounts: shard `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+const ROLE_ARNS_FORM: &str = "comma-separated ROLE_ARN[|EXTERNAL_ID[|ACCOUNT_NAME]] entries, e.g. \
+     arn:aws:iam::444455556666:role/aws-quota-exporter-read|my-external-id|Payments";
+const ACCOUNTS_FORM: &str = "a comma-separated list of 12-digit account ids such as 111122223333,444455556666";
+const UNITS_FORM: &str = "a comma-separated list of organizational unit ids (ou- then 4 to 32 lowercase letters or \
+     digits, '-', then 8 to 32) or root ids (r- then 4 to 32), e.g. ou-ab12-cd34ef56";
+const SHARD_FORM: &str = "I/N with 0 <= I < N <= 1000, e.g. 2/3; I may be a pod name ending in -ORDINAL, e.g. \
+     aws-quota-exporter-2/3";
+
+fn accounts_from(raw: &Raw) -> Result<AccountsConfig, ConfigError> {
+    let d = AccountsConfig::default();
+    let organizations = if parse(&raw.organizations, "ORGANIZATIONS", false, parse_bool)? {
+        Some(OrganizationsConfig {
+            role_name: parse(
+                &raw.organizations_role_name,
+                "ORGANIZATIONS_ROLE_NAME",
+                "aws-quota-exporter-read".to_owned(),
+                parse_role_name,
+            )?,
+            external_id: parse(&raw.organizations_external_id, "ORGANIZATIONS_EXTERNAL_ID", None, |v| {
+                parse_external_id(v).map(Some)
+            })?,
+            units: parse(&raw.organizational_units, "ORGANIZATIONAL_UNITS", Vec::new(), parse_units)?,
+        })
+    } else {
+        for (value, suffix) in [
+            (&raw.organizations_role_name, "ORGANIZATIONS_ROLE_NAME"),
+            (&raw.organizations_external_id, "ORGANIZATIONS_EXTERNAL_ID"),
+            (&raw.organizational_units, "ORGANIZATIONAL_UNITS"),
+        ] {
+            if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
+                return Err(ConfigError::Conflict(format!(
+                    "{PREFIX}{suffix} is set but {PREFIX}ORGANIZATIONS is not true: set QUOTA_EXPORTER_ORGANIZATIONS=true \
+                     to discover accounts, or unset {PREFIX}{suffix}"
+                )));
+            }
+        }
+        None
+    };
+    Ok(AccountsConfig {
+        own_account: parse(&raw.own_account, "OWN_ACCOUNT", d.own_account, parse_bool)?,
+        roles: parse(&raw.role_arns, "ROLE_ARNS", Vec::new(), parse_role_targets)?,
+        organizations,
+        include: parse(&raw.include_accounts, "INCLUDE_ACCOUNTS", Vec::new(), parse_account_ids)?,
+        exclude: parse(&raw.exclude_accounts, "EXCLUDE_ACCOUNTS", Vec::new(), parse_account_ids)?,
+        session_name: parse(&raw.role_session_name, "ROLE_SESSION_NAME", d.session_name, |v| {
+            let valid =
+                (2..=64).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+            if valid {
+                Ok(v.to_owned())
+            } else {
+                Err(problem("not a role session name", "2 to 64 letters, digits or +=,.@_- such as aws-quota-exporter"))
+            }
+        })?,
+        session_duration: parse(&raw.role_session_duration, "ROLE_SESSION_DURATION", d.session_duration, |v| {
+            let form = "a duration from 15m to 12h, e.g. 1h";
+            let duration = parse_duration(v).map_err(|p| problem(p, form))?;
+            if (Duration::from_secs(900)..=Duration::from_secs(43_200)).contains(&duration) {
+                Ok(duration)
+            } else {
+                Err(problem("out of range (STS allows 15 minutes to 12 hours)", form))
+            }
+        })?,
+        shard: parse(&raw.shard, "SHARD", d.shard, parse_shard)?,
+        max_in_flight: parse(&raw.max_requests_in_flight, "MAX_REQUESTS_IN_FLIGHT", d.max_in_flight, |v| {
+            whole_number(v, 1..=4096, "a whole number from 1 to 4096")
+        })?,
+    })
+}
+
+/// A 12-digit account id.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `arn:aws:iam::111122223333:role/name` (any partition, a path allowed).
+pub(crate) fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if !partition.is_empty()
+            && is_account_id(account)
+            && resource.strip_prefix("role/").is_some_and(is_role_name))
+}
+
+/// A role name with an optional path: `name` or `path/to/name`, of IAM's characters.
+pub(crate) fn is_role_name(name: &str) -> bool {
+    (1..=512).contains(&name.len())
+        && !name.starts_with('/')
+        && !name.ends_with('/')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
+}
+
+fn parse_role_name(v: &str) -> Result<String, Problem> {
+    if is_role_name(v) {
+        Ok(v.to_owned())
+    } else {
+        Err(problem(
+            "not a role name",
+            "a role name such as aws-quota-exporter-read, with an optional path (ops/reader)",
+        ))
+    }
+}
+
+/// An external id: 2 to 1224 of letters, digits and +=,.@:/-.
+fn parse_external_id(v: &str) -> Result<String, Problem> {
+    let valid =
+        (2..=1224).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/_-".contains(c));
+    if valid { Ok(v.to_owned()) } else { Err(problem("not an external id", "2 to 1224 letters, digits or +=,.@:/_-")) }
+}
+
+fn parse_role_targets(v: &str) -> Result<Vec<RoleTarget>, Problem> {
+    let mut out: Vec<RoleTarget> = Vec::new();
+    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut fields = entry.split('|').map(str::trim);
+        let arn = fields.next().unwrap_or_default();
+        if !is_role_arn(arn) {
+            return Err(problem(format!("{arn:?} is not an IAM role ARN with a 12-digit account id"), ROLE_ARNS_FORM));
+        }
+        let external_id = match fields.next().filter(|f| !f.is_empty()) {
+            Some(id) => Some(parse_external_id(id).map_err(|_| {
+                problem(
+                    format!("{id:?} is not an external id (2 to 1224 of letters, digits, +=,.@:/_-)"),
+                    ROLE_ARNS_FORM,
+                )
+            })?),
+            None => None,
+        };
+        let name = fields.next().filter(|f| !f.is_empty()).map(str::to_owned);
+        if fields.next().is_some() {
+            return Err(problem(format!("{entry:?} has more than three |-separated fields"), ROLE_ARNS_FORM));
+        }
+        let target = RoleTarget { arn: arn.to_owned(), external_id, name };
+        if out.iter().any(|t| t.account_id() == target.account_id()) {
+            return Err(problem(format!("account {} is listed twice", target.account_id()), ROLE_ARNS_FORM));
+        }
+        out.push(target);
+    }
+    Ok(out)
+}
+
+fn parse_account_ids(v: &str) -> Result<Vec<String>, Problem> {
+    let mut out = Vec::new();
+    for item in v.split(',').map(str::trim) {
+        if !is_account_id(item) {
+            return Err(problem(format!("{item:?} is not a 12-digit account id"), ACCOUNTS_FORM));
+        }
+        out.push(item.to_owned());
+    }
+    Ok(out)
+}
+
+/// `ou-` with two dash-separated parts of lowercase letters and digits, or `r-`.
+pub fn is_unit_id(s: &str) -> bool {
+    let lower_alnum = |p: &str, min: usize| {
+        (min..=32).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    if let Some(rest) = s.strip_prefix("ou-") {
+        matches!(rest.split_once('-'), Some((a, b)) if lower_alnum(a, 4) && lower_alnum(b, 8))
+    } else {
+        s.strip_prefix("r-").is_some_and(|rest| lower_alnum(rest, 4))
+    }
+}
+
+fn parse_units(v: &str) -> Result<Vec<String>, Problem> {
+    let mut out = Vec::new();
+    for item in v.split(',').map(str::trim) {
+        if !is_unit_id(item) {
+            return Err(problem(format!("{item:?} is not an organizational unit or root id"), UNITS_FORM));
+        }
+        out.push(item.to_owned());
+    }
+    Ok(out)
+}
+
+fn parse_shard(v: &str) -> Result<Shard, Problem> {
+    let (index, count) = v.rsplit_once('/').ok_or_else(|| problem("no '/'", SHARD_FORM))?;
+    let count: u32 =
+        count.trim().parse().map_err(|_| problem(format!("{count:?} is not a whole number"), SHARD_FORM))?;
+    // A StatefulSet pod's name ends in its ordinal.
+    let ordinal = index.trim().rsplit('-').next().unwrap_or_default();
+    let index: u32 = ordinal.parse().map_err(|_| problem(format!("{index:?} is not a shard number"), SHARD_FORM))?;
+    if !(1..=1000).contains(&count) {
+        return Err(problem(format!("{count} shards (1 to 1000 are possible)"), SHARD_FORM));
+    }
+    if index >= count {
+        return Err(problem(
+            format!("shard {index} does not exist among {count} (they are 0 to {})", count - 1),
+            SHARD_FORM,
+        ));
+    }
+    Ok(Shard { index, count })
 }
 
 /// Why a value failed, and the form expected.
@@ -786,6 +1136,93 @@ mod tests {
         assert_eq!(c.forecast_history_days, 90);
         assert!(c.demo);
         assert_eq!(c.log_level, "debug");
+    }
+
+    #[test]
+    fn every_account_variable_is_read() {
+        let c = from_vars(vars(&[
+            ("QUOTA_EXPORTER_OWN_ACCOUNT", "false"),
+            (
+                "QUOTA_EXPORTER_ROLE_ARNS",
+                "arn:aws:iam::444455556666:role/reader|ext-id-1|Payments, arn:aws-cn:iam::555566667777:role/ops/reader",
+            ),
+            ("QUOTA_EXPORTER_ORGANIZATIONS", "true"),
+            ("QUOTA_EXPORTER_ORGANIZATIONS_ROLE_NAME", "ops/reader"),
+            ("QUOTA_EXPORTER_ORGANIZATIONS_EXTERNAL_ID", "org-ext"),
+            ("QUOTA_EXPORTER_ORGANIZATIONAL_UNITS", "ou-ab12-cd34ef56,r-ab12"),
+            ("QUOTA_EXPORTER_INCLUDE_ACCOUNTS", "444455556666"),
+            ("QUOTA_EXPORTER_EXCLUDE_ACCOUNTS", "555566667777"),
+            ("QUOTA_EXPORTER_ROLE_SESSION_NAME", "quota@monitoring"),
+            ("QUOTA_EXPORTER_ROLE_SESSION_DURATION", "2h"),
+            ("QUOTA_EXPORTER_SHARD", "aws-quota-exporter-2/3"),
+            ("QUOTA_EXPORTER_MAX_REQUESTS_IN_FLIGHT", "200"),
+        ]))
+        .expect("valid");
+        let a = &c.accounts;
+        assert!(!a.own_account);
+        assert_eq!(
+            a.roles,
+            vec![
+                RoleTarget {
+                    arn: "arn:aws:iam::444455556666:role/reader".into(),
+                    external_id: Some("ext-id-1".into()),
+                    name: Some("Payments".into()),
+                },
+                RoleTarget {
+                    arn: "arn:aws-cn:iam::555566667777:role/ops/reader".into(),
+                    external_id: None,
+                    name: None
+                },
+            ]
+        );
+        assert_eq!(a.roles[1].account_id(), "555566667777");
+        assert_eq!(
+            a.organizations,
+            Some(OrganizationsConfig {
+                role_name: "ops/reader".into(),
+                external_id: Some("org-ext".into()),
+                units: vec!["ou-ab12-cd34ef56".into(), "r-ab12".into()],
+            })
+        );
+        assert!(a.wants("444455556666") && !a.wants("555566667777") && !a.wants("111122223333"));
+        assert_eq!((a.session_name.as_str(), a.session_duration), ("quota@monitoring", Duration::from_secs(7200)));
+        assert_eq!(a.shard, Shard { index: 2, count: 3 });
+        assert_eq!(a.max_in_flight, 200);
+    }
+
+    #[test]
+    fn bad_account_settings_name_the_variable_and_the_form() {
+        let e = error_of(&[("QUOTA_EXPORTER_ROLE_ARNS", "arn:aws:iam::4444:role/reader")]);
+        assert!(
+            e.contains("QUOTA_EXPORTER_ROLE_ARNS") && e.contains("12-digit") && e.contains("ROLE_ARN[|EXTERNAL_ID"),
+            "{e}"
+        );
+        let e = error_of(&[("QUOTA_EXPORTER_ROLE_ARNS", "arn:aws:iam::444455556666:user/reader")]);
+        assert!(e.contains("not an IAM role ARN"), "{e}");
+        let e = error_of(&[("QUOTA_EXPORTER_EXCLUDE_ACCOUNTS", "111122223333,12345")]);
+        assert!(
+            e.contains("QUOTA_EXPORTER_EXCLUDE_ACCOUNTS") && e.contains("\"12345\" is not a 12-digit account id"),
+            "{e}"
+        );
+        let e = error_of(&[("QUOTA_EXPORTER_SHARD", "3/2")]);
+        assert!(
+            e.contains("QUOTA_EXPORTER_SHARD") && e.contains("shard 3 does not exist among 2") && e.contains("I/N"),
+            "{e}"
+        );
+        assert!(error_of(&[("QUOTA_EXPORTER_SHARD", "0/0")]).contains("0 shards"));
+        assert!(error_of(&[("QUOTA_EXPORTER_SHARD", "web/3")]).contains("is not a shard number"));
+        let e =
+            error_of(&[("QUOTA_EXPORTER_ORGANIZATIONS", "true"), ("QUOTA_EXPORTER_ORGANIZATIONAL_UNITS", "ou-AB-1")]);
+        assert!(e.contains("QUOTA_EXPORTER_ORGANIZATIONAL_UNITS") && e.contains("not an organizational unit"), "{e}");
+        let e = error_of(&[("QUOTA_EXPORTER_ORGANIZATIONAL_UNITS", "ou-ab12-cd34ef56")]);
+        assert!(e.contains("QUOTA_EXPORTER_ORGANIZATIONS is not true"), "{e}");
+        assert!(error_of(&[("QUOTA_EXPORTER_ROLE_SESSION_DURATION", "13h")]).contains("15 minutes to 12 hours"));
+        assert!(error_of(&[("QUOTA_EXPORTER_ROLE_SESSION_NAME", "a b")]).contains("not a role session name"));
+        let e = error_of(&[(
+            "QUOTA_EXPORTER_ROLE_ARNS",
+            "arn:aws:iam::444455556666:role/a,arn:aws:iam::444455556666:role/b",
+        )]);
+        assert!(e.contains("listed twice"), "{e}");
     }
 
     #[test]

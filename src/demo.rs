@@ -1,5 +1,6 @@
-//! Demo mode: the simulated AWS estate started in-process on loopback, and an AWS SDK
-//! configuration that points at it with the demo account's static credentials.
+//! Demo mode: the simulated AWS estate (a small organization) started in-process on
+//! loopback, and an AWS SDK configuration that points at it with the management
+//! account's static credentials; accounts are discovered from Organizations.
 //!
 //! This is the only product module that knows about the simulator, and it is used
 //! only when `--demo` (or `QUOTA_EXPORTER_DEMO=true`) asks for it. The demo includes
@@ -20,6 +21,14 @@ pub async fn start(config: &mut Config) -> std::io::Result<(SimAws, aws_config::
     }
     if config.regions.is_empty() {
         config.regions = simaws::demo::REGIONS.iter().map(|r| (*r).to_owned()).collect();
+    }
+    // The demo estate is an organization: discover it, unless told otherwise.
+    if config.accounts.organizations.is_none() && config.accounts.roles.is_empty() {
+        config.accounts.organizations = Some(crate::config::OrganizationsConfig {
+            role_name: simaws::demo::READ_ROLE_NAME.to_owned(),
+            external_id: None,
+            units: Vec::new(),
+        });
     }
     let sdk = static_sdk_config(
         &sim.endpoint_url(),

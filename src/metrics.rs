@@ -132,7 +132,9 @@ fn place(t: &TargetSnapshot) -> [(&'static str, &str); 2] {
     [("cloud_account_id", t.account_label()), ("cloud_region", t.target.region.as_str())]
 }
 
-/// A family with one value per target and source that has a status.
+/// A family with one value per target and source that has a status, and for account
+/// discovery (`source="organizations"`, in the exporter's own account and the region
+/// Organizations lives in).
 fn per_source(
     name: &'static str,
     unit: Option<&'static str>,
@@ -149,8 +151,68 @@ fn per_source(
                 }
             }
         }
+        if let Some(d) = &inputs.snapshot.discovery
+            && let Some(v) = value(&d.status)
+        {
+            let region = crate::aws::organizations::REGION;
+            sink.sample(
+                &[("cloud_account_id", &d.account_id), ("cloud_region", region), ("source", "organizations")],
+                v,
+            )?;
+        }
         Ok(())
     })
+}
+
+/// Every account covered: those the fleet named, and any other a target published
+/// under (the own account once STS has answered), each once, with its name and unit.
+fn accounts(snapshot: &Snapshot) -> Vec<(&str, Option<&str>, Option<&str>)> {
+    let mut out: std::collections::BTreeMap<&str, (Option<&str>, Option<&str>)> =
+        snapshot.accounts.iter().map(|a| (a.id.as_str(), (a.name.as_deref(), a.unit.as_deref()))).collect();
+    for t in &snapshot.targets {
+        if !t.account_label().is_empty() {
+            out.entry(t.account_label()).or_insert((None, None));
+        }
+    }
+    out.into_iter().map(|(id, (name, unit))| (id, name, unit)).collect()
+}
+
+fn account_families(out: &mut Vec<Family>) {
+    out.push(family(
+        "aws_account",
+        Kind::Info,
+        None,
+        "",
+        "An AWS account the exporter covers (value 1): its name and organizational unit from AWS Organizations or \
+         the configuration; the name is the account id where none is known."
+            .to_owned(),
+        |inputs, sink| {
+            for (id, name, unit) in accounts(inputs.snapshot) {
+                let labels = [
+                    ("cloud_account_id", id),
+                    ("account_name", name.unwrap_or(id)),
+                    ("organizational_unit", unit.unwrap_or("")),
+                ];
+                sink.sample(&labels, 1.0)?;
+            }
+            Ok(())
+        },
+    ));
+    out.push(family(
+        "aws_quota_exporter_account_up",
+        Kind::Gauge,
+        None,
+        "",
+        "1 if some source of some region of the account could be refreshed at its latest refresh, 0 if none (its role \
+         cannot be assumed, or every call failed). The last good values of a failing account are kept."
+            .to_owned(),
+        |inputs, sink| {
+            for (id, _, _) in accounts(inputs.snapshot) {
+                sink.sample(&[("cloud_account_id", id)], if inputs.snapshot.account_up(id) { 1.0 } else { 0.0 })?;
+            }
+            Ok(())
+        },
+    ));
 }
 
 /// A family with one value per target.
@@ -271,6 +333,7 @@ pub fn catalog(help: &HelpContext) -> Vec<Family> {
     bedrock_families(help, &mut out);
     bedrock_forecast_families(help, &mut out);
     increase_families(&mut out);
+    account_families(&mut out);
     self_families(help, &mut out);
     out
 }

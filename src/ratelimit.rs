@@ -2,8 +2,8 @@
 //! more than AWS allows to an API, whatever the concurrency and however many retries.
 //!
 //! AWS limits most APIs per account, region and operation. [`RateLimits`] holds one
-//! limiter per region and operation for a process (one account), shared by every
-//! client that calls it: the collectors and the increase receiver alike. Each rate is
+//! limiter per account, region and operation for a process, shared by every client
+//! that calls it: the collectors and the increase receiver alike. Each rate is
 //! AWS's documented limit with headroom, from [`rate_for`].
 
 use std::collections::HashMap;
@@ -62,15 +62,20 @@ pub fn rate_for(operation: &str, list_rate: f64) -> Option<f64> {
         "ListMetrics" => Some(20.0),
         // The Bedrock control plane's list operations; AWS publishes no rate for them.
         "ListFoundationModels" | "ListInferenceProfiles" | "ListProvisionedModelThroughputs" => Some(5.0),
+        // Organizations throttles its listings per account; AWS publishes no rate.
+        "ListRoots" | "ListOrganizationalUnitsForParent" | "ListAccountsForParent" => Some(4.0),
         _ => None,
     }
 }
 
-/// One limiter per region and operation, shared by every client of a process.
+/// An account, a region and an operation.
+type LimiterKey = (String, String, &'static str);
+
+/// One limiter per account, region and operation, shared by every client of a process.
 #[derive(Debug)]
 pub struct RateLimits {
     list_rate: f64,
-    limiters: Mutex<HashMap<(String, &'static str), Arc<RateLimiter>>>,
+    limiters: Mutex<HashMap<LimiterKey, Arc<RateLimiter>>>,
 }
 
 impl RateLimits {
@@ -79,13 +84,14 @@ impl RateLimits {
         Arc::new(RateLimits { list_rate, limiters: Mutex::new(HashMap::new()) })
     }
 
-    /// The limiter of an operation in a region; `None` for an unlimited operation.
-    pub fn get(&self, region: &str, operation: &'static str) -> Option<Arc<RateLimiter>> {
+    /// The limiter of an operation in an account's region; `None` for an unlimited
+    /// operation.
+    pub fn get(&self, account: &str, region: &str, operation: &'static str) -> Option<Arc<RateLimiter>> {
         let rate = rate_for(operation, self.list_rate)?;
         let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
         Some(
             limiters
-                .entry((region.to_owned(), operation))
+                .entry((account.to_owned(), region.to_owned(), operation))
                 .or_insert_with(|| Arc::new(RateLimiter::per_second(rate)))
                 .clone(),
         )
@@ -106,13 +112,15 @@ mod tests {
     }
 
     #[test]
-    fn clients_of_one_region_share_a_limiter_and_regions_do_not() {
+    fn clients_of_one_account_and_region_share_a_limiter_and_other_regions_and_accounts_do_not() {
         let limits = RateLimits::new(8.0);
-        let a = limits.get("us-east-1", "GetServiceQuota").expect("limited");
-        let b = limits.get("us-east-1", "GetServiceQuota").expect("limited");
-        let c = limits.get("eu-west-1", "GetServiceQuota").expect("limited");
+        let a = limits.get("111122223333", "us-east-1", "GetServiceQuota").expect("limited");
+        let b = limits.get("111122223333", "us-east-1", "GetServiceQuota").expect("limited");
+        let c = limits.get("111122223333", "eu-west-1", "GetServiceQuota").expect("limited");
+        let d = limits.get("444455556666", "us-east-1", "GetServiceQuota").expect("limited");
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
+        assert!(!Arc::ptr_eq(&a, &d), "AWS limits each account on its own");
     }
 
     #[tokio::test(start_paused = true)]

@@ -40,18 +40,56 @@ impl TargetSnapshot {
     }
 }
 
+/// An account the exporter covers, as people know it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountView {
+    pub id: String,
+    /// From Organizations or the configuration; `None` when unknown.
+    pub name: Option<String>,
+    /// The organizational unit it sits in directly, when discovered from Organizations.
+    pub unit: Option<String>,
+}
+
+/// How the last account discovery from Organizations went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveryView {
+    /// The exporter's own account, which asked.
+    pub account_id: String,
+    pub status: SourceStatus,
+}
+
 /// Every target's latest snapshot, sorted by account and region.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub targets: Vec<Arc<TargetSnapshot>>,
     /// The increase receiver's open requests (empty without a receiver).
     pub increase_requests: Arc<Vec<crate::increase::ledger::Entry>>,
+    /// The accounts this process covers, by id (those whose id is known).
+    pub accounts: Arc<Vec<AccountView>>,
+    /// Account discovery, when Organizations is used.
+    pub discovery: Option<Arc<DiscoveryView>>,
 }
+
+impl Snapshot {
+    /// Whether an account's collection works: at its latest refresh, some source of
+    /// some region succeeded. An account none of whose targets has published is down.
+    pub fn account_up(&self, account_id: &str) -> bool {
+        self.targets.iter().filter(|t| t.account_label() == account_id).any(|t| t.statuses.values().any(|s| s.success))
+    }
+}
+
+/// The accounts covered and the discovery's status, as the fleet last said.
+type Accounts = (Arc<Vec<AccountView>>, Option<Arc<DiscoveryView>>);
 
 /// Where targets publish and scrapes read.
 #[derive(Debug)]
 pub struct Hub {
-    slots: Mutex<Vec<Option<Arc<TargetSnapshot>>>>,
+    /// Every registered target's slot (`None` until it publishes), by slot number.
+    slots: Mutex<std::collections::BTreeMap<usize, Option<Arc<TargetSnapshot>>>>,
+    next_slot: std::sync::atomic::AtomicUsize,
+    accounts: RwLock<Accounts>,
+    /// Whether the set of targets is known (the first account discovery is over).
+    settled: AtomicBool,
     published: AtomicU64,
     render_requested: Notify,
     rendered: watch::Sender<u64>,
@@ -63,10 +101,14 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub for `targets` targets, with an exposition of the self-metrics already rendered.
-    pub fn new(targets: usize, metrics: Arc<SelfMetrics>, families: Arc<Vec<Family>>) -> Arc<Hub> {
+    /// A hub without targets, with an exposition of the self-metrics already rendered.
+    /// Targets come with [`Hub::register`]; readiness waits for [`Hub::set_accounts`].
+    pub fn new(metrics: Arc<SelfMetrics>, families: Arc<Vec<Family>>) -> Arc<Hub> {
         let hub = Arc::new(Hub {
-            slots: Mutex::new(vec![None; targets]),
+            slots: Mutex::new(std::collections::BTreeMap::new()),
+            next_slot: std::sync::atomic::AtomicUsize::new(0),
+            accounts: RwLock::new((Arc::new(Vec::new()), None)),
+            settled: AtomicBool::new(false),
             published: AtomicU64::new(0),
             render_requested: Notify::new(),
             rendered: watch::Sender::new(0),
@@ -80,11 +122,43 @@ impl Hub {
         hub
     }
 
-    /// Stores a target's new snapshot and asks for a render. Returns its generation.
+    /// A slot for a new target; it counts towards readiness from now on.
+    pub fn register(&self) -> usize {
+        let index = self.next_slot.fetch_add(1, Ordering::SeqCst);
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).insert(index, None);
+        index
+    }
+
+    /// Removes a target and its series (an account that went away). Returns the
+    /// generation to wait for.
+    pub fn unregister(&self, index: usize) -> u64 {
+        let generation = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.remove(&index);
+            self.published.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        self.render_requested.notify_one();
+        generation
+    }
+
+    /// Replaces the accounts covered (and the discovery's status); the first call
+    /// settles the set of targets, after which readiness is possible.
+    pub fn set_accounts(&self, accounts: Vec<AccountView>, discovery: Option<DiscoveryView>) -> u64 {
+        *self.accounts.write().unwrap_or_else(|p| p.into_inner()) = (Arc::new(accounts), discovery.map(Arc::new));
+        self.settled.store(true, Ordering::SeqCst);
+        let generation = self.published.fetch_add(1, Ordering::SeqCst) + 1;
+        self.render_requested.notify_one();
+        generation
+    }
+
+    /// Stores a target's new snapshot and asks for a render. Returns its generation. A
+    /// target no longer registered (its account went away mid-refresh) is ignored.
     pub fn publish(&self, index: usize, snapshot: Arc<TargetSnapshot>) -> u64 {
         let generation = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots[index] = Some(snapshot);
+            if let Some(slot) = slots.get_mut(&index) {
+                *slot = Some(snapshot);
+            }
             self.published.fetch_add(1, Ordering::SeqCst) + 1
         };
         self.render_requested.notify_one();
@@ -97,8 +171,9 @@ impl Hub {
     pub fn patch(&self, index: usize, change: impl FnOnce(&TargetSnapshot) -> Option<TargetSnapshot>) -> Option<u64> {
         let generation = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            let current = slots.get(index)?.as_ref()?;
-            slots[index] = Some(Arc::new(change(current)?));
+            let slot = slots.get_mut(&index)?;
+            let changed = Arc::new(change(slot.as_ref()?)?);
+            *slot = Some(changed);
             self.published.fetch_add(1, Ordering::SeqCst) + 1
         };
         self.render_requested.notify_one();
@@ -108,10 +183,12 @@ impl Hub {
     /// The latest snapshot of every target that has published.
     pub fn snapshot(&self) -> Snapshot {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let mut targets: Vec<Arc<TargetSnapshot>> = slots.iter().flatten().cloned().collect();
+        let mut targets: Vec<Arc<TargetSnapshot>> = slots.values().flatten().cloned().collect();
+        drop(slots);
         targets.sort_by(|a, b| (a.account_label(), &a.target.region).cmp(&(b.account_label(), &b.target.region)));
         let increase_requests = self.increase_requests.read().unwrap_or_else(|p| p.into_inner()).clone();
-        Snapshot { targets, increase_requests }
+        let (accounts, discovery) = self.accounts.read().unwrap_or_else(|p| p.into_inner()).clone();
+        Snapshot { targets, increase_requests, accounts, discovery }
     }
 
     /// Replaces the increase receiver's open requests and asks for a render. Returns
@@ -139,7 +216,8 @@ impl Hub {
         self.exposition.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// True once every target has completed one full refresh, whatever its outcome.
+    /// True once the targets are known and each has completed one full refresh,
+    /// whatever its outcome.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
     }
@@ -148,7 +226,8 @@ impl Hub {
     pub fn render(&self) {
         let all_done = {
             let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.iter().all(|s| s.as_ref().is_some_and(|t| t.complete_rounds > 0))
+            self.settled.load(Ordering::SeqCst)
+                && slots.values().all(|s| s.as_ref().is_some_and(|t| t.complete_rounds > 0))
         };
         let snapshot = self.snapshot();
         let counters = self.metrics.gather();

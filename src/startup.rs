@@ -14,18 +14,17 @@ use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::aws::{ClientParts, TargetAws};
+use crate::accounts::{Fleet, FleetParts};
+use crate::aws::ClientParts;
 use crate::clock::Clock;
-use crate::collector::TargetContext;
 use crate::config::{Config, humanize};
 use crate::exposition::HelpContext;
 use crate::increase::http::Endpoint;
 use crate::increase::receiver::{LimitRefresh, Receiver, ReceiverParts};
-use crate::model::Target;
 use crate::selfmetrics::SelfMetrics;
 use crate::snapshot::Hub;
 use crate::supervise::supervise;
-use crate::target::{LimitPatch, LimitPatches, TargetRunner};
+use crate::target::{LimitPatch, TargetRunner};
 
 /// Everything start-up needs.
 #[derive(Debug, Clone)]
@@ -73,26 +72,31 @@ pub struct AppHandle {
     pub metrics: Arc<SelfMetrics>,
     /// The increase receiver, when it is on.
     pub receiver: Option<Arc<Receiver>>,
-    runners: Vec<Arc<Mutex<TargetRunner>>>,
+    /// Every target of every account collected.
+    pub fleet: Arc<Fleet>,
 }
 
 impl AppHandle {
-    /// A full refresh (quotas, then usage) of every target, concurrently; returns once
-    /// the result is rendered.
+    /// Discovers the accounts again (when the exporter discovers), then a full refresh
+    /// (quotas, then usage) of every target, concurrently; returns once the result is
+    /// rendered.
     pub async fn refresh_all(&self) {
-        let generations = futures_util::future::join_all(
-            self.runners.iter().map(|r| async move { r.lock().await.full_refresh().await }),
-        )
-        .await;
+        if self.fleet.discovers() {
+            self.fleet.sync().await;
+        }
+        let runners = self.fleet.runners().await;
+        let generations =
+            futures_util::future::join_all(runners.iter().map(|r| async move { r.lock().await.full_refresh().await }))
+                .await;
         self.wait(generations).await;
     }
 
     /// A usage-only refresh of every target; returns once the result is rendered.
     pub async fn refresh_usage(&self) {
-        let generations = futures_util::future::join_all(
-            self.runners.iter().map(|r| async move { r.lock().await.usage_refresh().await }),
-        )
-        .await;
+        let runners = self.fleet.runners().await;
+        let generations =
+            futures_util::future::join_all(runners.iter().map(|r| async move { r.lock().await.usage_refresh().await }))
+                .await;
         self.wait(generations).await;
     }
 
@@ -121,6 +125,9 @@ fn refresh_intervals(config: &Config) -> Vec<(&'static str, f64)> {
     if config.forecast {
         out.push((Source::History.as_str(), 86_400.0));
     }
+    if config.accounts.organizations.is_some() {
+        out.push(("organizations", limits));
+    }
     out
 }
 
@@ -143,6 +150,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         metrics: metrics.clone(),
         limits: crate::ratelimit::RateLimits::new(config.service_quotas_rate),
         timeouts: config.aws_timeouts,
+        in_flight: Arc::new(tokio::sync::Semaphore::new(config.accounts.max_in_flight)),
     };
     let help = HelpContext {
         limits_interval: humanize(config.limits_refresh_interval),
@@ -152,30 +160,26 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         history_days: config.forecast_history_days,
         refresh_intervals: refresh_intervals(&config),
     };
-    let hub = Hub::new(regions.len(), metrics.clone(), Arc::new(crate::metrics::catalog(&help)));
+    let hub = Hub::new(metrics.clone(), Arc::new(crate::metrics::catalog(&help)));
     let config = Arc::new(config);
-    let global_region = global_quota_region(&regions).map(str::to_owned);
-    let runners = regions
-        .iter()
-        .enumerate()
-        .map(|(index, region)| {
-            let ctx = TargetContext {
-                aws: TargetAws::new(&sdk_config, region, &parts),
-                config: config.clone(),
-                clock: clock.clone(),
-                publishes_global_quotas: global_region.as_deref() == Some(region.as_str()),
-            };
-            let target = Target { region: region.clone() };
-            Arc::new(Mutex::new(TargetRunner::new(index, target, ctx, hub.clone())))
-        })
-        .collect::<Vec<_>>();
-    let mut patches = Vec::with_capacity(runners.len());
-    for (region, runner) in regions.iter().zip(&runners) {
-        patches.push((region.clone(), runner.lock().await.patches()));
-    }
+    let fleet = Arc::new(Fleet::new(FleetParts {
+        base: sdk_config.clone(),
+        parts: parts.clone(),
+        config: config.clone(),
+        clock: clock.clone(),
+        regions: regions.clone(),
+        hub: hub.clone(),
+    }));
+    fleet.sync().await;
     let receiver = if config.increase.receiver {
         let receiver_sdk = match &config.increase.role {
-            Some(role) => crate::aws::assume_role(&sdk_config, &role.arn, role.external_id.as_deref()).await,
+            Some(role) => {
+                let session = crate::aws::Session {
+                    name: "aws-quota-exporter-increases".into(),
+                    duration: config.accounts.session_duration,
+                };
+                crate::aws::assume_role(&sdk_config, &role.arn, role.external_id.as_deref(), &session).await
+            }
             None => sdk_config.clone(),
         };
         let receiver = Receiver::new(ReceiverParts {
@@ -186,7 +190,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
             ledger_sdk_config: sdk_config.clone(),
             client_parts: parts.clone(),
             regions: regions.clone(),
-            refresh: limit_refresh(clock.clone(), patches),
+            refresh: limit_refresh(clock.clone(), fleet.clone()),
             max_usage_age: config.usage_refresh_interval * 2 + config.usage_lookback,
         });
         // A ledger that cannot be opened does not stop the exporter: the receiver
@@ -202,7 +206,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
     Ok(App {
         listener,
         local_addr,
-        handle: AppHandle { hub, metrics, receiver: receiver.clone(), runners },
+        handle: AppHandle { hub, metrics, receiver: receiver.clone(), fleet },
         schedule,
         limits_interval: config.limits_refresh_interval,
         usage_interval: config.usage_refresh_interval,
@@ -213,12 +217,13 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
     })
 }
 
-/// Raises an approved quota's limit in every target that publishes it, at once: never
-/// by waiting for a target's refresh, which may be stuck in a slow call.
-fn limit_refresh(clock: Arc<dyn Clock>, targets: Vec<(String, Arc<LimitPatches>)>) -> LimitRefresh {
+/// Raises an approved quota's limit in every target of its account that publishes it,
+/// at once: never by waiting for a target's refresh, which may be stuck in a slow call.
+fn limit_refresh(clock: Arc<dyn Clock>, fleet: Arc<Fleet>) -> LimitRefresh {
     Arc::new(move |key, value, global| {
-        let (clock, targets) = (clock.clone(), targets.clone());
+        let (clock, fleet) = (clock.clone(), fleet.clone());
         Box::pin(async move {
+            let targets = fleet.patches(&key.account).await;
             let patch = LimitPatch {
                 service_code: key.service_code.clone(),
                 quota_code: key.quota_code.clone(),
@@ -268,11 +273,20 @@ impl App {
         let hub = self.handle.hub.clone();
         let mut tasks = vec![tokio::spawn(supervise("renderer", metrics.clone(), move || hub.clone().run_renderer()))];
         if self.schedule {
-            for runner in &self.handle.runners {
-                let (runner, limits, usage, panics) =
-                    (runner.clone(), self.limits_interval, self.usage_interval, self.panics.clone());
-                tasks.push(tokio::spawn(supervise("refresh", metrics.clone(), move || {
-                    refresh_loop(runner.clone(), limits, usage, panics.clone())
+            let (limits, usage, panics, loop_metrics) =
+                (self.limits_interval, self.usage_interval, self.panics.clone(), metrics.clone());
+            let scheduler: crate::accounts::Scheduler = Arc::new(move |runner, delay| {
+                let (panics, runner) = (panics.clone(), runner.clone());
+                tokio::spawn(supervise("refresh", loop_metrics.clone(), move || {
+                    refresh_loop(runner.clone(), limits, usage, delay, panics.clone())
+                }))
+                .abort_handle()
+            });
+            self.handle.fleet.schedule(scheduler).await;
+            if self.handle.fleet.discovers() {
+                let fleet = self.handle.fleet.clone();
+                tasks.push(tokio::spawn(supervise("discovery", metrics.clone(), move || {
+                    discovery_loop(fleet.clone(), limits)
                 })));
             }
         }
@@ -292,6 +306,7 @@ impl App {
         for task in tasks {
             task.abort();
         }
+        self.handle.fleet.stop().await;
         if let Some(otlp) = self.otlp {
             // One last push of what was collected, bounded in time.
             otlp.shutdown(Duration::from_secs(5)).await;
@@ -299,15 +314,25 @@ impl App {
     }
 }
 
-/// Refreshes one target forever: a full refresh every `limits`, usage every `usage` in
-/// between. `panics` is a test hook: while above zero, a refresh panics (and counts it
-/// down) instead of running.
+/// Discovers the accounts again on the limits cadence (the first discovery ran at start).
+async fn discovery_loop(fleet: Arc<Fleet>, limits: Duration) {
+    loop {
+        tokio::time::sleep(limits).await;
+        fleet.sync().await;
+    }
+}
+
+/// Refreshes one target forever, from `delay` on: a full refresh every `limits`, usage
+/// every `usage` in between. `panics` is a test hook: while above zero, a refresh panics
+/// (and counts it down) instead of running.
 async fn refresh_loop(
     runner: Arc<Mutex<TargetRunner>>,
     limits: Duration,
     usage: Duration,
+    delay: Duration,
     panics: Arc<std::sync::atomic::AtomicU32>,
 ) {
+    tokio::time::sleep(delay).await;
     let mut next_full = Instant::now();
     let mut next_usage;
     loop {

@@ -90,6 +90,7 @@ fn patch_inventory(inventory: &mut crate::collector::QuotaInventory, patch: &Lim
 pub struct TargetRunner {
     index: usize,
     target: Target,
+    identity: Arc<crate::accounts::Identity>,
     ctx: TargetContext,
     data: TargetData,
     statuses: BTreeMap<Source, SourceStatus>,
@@ -99,11 +100,20 @@ pub struct TargetRunner {
 }
 
 impl TargetRunner {
-    pub fn new(index: usize, target: Target, ctx: TargetContext, hub: Arc<Hub>) -> TargetRunner {
+    /// A runner publishing into `hub`'s slot `index`; `identity` is shared by the
+    /// account's targets, so that STS is asked once per account.
+    pub fn new(
+        index: usize,
+        target: Target,
+        ctx: TargetContext,
+        hub: Arc<Hub>,
+        identity: Arc<crate::accounts::Identity>,
+    ) -> TargetRunner {
         let patches = Arc::new(LimitPatches { index, hub: hub.clone(), pending: Mutex::new(Vec::new()) });
         TargetRunner {
             index,
             target,
+            identity,
             ctx,
             data: TargetData::default(),
             statuses: BTreeMap::new(),
@@ -136,7 +146,15 @@ impl TargetRunner {
             self.update_forecasts();
         }
         self.full_refreshes += 1;
+        self.report();
         self.publish()
+    }
+
+    /// Tells the account whether this region could be refreshed at all.
+    fn report(&self) {
+        let ok = self.statuses.values().any(|s| s.success);
+        let error = self.statuses.values().find_map(|s| s.error.as_deref());
+        self.identity.report(&self.target.region, ok, error);
     }
 
     /// Reads usage for the quotas already known and publishes. Returns the published generation.
@@ -148,6 +166,7 @@ impl TargetRunner {
             }
             self.update_forecasts();
         }
+        self.report();
         self.publish()
     }
 
@@ -161,23 +180,28 @@ impl TargetRunner {
         self.data.forecasts = Arc::new(history::forecasts(&self.data, now, self.ctx.config.forecast_history_days));
     }
 
-    /// Learns the account id once; without it no series can be labelled, so every
-    /// source is marked failed until it is known.
+    /// Learns the account id once per account (its regions share the answer); until
+    /// STS has confirmed it (for a role: until the role could be assumed) every source
+    /// is marked failed.
     async fn ensure_account(&mut self) -> bool {
         if self.data.account_id.is_some() {
             return true;
         }
         let started = Instant::now();
-        match self.ctx.aws.caller_account_id().await {
+        match self.identity.resolve(&self.ctx.aws).await {
             Ok(id) => {
+                // Another region may have asked: this target's calls are counted and
+                // paced under the account from now on too.
+                self.ctx.aws.labels.set_account_id(&id);
                 self.data.account_id = Some(id);
                 true
             }
             Err(e) => {
                 let at = self.ctx.clock.now();
+                // The account logs this once for all its regions and sources.
                 let error = CollectError(format!("account unknown: {e}"));
                 for source in self.ctx.sources() {
-                    self.record(source, at, started.elapsed().as_secs_f64(), Err(error.clone()));
+                    self.set_status(source, at, started.elapsed().as_secs_f64(), Err(error.clone()));
                 }
                 false
             }
@@ -197,11 +221,13 @@ impl TargetRunner {
         let previous = self.statuses.get(&source);
         let previous_error = previous.and_then(|s| s.error.as_deref());
         let region = &self.target.region;
+        let account = self.identity.id().unwrap_or_default();
         match (&result, previous_error) {
             (Err(e), Some(old)) if old == e.0 => {
                 tracing::debug!(aws.region = %region, source = source.as_str(), error = %e, "refresh still failing")
             }
             (Err(e), _) => tracing::warn!(
+                cloud.account.id = %account,
                 aws.region = %region,
                 source = source.as_str(),
                 error = %e,
@@ -210,6 +236,11 @@ impl TargetRunner {
             (Ok(()), Some(_)) => tracing::info!(aws.region = %region, source = source.as_str(), "refresh recovered"),
             (Ok(()), None) => tracing::debug!(aws.region = %region, source = source.as_str(), duration, "refreshed"),
         }
+        self.set_status(source, at, duration, result);
+    }
+
+    fn set_status(&mut self, source: Source, at: f64, duration: f64, result: Result<(), CollectError>) {
+        let previous = self.statuses.get(&source);
         let status = SourceStatus {
             success: result.is_ok(),
             last_attempt: at,
@@ -253,7 +284,7 @@ impl TargetRunner {
         };
         let snapshot = TargetSnapshot {
             target: self.target.clone(),
-            account_id: self.data.account_id.clone(),
+            account_id: self.data.account_id.clone().or_else(|| self.identity.id()),
             quotas,
             usage: self.data.usage.clone(),
             bedrock: self.data.bedrock.clone(),

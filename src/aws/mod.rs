@@ -13,6 +13,7 @@ pub mod bedrock;
 pub mod cloudwatch;
 pub mod dynamodb;
 pub mod increase;
+pub mod organizations;
 pub mod retry;
 pub mod servicequotas;
 pub mod sts;
@@ -115,6 +116,16 @@ impl AwsError {
         if let SdkError::TimeoutError(_) = &err {
             return AwsError::Timeout { operation, message: DisplayErrorContext(&err).to_string() };
         }
+        // Credentials that could not be had (a role that cannot be assumed): no attempt
+        // reached the API, and trying again at once will not help.
+        if matches!(err, SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_)) && is_credentials_error(&err)
+        {
+            return AwsError::AccessDenied {
+                operation,
+                code: "CredentialsUnavailable".into(),
+                message: DisplayErrorContext(&err).to_string(),
+            };
+        }
         let status = err.raw_response().map(|r| r.status().as_u16());
         match err.as_service_error() {
             Some(service) => {
@@ -129,6 +140,18 @@ impl AwsError {
             None => AwsError::Transport { operation, message: DisplayErrorContext(&err).to_string() },
         }
     }
+}
+
+/// Whether an error, or any error it was caused by, is the credentials provider's.
+fn is_credentials_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>().is_some() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// The outcome of one HTTP attempt, as counted in the self-metrics.
@@ -204,6 +227,15 @@ impl TargetLabels {
         TargetLabels { region: region.to_owned(), account_id: OnceLock::new() }
     }
 
+    /// Labels of a target whose account is known before STS answers (a role's).
+    pub fn of_account(region: &str, account_id: Option<&str>) -> TargetLabels {
+        let labels = TargetLabels::new(region);
+        if let Some(id) = account_id {
+            labels.set_account_id(id);
+        }
+        labels
+    }
+
     pub fn account_id(&self) -> Option<&str> {
         self.account_id.get().map(String::as_str)
     }
@@ -264,19 +296,27 @@ where
     }
 }
 
-/// What every client of a process shares: the counters, the rate limiters and the
-/// time bounds.
+/// What every client of a process shares: the counters, the rate limiters, the time
+/// bounds and the cap on requests in flight.
 #[derive(Debug, Clone)]
 pub struct ClientParts {
     pub metrics: Arc<SelfMetrics>,
     pub limits: Arc<RateLimits>,
     pub timeouts: Timeouts,
+    /// One permit per AWS request in flight, process-wide.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl ClientParts {
-    /// Parts with `list_rate` Service Quotas listings per second and the standard bounds.
+    /// Parts with `list_rate` Service Quotas listings per second, the standard bounds
+    /// and the default cap of 64 requests in flight.
     pub fn new(metrics: Arc<SelfMetrics>, list_rate: f64) -> ClientParts {
-        ClientParts { metrics, limits: RateLimits::new(list_rate), timeouts: Timeouts::default() }
+        ClientParts {
+            metrics,
+            limits: RateLimits::new(list_rate),
+            timeouts: Timeouts::default(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(64)),
+        }
     }
 }
 
@@ -290,6 +330,7 @@ pub struct TargetAws {
     sts: aws_sdk_sts::Client,
     metrics: Arc<SelfMetrics>,
     limits: Arc<RateLimits>,
+    in_flight: Arc<tokio::sync::Semaphore>,
     timeouts: Timeouts,
     policy: RetryPolicy,
     budget: Arc<RetryBudget>,
@@ -300,12 +341,18 @@ impl TargetAws {
     /// retry settings (`AWS_MAX_ATTEMPTS`, the initial backoff) become this target's
     /// [`RetryPolicy`]; the SDK itself never retries.
     pub fn new(base: &SdkConfig, region: &str, parts: &ClientParts) -> TargetAws {
+        TargetAws::of_account(base, region, parts, None)
+    }
+
+    /// [`TargetAws::new`] for an account known before STS answers: its rate limiters
+    /// are the account's from the first call.
+    pub fn of_account(base: &SdkConfig, region: &str, parts: &ClientParts, account_id: Option<&str>) -> TargetAws {
         let config = base.to_builder().region(aws_config::Region::new(region.to_owned())).build();
         let t = parts.timeouts;
         let policy = base.retry_config().map_or_else(RetryPolicy::default, RetryPolicy::from_sdk);
         let once = RetryConfig::disabled();
         TargetAws {
-            labels: Arc::new(TargetLabels::new(region)),
+            labels: Arc::new(TargetLabels::of_account(region, account_id)),
             service_quotas: aws_sdk_servicequotas::Client::from_conf(
                 aws_sdk_servicequotas::config::Builder::from(&config)
                     .retry_config(once.clone())
@@ -332,6 +379,7 @@ impl TargetAws {
             ),
             metrics: parts.metrics.clone(),
             limits: parts.limits.clone(),
+            in_flight: parts.in_flight.clone(),
             timeouts: t,
             policy,
             budget: Arc::default(),
@@ -404,14 +452,16 @@ impl TargetAws {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let started = tokio::time::Instant::now();
-        let limiter = self.limits.get(&self.labels.region, op);
+        let limiter = self.limiter(op);
         let mut attempt = 1;
         loop {
-            // The wait for the rate limiter counts against the call's bound too.
+            // The waits for the rate limiter and for a slot in flight count against the
+            // call's bound too.
             let attempt_future = async {
                 if let Some(l) = &limiter {
                     l.acquire().await;
                 }
+                let _permit = self.in_flight.acquire().await;
                 send(self.meter(service, op)).await
             };
             let left = bound.operation.saturating_sub(started.elapsed());
@@ -454,21 +504,28 @@ impl TargetAws {
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let limiter = self.limits.get(&self.labels.region, op);
-        // Waiting for the limiter is bounded too; the call itself by the SDK's timeouts.
+        let limiter = self.limiter(op);
+        // Waiting for the limiter and a slot in flight is bounded too; the call itself
+        // by the SDK's timeouts.
         let waited = tokio::time::timeout(bound.operation, async {
             if let Some(l) = &limiter {
                 l.acquire().await;
             }
+            self.in_flight.acquire().await
         })
         .await;
-        if waited.is_err() {
+        let Ok(_permit) = waited else {
             return Err(AwsError::Timeout {
                 operation: op,
                 message: format!("the rate limit left no slot within {:?}; nothing was sent", bound.operation),
             });
-        }
+        };
         send(self.meter(service, op)).await.map_err(|e| AwsError::from_sdk(op, e))
+    }
+
+    /// The rate limiter of an operation in this target's account and region.
+    fn limiter(&self, op: &'static str) -> Option<Arc<crate::ratelimit::RateLimiter>> {
+        self.limits.get(self.labels.account_id().unwrap_or_default(), &self.labels.region, op)
     }
 }
 
@@ -502,12 +559,22 @@ pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(policy.to_sdk()).load().await
 }
 
-/// The SDK configuration of a role assumed from `base`'s credentials (the increase
-/// receiver's write role): credentials from STS `AssumeRole`, cached and refreshed
-/// before they expire; everything else as in `base`.
-pub async fn assume_role(base: &SdkConfig, role_arn: &str, external_id: Option<&str>) -> SdkConfig {
+/// How an assumed role's sessions are made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// What CloudTrail shows as the session.
+    pub name: String,
+    pub duration: Duration,
+}
+
+/// The SDK configuration of a role assumed from `base`'s credentials: credentials from
+/// STS `AssumeRole`, cached and renewed before they expire, shared by every client made
+/// from the result (all regions of an account: one `AssumeRole` per credential
+/// lifetime); everything else as in `base`.
+pub async fn assume_role(base: &SdkConfig, role_arn: &str, external_id: Option<&str>, session: &Session) -> SdkConfig {
     let mut provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
-        .session_name("aws-quota-exporter-increases")
+        .session_name(session.name.clone())
+        .session_length(session.duration)
         .configure(base);
     if let Some(id) = external_id {
         provider = provider.external_id(id);

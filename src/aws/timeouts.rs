@@ -52,6 +52,7 @@ pub const GET_METRIC_DATA: Bound = secs(30, 120);
 pub const CLOUDWATCH: Bound = secs(10, 60);
 pub const BEDROCK: Bound = secs(10, 60);
 pub const STS: Bound = secs(5, 30);
+pub const ORGANIZATIONS: Bound = secs(10, 60);
 pub const DYNAMODB: Bound = secs(5, 20);
 
 /// The bounds every client of a process uses; tests shorten them.
@@ -63,6 +64,7 @@ pub struct Timeouts {
     pub cloudwatch: Bound,
     pub bedrock: Bound,
     pub sts: Bound,
+    pub organizations: Bound,
 }
 
 impl Default for Timeouts {
@@ -74,6 +76,7 @@ impl Default for Timeouts {
             cloudwatch: CLOUDWATCH,
             bedrock: BEDROCK,
             sts: STS,
+            organizations: ORGANIZATIONS,
         }
     }
 }
@@ -90,6 +93,7 @@ impl Timeouts {
             cloudwatch: b,
             bedrock: b,
             sts: b,
+            organizations: b,
         }
     }
 }

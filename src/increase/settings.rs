@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{
-    ConfigError, PREFIX, Problem, is_code, number_above, parse, parse_bool, parse_duration_at_least,
-    parse_service_codes, problem, whole_number,
+    ConfigError, PREFIX, Problem, is_code, is_role_arn, is_role_name, number_above, parse, parse_bool,
+    parse_duration_at_least, parse_service_codes, problem, whole_number,
 };
 
 /// A secret: never printed.
@@ -109,6 +109,9 @@ pub struct IncreaseConfig {
     pub support_case: bool,
     /// The role the receiver's Service Quotas calls use, if not the exporter's own.
     pub role: Option<WriteRole>,
+    /// The role (name, a path allowed) assumed in every other account the exporter
+    /// collects, to file there; without it, alerts of other accounts are not acted on.
+    pub role_name: Option<String>,
     /// Closed entries are purged after this long (and once their cooldown is over).
     pub retention: Duration,
     /// `None`: every service.
@@ -146,6 +149,7 @@ impl Default for IncreaseConfig {
             forecast_days: 14,
             support_case: true,
             role: None,
+            role_name: None,
             retention: Duration::from_secs(90 * 86_400),
             services: None,
             exclude_services: Vec::new(),
@@ -263,8 +267,24 @@ pub fn from_vars(
                 .into(),
         });
     }
-    if role.is_none() && raw("ROLE_EXTERNAL_ID").is_some_and(|v| !v.trim().is_empty()) {
-        return Err(ConfigError::Conflict(format!("{} is set without {}", var("ROLE_EXTERNAL_ID"), var("ROLE_ARN"))));
+    let role_name = raw("ROLE_NAME").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    if let Some(name) = &role_name
+        && !is_role_name(name)
+    {
+        return Err(ConfigError::Invalid {
+            variable: var("ROLE_NAME"),
+            value: name.clone(),
+            problem: "not a role name".into(),
+            expected: "a role name such as aws-quota-exporter-increase, with an optional path (ops/increases)".into(),
+        });
+    }
+    if role.is_none() && role_name.is_none() && raw("ROLE_EXTERNAL_ID").is_some_and(|v| !v.trim().is_empty()) {
+        return Err(ConfigError::Conflict(format!(
+            "{} is set without {} or {}",
+            var("ROLE_EXTERNAL_ID"),
+            var("ROLE_ARN"),
+            var("ROLE_NAME")
+        )));
     }
     let ledger = match raw("LEDGER").as_deref().map(str::trim) {
         None | Some("") | Some("sqlite") => LedgerConfig::Sqlite {
@@ -318,6 +338,7 @@ pub fn from_vars(
         })?,
         support_case: parse(&raw("SUPPORT_CASE"), "INCREASE_SUPPORT_CASE", d.support_case, parse_bool)?,
         role,
+        role_name,
         retention: parse(&raw("RETENTION"), "INCREASE_RETENTION", d.retention, |v| {
             parse_duration_at_least(v, Duration::from_secs(86_400))
         })?,
@@ -486,16 +507,6 @@ fn approvers(
 pub fn is_decider_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
-}
-
-/// `arn:aws:iam::111122223333:role/name` (any partition, a path allowed).
-fn is_role_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
-        if !partition.is_empty()
-            && account.len() == 12
-            && account.bytes().all(|b| b.is_ascii_digit())
-            && resource.strip_prefix("role/").is_some_and(|n| !n.is_empty() && !n.ends_with('/')))
 }
 
 fn parse_alertnames(v: &str) -> Result<Vec<String>, Problem> {
@@ -686,7 +697,10 @@ mod tests {
         );
         assert!(error_of(&[("ALERTNAMES", "Quota Alert")]).contains("\"Quota Alert\" is not an alert name"));
         assert!(error_of(&[("ROLE_ARN", "quota-increases")]).contains("not an IAM role ARN"));
-        assert!(error_of(&[("ROLE_EXTERNAL_ID", "x")]).contains("without QUOTA_EXPORTER_INCREASE_ROLE_ARN"));
+        assert!(
+            error_of(&[("ROLE_EXTERNAL_ID", "x")])
+                .contains("without QUOTA_EXPORTER_INCREASE_ROLE_ARN or QUOTA_EXPORTER_INCREASE_ROLE_NAME")
+        );
         assert!(error_of(&[("RETENTION", "1h")]).contains("shorter than the minimum of 1d"));
     }
 

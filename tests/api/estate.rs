@@ -38,6 +38,7 @@ pub fn test_estate() -> Estate {
             Account::new(ACCOUNT, ACCESS_KEY, vec![us_east_1(), eu_west_1()]),
             Account::new(OTHER_ACCOUNT, OTHER_KEY, vec![Region { name: "us-east-1".into(), ..Region::default() }]),
         ],
+        organization: None,
     }
 }
 

@@ -63,6 +63,7 @@ fn estate() -> Estate {
                 ..Region::default()
             }],
         )],
+        organization: None,
     }
 }
 

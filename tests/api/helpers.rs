@@ -83,6 +83,11 @@ pub async fn spawn_app_scheduled(estate: Estate, access_key_id: &str, configure:
     spawn(Arc::new(sim), access_key_id, configure, None, true).await
 }
 
+/// The exporter on a simulator the test started itself (a real clock, say).
+pub async fn spawn_app_on_sim(sim: Arc<SimAws>, access_key_id: &str, configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(sim, access_key_id, configure, None, false).await
+}
+
 async fn spawn_app_on(
     sim: Arc<SimAws>,
     access_key_id: &str,

@@ -734,8 +734,10 @@ async fn twenty_open_requests_in_the_account_stop_filing_in_any_region() {
             .collect(),
         ..Region::default()
     };
-    let estate =
-        Estate { accounts: vec![Account::new(ACCOUNT, ACCESS_KEY, REGIONS.iter().map(|r| region(r)).collect())] };
+    let estate = Estate {
+        accounts: vec![Account::new(ACCOUNT, ACCESS_KEY, REGIONS.iter().map(|r| region(r)).collect())],
+        organization: None,
+    };
     let ledger = TempLedger::new();
     let path = ledger.0.clone();
     let app = spawn_app_with(estate, ACCESS_KEY, move |c| {

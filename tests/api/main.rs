@@ -19,6 +19,7 @@ mod helpers;
 mod http;
 mod increase;
 mod ledger;
+mod organizations;
 mod otlp;
 #[path = "../common/otlp_points.rs"]
 mod otlp_points;

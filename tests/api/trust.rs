@@ -167,7 +167,7 @@ async fn filing_goes_through_the_write_role_and_collection_does_not() {
     const ROLE: &str = "arn:aws:iam::123456789012:role/quota-increases";
     let mut estate = test_estate();
     estate.account_mut(ACCOUNT).expect("the account").roles =
-        vec![simaws::estate::Role { arn: ROLE.into(), external_id: Some("exporter-increases".into()) }];
+        vec![simaws::estate::Role::new(ROLE, Some("exporter-increases"))];
     let ledger = TempLedger::new();
     let path = ledger.0.clone();
     let app = spawn_app_with(estate, ACCESS_KEY, move |c| {
