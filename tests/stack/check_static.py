@@ -1,10 +1,12 @@
 """Static checks of what ships beside the exporter.
 
 * Every dashboard is well-formed: one `datasource` variable and no hard-coded data
-  source uid, the account, region and service variables, unique panel ids, a query in
-  every target.
+  source uid, the account, region and service variables (the account variable shows
+  account names and selects account ids), unique panel ids, a query in every target.
 * Every metric named in alerts/ and grafana/ is one the exporter exports (read from the
-  golden exposition) or a recording rule the shipped rules define.
+  golden exposition) or a recording rule the shipped rules define, queries in alert
+  annotations included.
+* Every alert links its runbook, docs/runbooks/<AlertName>.md, and the file exists.
 * The compose file is valid for Docker Compose v2 and every path it mounts exists; the
   exporter's OTLP endpoint in it reaches the collector's receiver.
 
@@ -68,6 +70,12 @@ def check_dashboards():
         for var in ("account", "region", "service"):
             if var not in variables:
                 problem(f"{name}: no `{var}` variable")
+        # Accounts are shown by name and selected by id: the panels filter on
+        # cloud_account_id, people read names.
+        account = variables.get("account", {})
+        regex = account.get("regex", "")
+        if "(?<text>" not in regex or "(?<value>" not in regex or "account_name" not in str(account.get("query")):
+            problem(f"{name}: the `account` variable does not show account names with ids as values")
         # No data source may be named by anything but the variable.
         for obj in walk(d):
             source = obj.get("datasource")
@@ -119,6 +127,12 @@ def metric_names(expr):
     return names
 
 
+def annotation_queries(text):
+    """PromQL that an annotation template runs: each backquoted string piped, through
+    printf or not, to `query`."""
+    return re.findall(r"`([^`]*)`[^`|}]*\|\s*query\b", text)
+
+
 def exported():
     """Sample names the exporter exports, from the golden exposition."""
     names = set()
@@ -137,6 +151,9 @@ def check_metric_names():
     for g in rules["groups"]:
         for r in g["rules"]:
             places.append((f"alerts: {r.get('alert') or r.get('record')}", r["expr"]))
+            for key, text in r.get("annotations", {}).items():
+                for q in annotation_queries(text):
+                    places.append((f"alerts: {r['alert']} ({key})", re.sub(r"%[qsdv]", '""', q)))
     for name, d in dashboards():
         for p in d.get("panels", []):
             for t in p.get("targets", []):
@@ -151,6 +168,21 @@ def check_metric_names():
         for n in metric_names(expr):
             if n not in known:
                 problem(f"{where}: {n} is neither exported nor recorded")
+
+
+def check_runbooks():
+    """Every alert links docs/runbooks/<AlertName>.md, and that file exists."""
+    rules = load_rules()
+    for g in rules["groups"]:
+        for r in g["rules"]:
+            if "alert" not in r:
+                continue
+            url = r.get("annotations", {}).get("runbook_url", "")
+            want = f"/docs/runbooks/{r['alert']}.md"
+            if not url.endswith(want):
+                problem(f"alerts: {r['alert']} links {url!r}, expected a URL ending in {want}")
+            if not os.path.exists(os.path.join(ROOT, want.lstrip("/"))):
+                problem(f"alerts: {r['alert']} has no runbook {want.lstrip('/')}")
 
 
 def check_compose():
@@ -214,12 +246,16 @@ def self_test():
     got = metric_names('sum by (model_id, aws_service) (rate(aws_bedrock_invocations_total{kind=~"a|b"}[15m])) '
                        '/ on (cloud_region) group_left (quota_name) x:y:z >= scalar(threshold:t:r{severity="info"})')
     assert got == {"aws_bedrock_invocations_total", "x:y:z", "threshold:t:r"}, got
+    got = annotation_queries('{{ range printf `max by (a) (m{b=%q}) >= scalar(t:u:v)` $labels.b | query }}'
+                             '{{ .Value }}{{ end }} {{ with `n` | query }}{{ end }} `not a query`')
+    assert got == ["max by (a) (m{b=%q}) >= scalar(t:u:v)", "n"], got
 
 
 if __name__ == "__main__":
     self_test()
     check_dashboards()
     check_metric_names()
+    check_runbooks()
     check_compose()
     check_no_committed_secrets()
     check_otel_collector()

@@ -1,12 +1,19 @@
 """End to end with the real programs: the demo exporter, Prometheus with the shipped rules,
 Alertmanager with the shipped configuration, all on 127.0.0.1.
 
-1. Every query of every dashboard panel and every rule expression (but the two on
-   increase requests, see NOT_IN_THIS_RUN) runs against Prometheus and returns data: the demo estate is built so that each has something to
-   show (its deliberate faults make the exporter-health alerts fire; a second, dead
-   target in the exporter's job makes AwsQuotaExporterDown fire).
+1. Every query of every dashboard panel and variable and every rule expression (but
+   the two on increase requests, see NOT_IN_THIS_RUN) runs against Prometheus and
+   returns data: the demo estate is built so that each has something to show (its
+   deliberate faults make the exporter-health alerts fire; a second, dead target in the
+   exporter's job makes AwsQuotaExporterDown fire).
 2. The demo's quotas at 70, 80 and 90 % fire the right tiers through Prometheus into
    Alertmanager, where the inhibition rules leave only the highest tier of each quota.
+3. The demo is a small organization: Management (the exporter's own account) and
+   Payments, whose usage is 0.9 times Management's, are collected; Sandbox's role
+   refuses to be assumed (AwsQuotaExporterAccountDown, and no quota series); a
+   suspended account is not collected at all. The Lambda quota at 95 % in Management
+   is at about 85 % in Payments: warning in both, critical only in Management, and
+   AwsQuotaHotInSeveralAccounts lists both accounts. Alerts name the accounts.
 
 Only one thing differs from what ships: every `for:` is shortened to 10 seconds, since
 the promtool unit tests pin the real durations and CI cannot wait an hour.
@@ -27,7 +34,12 @@ import urllib.request
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ACCOUNT = "111122223333"
+# The demo organization (crates/simaws/src/demo).
+MANAGEMENT = "111122223333"
+PAYMENTS = "444455556666"
+SANDBOX = "777788889999"
+SUSPENDED = "222233334444"
+NAMES = {MANAGEMENT: "Management", PAYMENTS: "Payments", SANDBOX: "Sandbox"}
 TIMEOUT = 240
 
 
@@ -173,6 +185,19 @@ def dashboard_queries():
         for p in d["panels"]:
             for t in p.get("targets", []):
                 yield f"{name} / {p['title']} / {t['refId']}", t["expr"]
+        for v in d.get("templating", {}).get("list", []):
+            q = v.get("query")
+            if isinstance(q, dict):
+                expr = variable_expr(q.get("query", ""))
+                if expr:
+                    yield f"{name} / variable {v['name']}", expr
+
+
+def variable_expr(query):
+    """The PromQL a Grafana query variable runs: the selector of label_values(), the
+    expression of query_result()."""
+    m = re.fullmatch(r"label_values\((.*),\s*\w+\)", query) or re.fullmatch(r"query_result\((.*)\)", query)
+    return m.group(1) if m else None
 
 
 # Alerts on the increase receiver's failures and AWS's denials: this run files nothing.
@@ -204,24 +229,45 @@ def substitute(expr):
 
 # The demo's alerts and the labels each must carry. Utilisation tiers and their inhibition:
 # (alertname, severity, identifying labels, whether Alertmanager must suppress it).
+# Every alert about an account names the account: the first entries pin Management's
+# alerts as before, the next ones what Payments, Sandbox and the organization add.
+M = {"cloud_account_id": MANAGEMENT, "account_name": "Management"}
+P = {"cloud_account_id": PAYMENTS, "account_name": "Payments"}
+LAMBDA = {"cloud_region": "us-east-1", "service_code": "lambda", "quota_code": "L-B99A9384"}
 EXPECTED = [
-    ("AwsQuotaUtilizationHigh", "critical", {"service_code": "lambda", "quota_code": "L-B99A9384"}, False),
-    ("AwsQuotaUtilizationHigh", "warning", {"service_code": "lambda", "quota_code": "L-B99A9384"}, True),
-    ("AwsQuotaUtilizationHigh", "info", {"service_code": "lambda", "quota_code": "L-B99A9384"}, True),
-    ("AwsQuotaUtilizationHigh", "warning", {"service_code": "ec2", "quota_code": "L-1216C47A"}, False),
-    ("AwsQuotaUtilizationHigh", "info", {"service_code": "ec2", "quota_code": "L-1216C47A"}, True),
-    ("AwsQuotaUtilizationHigh", "info", {"service_code": "ec2", "quota_code": "L-DB2E81BA"}, False),
-    ("AwsQuotaForecastExhaustion", "warning", {"service_code": "vpc", "quota_code": "L-F678F1CE"}, False),
-    ("AwsQuotaBedrockUtilizationHigh", "critical", {"model_id": "amazon.titan-embed-text-v2:0", "kind": "tokens_per_minute"}, False),
-    ("AwsQuotaBedrockUtilizationHigh", "warning", {"model_id": "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "kind": "tokens_per_minute"}, False),
-    ("AwsQuotaBedrockUtilizationHigh", "info", {"model_id": "us.meta.llama3-1-70b-instruct-v1:0", "kind": "tokens_per_minute"}, False),
-    ("AwsQuotaBedrockThrottlingHigh", "warning", {"model_id": "us.meta.llama3-1-70b-instruct-v1:0"}, False),
-    ("AwsQuotaBedrockForecastExhaustion", "warning", {"model_id": "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}, False),
+    ("AwsQuotaUtilizationHigh", "critical", {**M, **LAMBDA}, False),
+    ("AwsQuotaUtilizationHigh", "warning", {**M, **LAMBDA}, True),
+    ("AwsQuotaUtilizationHigh", "info", {**M, **LAMBDA}, True),
+    ("AwsQuotaUtilizationHigh", "warning", {**M, "service_code": "ec2", "quota_code": "L-1216C47A"}, False),
+    ("AwsQuotaUtilizationHigh", "info", {**M, "service_code": "ec2", "quota_code": "L-1216C47A"}, True),
+    ("AwsQuotaUtilizationHigh", "info", {**M, "service_code": "ec2", "quota_code": "L-DB2E81BA"}, False),
+    ("AwsQuotaForecastExhaustion", "warning", {**M, "service_code": "vpc", "quota_code": "L-F678F1CE"}, False),
+    ("AwsQuotaBedrockUtilizationHigh", "critical", {**M, "model_id": "amazon.titan-embed-text-v2:0", "kind": "tokens_per_minute"}, False),
+    ("AwsQuotaBedrockUtilizationHigh", "warning", {**M, "model_id": "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "kind": "tokens_per_minute"}, False),
+    ("AwsQuotaBedrockUtilizationHigh", "info", {**M, "model_id": "us.meta.llama3-1-70b-instruct-v1:0", "kind": "tokens_per_minute"}, False),
+    ("AwsQuotaBedrockThrottlingHigh", "warning", {**M, "model_id": "us.meta.llama3-1-70b-instruct-v1:0"}, False),
+    ("AwsQuotaBedrockForecastExhaustion", "warning", {**M, "model_id": "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}, False),
     ("AwsQuotaExporterDown", "critical", {}, False),
-    ("AwsQuotaExporterRefreshFailing", "warning", {"cloud_region": "eu-west-1", "source": "service_quotas"}, False),
-    ("AwsQuotaExporterDataStale", "warning", {"cloud_region": "eu-west-1", "source": "bedrock_runtime"}, False),
-    ("AwsQuotaExporterAwsApiThrottling", "warning", {"cloud_region": "us-east-1", "aws_service": "cloudwatch"}, False),
-    ("AwsQuotaExporterAwsApiErrors", "warning", {"cloud_region": "eu-west-1", "aws_service": "cloudwatch"}, False),
+    ("AwsQuotaExporterRefreshFailing", "warning", {**M, "cloud_region": "eu-west-1", "source": "service_quotas"}, False),
+    ("AwsQuotaExporterDataStale", "warning", {**M, "cloud_region": "eu-west-1", "source": "bedrock_runtime"}, False),
+    ("AwsQuotaExporterAwsApiThrottling", "warning", {**M, "cloud_region": "us-east-1", "aws_service": "cloudwatch"}, False),
+    ("AwsQuotaExporterAwsApiErrors", "warning", {**M, "cloud_region": "eu-west-1", "aws_service": "cloudwatch"}, False),
+    # Payments at 0.9 times: Lambda at about 85 % is warning there (nothing above it to
+    # inhibit it), EC2's 85 % becomes about 76 %, info.
+    ("AwsQuotaUtilizationHigh", "warning", {**P, **LAMBDA}, False),
+    ("AwsQuotaUtilizationHigh", "info", {**P, **LAMBDA}, True),
+    ("AwsQuotaUtilizationHigh", "info", {**P, "service_code": "ec2", "quota_code": "L-1216C47A"}, False),
+    # Lambda above the warning tier in both accounts of us-east-1.
+    ("AwsQuotaHotInSeveralAccounts", "warning", LAMBDA, False),
+    # Sandbox's role cannot be assumed.
+    ("AwsQuotaExporterAccountDown", "warning", {"cloud_account_id": SANDBOX, "account_name": "Sandbox"}, False),
+]
+
+# What must not fire: Payments' Lambda quota is not critical, and no quota is hot in
+# several accounts in eu-west-1 (Lambda is at 50 % there).
+NOT_EXPECTED = [
+    ("AwsQuotaUtilizationHigh", "critical", {**P, **LAMBDA}),
+    ("AwsQuotaHotInSeveralAccounts", "warning", {"cloud_region": "eu-west-1"}),
 ]
 
 
@@ -244,6 +290,18 @@ def main():
             return not missing, f"not firing yet: {missing}"
 
         wait_for("every expected alert to fire in Prometheus", firing_in_prometheus)
+        alerts = stack.prometheus("/api/v1/alerts")["data"]["alerts"]
+        for name, severity, labels in NOT_EXPECTED:
+            if any(matches(a["labels"], name, severity, labels) for a in alerts):
+                failures.append(f"Prometheus: {name} {severity} {labels} fires or is pending")
+        for a in alerts:
+            account = a["labels"].get("cloud_account_id")
+            if account == SUSPENDED:
+                failures.append(f"Prometheus: {a['labels']['alertname']} is about the suspended account")
+            elif account == SANDBOX and not a["labels"]["alertname"].startswith("AwsQuotaExporter"):
+                failures.append(f"Prometheus: {a['labels']['alertname']} is about Sandbox, which has no quotas")
+            elif account in NAMES and a["labels"].get("account_name") != NAMES[account]:
+                failures.append(f"Prometheus: {a['labels']['alertname']} names {account} {a['labels'].get('account_name')!r}")
 
         # 1. Every query returns data.
         queries = list(dashboard_queries()) + list(rule_queries())
@@ -276,16 +334,53 @@ def main():
                 failures.append(f"Alertmanager: {name} {severity} {labels} is {state}, expected {want}")
             if suppressed and not alert["status"]["inhibitedBy"]:
                 failures.append(f"Alertmanager: {name} {severity} {labels} is not inhibited")
-            if "cloud_account_id" in alert["labels"] and alert["labels"]["cloud_account_id"] != ACCOUNT:
-                failures.append(f"Alertmanager: {name} carries account {alert['labels']['cloud_account_id']}")
-        lambda_critical = next(a for n, s, l, _, _, a in found if n == "AwsQuotaUtilizationHigh" and s == "critical")
+
+        def alert_of(name, severity, labels):
+            return next(a for n, s, l, _, _, a in found if (n, s, l) == (name, severity, labels))
+
+        lambda_critical = alert_of("AwsQuotaUtilizationHigh", "critical", {**M, **LAMBDA})
         for key, value in {"quota_name": "Concurrent executions", "cloud_region": "us-east-1", "adjustable": "true"}.items():
             if lambda_critical["labels"].get(key) != value:
                 failures.append(f"Alertmanager: the Lambda alert has {key}={lambda_critical['labels'].get(key)!r}")
         description = lambda_critical["annotations"].get("description", "")
-        if description != f"Concurrent executions in account {ACCOUNT}, us-east-1, is at 95% of its limit (lambda L-B99A9384).":
+        if description != f"Concurrent executions in account Management ({MANAGEMENT}), us-east-1, is at 95% of its limit (lambda L-B99A9384).":
             failures.append(f"Alertmanager: unexpected description {description!r}")
+        description = alert_of("AwsQuotaUtilizationHigh", "warning", {**P, **LAMBDA})["annotations"].get("description", "")
+        if not description.startswith(f"Concurrent executions in account Payments ({PAYMENTS}), us-east-1, is at 8"):
+            failures.append(f"Alertmanager: unexpected description of Payments' Lambda alert {description!r}")
+        hot = alert_of("AwsQuotaHotInSeveralAccounts", "warning", LAMBDA)
+        description = hot["annotations"].get("description", "")
+        want = (f"Concurrent executions (lambda L-B99A9384) is at or above the warning tier in 2 accounts in us-east-1: "
+                f"Management ({MANAGEMENT}) at 95%, Payments ({PAYMENTS}) at 8")
+        if not description.startswith(want) or "cloud_account_id" in hot["labels"]:
+            failures.append(f"Alertmanager: the cross-account alert is {hot['labels']} {description!r}")
+        description = alert_of("AwsQuotaExporterAccountDown", "warning", {"cloud_account_id": SANDBOX, "account_name": "Sandbox"})["annotations"].get("description", "")
+        if f"account Sandbox ({SANDBOX})" not in description:
+            failures.append(f"Alertmanager: unexpected description of Sandbox's alert {description!r}")
         print(f"{len(found)} alerts checked in Alertmanager")
+
+        # 3. The organization, as the exporter publishes it.
+        def series(query):
+            result = stack.prometheus("/api/v1/query", query=query)
+            return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in result["data"]["result"]}
+
+        up = {dict(k)["cloud_account_id"]: v for k, v in series("aws_quota_exporter_account_up").items()}
+        if up != {MANAGEMENT: 1.0, PAYMENTS: 1.0, SANDBOX: 0.0}:
+            failures.append(f"aws_quota_exporter_account_up is {up}")
+        info = {dict(k)["cloud_account_id"]: (dict(k).get("account_name"), dict(k).get("organizational_unit", ""))
+                for k in series("aws_account_info")}
+        want = {MANAGEMENT: ("Management", "Root"), PAYMENTS: ("Payments", "Workloads"), SANDBOX: ("Sandbox", "Sandbox")}
+        if info != want:
+            failures.append(f"aws_account_info is {info}, expected {want}")
+        for query, what in [
+            (f'count({{cloud_account_id="{SUSPENDED}"}})', "a series of the suspended account"),
+            (f'aws_quota_info{{cloud_account_id="{SANDBOX}"}}', "a quota of Sandbox"),
+        ]:
+            if series(query):
+                failures.append(f"Prometheus has {what}: {query}")
+        discovery = series('aws_quota_exporter_refresh_success{source="organizations"}')
+        if [dict(k).get("cloud_account_id") for k in discovery] != [MANAGEMENT] or list(discovery.values()) != [1.0]:
+            failures.append(f"account discovery: {discovery}")
     except BaseException:
         stack.logs()
         raise
