@@ -105,9 +105,11 @@ fuzz:
 	mkdir -p target/fuzz-corpus
 	$(CARGO) fuzz run --sanitizer none --fuzz-dir fuzz webhook_payload target/fuzz-corpus fuzz/seeds/webhook_payload -- -max_total_time=$(FUZZ_SECONDS)
 
-## Prints the benchmark figures quoted in the README (release build).
+## Prints the benchmark figures quoted in the README (release build): one large
+## account, then organizations of 50 and 200 accounts.
 bench:
 	$(CARGO) bench --bench exporter $(FEATURES)
+	$(CARGO) bench --bench organization $(FEATURES)
 
 ## Collection under 30 % throttling and 5 % server errors, a soak of 100 refresh cycles,
 ## and a flood of idle connections (release build; figures in the README).

@@ -328,25 +328,29 @@ impl Fleet {
 
     /// Discovers the accounts (when it discovers) and brings the targets in step: new
     /// accounts get targets, accounts gone lose theirs. A failed discovery keeps the
-    /// last known accounts.
-    pub async fn sync(&self) {
+    /// last known accounts. Whether the discovery succeeded.
+    pub async fn sync(&self) -> bool {
         let config = &self.p.config.accounts;
         let own_id = if self.discovers() {
             match self.own_account_id().await {
                 Ok(id) => Some(id),
                 Err(e) => {
+                    // Not ready until the accounts are known: which ones are this
+                    // shard's, and which is the management account, depends on it.
                     self.record_discovery(Err(format!("the exporter's own account is unknown: {e}")), 0.0);
-                    self.publish_accounts().await;
-                    return;
+                    self.publish_accounts(false).await;
+                    return false;
                 }
             }
         } else {
             self.own.id()
         };
+        let mut listed = true;
         if let Some(org) = &self.organizations {
             let started = Instant::now();
             let result = org.accounts().await;
             let elapsed = started.elapsed().as_secs_f64();
+            listed = result.is_ok();
             match result {
                 Ok(accounts) => {
                     *self.last_org.lock().unwrap_or_else(|p| p.into_inner()) = Some(accounts);
@@ -356,10 +360,6 @@ impl Fleet {
             }
         }
         let org = self.last_org.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if self.organizations.is_some() && org.is_none() {
-            // Never listed yet: only what needs no discovery.
-            tracing::debug!("no organization listing yet");
-        }
         let first = self.p.regions.first().map_or("us-east-1", String::as_str);
         let wanted: Vec<AccountSpec> = plan(config, own_id.as_deref(), org.as_deref(), partition(first))
             .into_iter()
@@ -369,7 +369,8 @@ impl Fleet {
             })
             .collect();
         self.apply(wanted).await;
-        self.publish_accounts().await;
+        self.publish_accounts(true).await;
+        listed
     }
 
     fn record_discovery(&self, result: Result<(), String>, duration: f64) {
@@ -483,8 +484,9 @@ impl Fleet {
         Member { spec, targets }
     }
 
-    /// Tells the hub which accounts are covered, with their names.
-    async fn publish_accounts(&self) {
+    /// Tells the hub which accounts are covered, with their names, and whether they
+    /// are known.
+    async fn publish_accounts(&self, settled: bool) {
         let members = self.members.lock().await;
         let accounts = members
             .values()
@@ -498,7 +500,7 @@ impl Fleet {
         let own = self.own.id().unwrap_or_default();
         let discovery =
             discovery.filter(|_| self.organizations.is_some()).map(|status| DiscoveryView { account_id: own, status });
-        self.p.hub.set_accounts(accounts, discovery);
+        self.p.hub.set_accounts(accounts, discovery, settled);
     }
 }
 

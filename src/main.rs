@@ -265,7 +265,11 @@ async fn requests(config: config::Config, what: Requests, by: Option<String>) ->
 
 fn init_logging(filter: &str) -> anyhow::Result<()> {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).with_context(|| {
+    // aws-config warns at every refused AssumeRole; the exporter logs an account's
+    // failure once itself, so the SDK's line is kept for errors unless asked for.
+    let directives =
+        if filter.contains("aws_config") { filter.to_owned() } else { format!("{filter},aws_config::sts=error") };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives).with_context(|| {
         format!("invalid QUOTA_EXPORTER_LOG_LEVEL={filter:?}; expected a level such as info or debug")
     })?;
     tracing_subscriber::fmt()

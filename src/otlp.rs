@@ -460,6 +460,7 @@ impl Shared {
             inner: exporter,
             runtime: tokio::runtime::Handle::current(),
             metrics: self.hub.self_metrics().clone(),
+            hub: self.hub.clone(),
             log: self.log.clone(),
             endpoint: settings.endpoint.clone(),
         };
@@ -707,6 +708,8 @@ struct Monitored<E> {
     inner: E,
     runtime: tokio::runtime::Handle,
     metrics: Arc<SelfMetrics>,
+    /// Asked to render after each export, so that `/metrics` counts it.
+    hub: Arc<Hub>,
     log: Arc<Mutex<LogBackoff>>,
     endpoint: String,
 }
@@ -722,6 +725,7 @@ impl<E: PushMetricExporter> PushMetricExporter for Monitored<E> {
         let started = Instant::now();
         let result = InRuntime { runtime: self.runtime.clone(), inner: Box::pin(self.inner.export(metrics)) }.await;
         self.metrics.count_otlp_export(result.is_ok(), started.elapsed().as_secs_f64());
+        self.hub.request_render();
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         match &result {
             Ok(()) if log.failures > 0 => {

@@ -141,11 +141,13 @@ impl Hub {
         generation
     }
 
-    /// Replaces the accounts covered (and the discovery's status); the first call
-    /// settles the set of targets, after which readiness is possible.
-    pub fn set_accounts(&self, accounts: Vec<AccountView>, discovery: Option<DiscoveryView>) -> u64 {
+    /// Replaces the accounts covered (and the discovery's status). The first call with
+    /// `settled` (the accounts are known) makes readiness possible.
+    pub fn set_accounts(&self, accounts: Vec<AccountView>, discovery: Option<DiscoveryView>, settled: bool) -> u64 {
         *self.accounts.write().unwrap_or_else(|p| p.into_inner()) = (Arc::new(accounts), discovery.map(Arc::new));
-        self.settled.store(true, Ordering::SeqCst);
+        if settled {
+            self.settled.store(true, Ordering::SeqCst);
+        }
         let generation = self.published.fetch_add(1, Ordering::SeqCst) + 1;
         self.render_requested.notify_one();
         generation
@@ -199,6 +201,11 @@ impl Hub {
         let generation = self.published.fetch_add(1, Ordering::SeqCst) + 1;
         self.render_requested.notify_one();
         generation
+    }
+
+    /// Asks for a render without new data: the live counters changed (an OTLP export).
+    pub fn request_render(&self) {
+        self.render_requested.notify_one();
     }
 
     /// The family catalog every output walks.

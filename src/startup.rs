@@ -61,6 +61,8 @@ pub struct App {
     otlp: Option<crate::otlp::OtlpOutput>,
     endpoint: Option<Arc<Endpoint>>,
     http: crate::server::HttpLimits,
+    /// Whether the first account discovery succeeded.
+    discovered: bool,
     /// Test hook: refreshes left to panic.
     panics: Arc<std::sync::atomic::AtomicU32>,
 }
@@ -170,7 +172,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         regions: regions.clone(),
         hub: hub.clone(),
     }));
-    fleet.sync().await;
+    let discovered = fleet.sync().await;
     let receiver = if config.increase.receiver {
         let receiver_sdk = match &config.increase.role {
             Some(role) => {
@@ -213,6 +215,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         otlp,
         endpoint: receiver.map(|r| Arc::new(Endpoint::new(r))),
         http: config.http,
+        discovered,
         panics: Arc::new(std::sync::atomic::AtomicU32::new(config.test_refresh_panics)),
     })
 }
@@ -284,9 +287,9 @@ impl App {
             });
             self.handle.fleet.schedule(scheduler).await;
             if self.handle.fleet.discovers() {
-                let fleet = self.handle.fleet.clone();
+                let (fleet, discovered) = (self.handle.fleet.clone(), self.discovered);
                 tasks.push(tokio::spawn(supervise("discovery", metrics.clone(), move || {
-                    discovery_loop(fleet.clone(), limits)
+                    discovery_loop(fleet.clone(), limits, usage, discovered)
                 })));
             }
         }
@@ -314,11 +317,12 @@ impl App {
     }
 }
 
-/// Discovers the accounts again on the limits cadence (the first discovery ran at start).
-async fn discovery_loop(fleet: Arc<Fleet>, limits: Duration) {
+/// Discovers the accounts again on the limits cadence (the first discovery ran at
+/// start), or on the usage cadence while discovery fails.
+async fn discovery_loop(fleet: Arc<Fleet>, limits: Duration, usage: Duration, mut succeeded: bool) {
     loop {
-        tokio::time::sleep(limits).await;
-        fleet.sync().await;
+        tokio::time::sleep(if succeeded { limits } else { usage.min(limits) }).await;
+        succeeded = fleet.sync().await;
     }
 }
 

@@ -123,7 +123,7 @@ impl AwsError {
             return AwsError::AccessDenied {
                 operation,
                 code: "CredentialsUnavailable".into(),
-                message: DisplayErrorContext(&err).to_string(),
+                message: format!("the credentials could not be had: {}", deepest_cause(&err)),
             };
         }
         let status = err.raw_response().map(|r| r.status().as_u16());
@@ -140,6 +140,15 @@ impl AwsError {
             None => AwsError::Transport { operation, message: DisplayErrorContext(&err).to_string() },
         }
     }
+}
+
+/// The innermost cause of an error (AWS's own answer, for a refused role), in words.
+fn deepest_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
 }
 
 /// Whether an error, or any error it was caused by, is the credentials provider's.

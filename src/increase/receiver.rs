@@ -164,8 +164,13 @@ pub struct Receiver {
     parts: ClientParts,
     /// The regions whose open requests count towards the account's twenty.
     regions: Vec<String>,
-    clients: Mutex<HashMap<String, TargetAws>>,
-    auto_management: Mutex<Option<(f64, AutoManagement)>>,
+    /// Clients by account and region.
+    clients: Mutex<HashMap<(String, String), TargetAws>>,
+    /// The account the receiver's own write credentials are for, once STS has said.
+    own_account: tokio::sync::OnceCell<String>,
+    /// Each other account's write role configuration (one credential provider each).
+    account_sdks: tokio::sync::Mutex<HashMap<String, aws_config::SdkConfig>>,
+    auto_management: Mutex<HashMap<String, (f64, AutoManagement)>>,
     /// The oldest usage reading taken as evidence, in seconds.
     max_usage_age: f64,
     refresh: LimitRefresh,
@@ -233,7 +238,9 @@ impl Receiver {
             parts: parts.client_parts,
             regions,
             clients: Mutex::new(HashMap::new()),
-            auto_management: Mutex::new(None),
+            own_account: tokio::sync::OnceCell::new(),
+            account_sdks: tokio::sync::Mutex::new(HashMap::new()),
+            auto_management: Mutex::new(HashMap::new()),
             max_usage_age: parts.max_usage_age.as_secs_f64(),
             refresh: parts.refresh,
             inflight: Mutex::new(HashSet::new()),
@@ -301,12 +308,57 @@ impl Receiver {
         result
     }
 
-    fn client(&self, region: &str) -> TargetAws {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients
-            .entry(region.to_owned())
-            .or_insert_with(|| TargetAws::new(&self.sdk_config, region, &self.parts))
-            .clone()
+    /// The account the receiver's own write credentials are for.
+    async fn own_account(&self) -> Result<String, AwsError> {
+        self.own_account
+            .get_or_try_init(|| async {
+                TargetAws::new(&self.sdk_config, &self.regions[0], &self.parts).caller_account_id().await
+            })
+            .await
+            .cloned()
+    }
+
+    /// A client that files in `account`'s `region`: the receiver's own credentials in
+    /// its own account, the `QUOTA_EXPORTER_INCREASE_ROLE_NAME` role in any other (one
+    /// assumed-role provider per account, shared by its regions).
+    async fn client(&self, account: &str, region: &str) -> Result<TargetAws, AwsError> {
+        let key = (account.to_owned(), region.to_owned());
+        if let Some(c) = self.clients.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(c.clone());
+        }
+        let sdk = if account == self.own_account().await? {
+            self.sdk_config.clone()
+        } else {
+            let Some(name) = &self.config.role_name else {
+                return Err(AwsError::AccessDenied {
+                    operation: "AssumeRole",
+                    code: "NoWriteRole".into(),
+                    message: format!("no QUOTA_EXPORTER_INCREASE_ROLE_NAME to file in account {account} with"),
+                });
+            };
+            let mut sdks = self.account_sdks.lock().await;
+            match sdks.get(account) {
+                Some(sdk) => sdk.clone(),
+                None => {
+                    let arn = format!("arn:{}:iam::{account}:role/{name}", crate::accounts::partition(region));
+                    let session = crate::aws::Session {
+                        name: "aws-quota-exporter-increases".into(),
+                        duration: Duration::from_secs(3600),
+                    };
+                    let sdk = crate::aws::assume_role(
+                        &self.ledger_sdk_config,
+                        &arn,
+                        self.config.role_name_external_id.as_deref(),
+                        &session,
+                    )
+                    .await;
+                    sdks.insert(account.to_owned(), sdk.clone());
+                    sdk
+                }
+            }
+        };
+        let client = TargetAws::of_account(&sdk, region, &self.parts, Some(account));
+        Ok(self.clients.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_insert(client).clone())
     }
 
     fn track(&self, id: &str) -> Option<Inflight<'_>> {
@@ -389,13 +441,14 @@ impl Receiver {
         if let Err(why) = self.config.allows(&service, &quota_code) {
             return self.skip(l, entry, "policy", why).await;
         }
-        let account = match self.client(&self.regions[0]).caller_account_id().await {
+        let account = match self.own_account().await {
             Ok(a) => a,
             Err(e) => return self.fail_unclaimed(l, entry, &e).await,
         };
-        if account != entry.key.account {
+        if account != entry.key.account && self.config.role_name.is_none() {
             let detail = format!(
-                "the alert is about account {}, this exporter's credentials are for {account}",
+                "the alert is about account {}, this receiver files only in its own account {account} \
+                 (QUOTA_EXPORTER_INCREASE_ROLE_NAME names a role to file in the others)",
                 entry.key.account
             );
             return self.skip(l, entry, "other_account", detail).await;
@@ -527,11 +580,14 @@ impl Receiver {
     /// The AWS checks, then approval, the daily maximum, and filing. `entry` holds its
     /// quota, in state `from`.
     async fn check_and_file(&self, l: &Ledger, mut entry: Entry, from: State) -> AlertOutcome {
-        let aws = self.client(&entry.key.region);
+        let aws = match self.client(&entry.key.account, &entry.key.region).await {
+            Ok(aws) => aws,
+            Err(e) => return self.close_aws_error(l, entry, from, &e).await,
+        };
         let (service, quota_code) = (entry.key.service_code.clone(), entry.key.quota_code.clone());
         let desired = entry.desired_value.unwrap_or_default();
 
-        match self.auto_management(&aws).await {
+        match self.auto_management(&entry.key.account, &aws).await {
             Ok(Some(am)) if am.may_adjust(&service, &quota_code) => {
                 let detail = "AWS Automatic Management (NotifyAndAdjust) is on for this account and the quota's service \
                               is not excluded: AWS may be adjusting it, so the receiver does not file";
@@ -562,7 +618,7 @@ impl Receiver {
                 }
             }
         }
-        match self.open_counts(&entry.key.region).await {
+        match self.open_counts(&entry.key.account, &entry.key.region).await {
             Err(e) => return self.close_aws_error(l, entry, from, &e).await,
             Ok((region, _)) if region >= OPEN_PER_REGION => {
                 let detail = format!(
@@ -679,19 +735,20 @@ impl Receiver {
         )
     }
 
-    /// Open requests in `region`, and in the whole account (every region the receiver knows).
-    async fn open_counts(&self, region: &str) -> Result<(usize, usize), AwsError> {
+    /// Open requests in `account`'s `region`, and in the whole account (every region the
+    /// receiver knows).
+    async fn open_counts(&self, account: &str, region: &str) -> Result<(usize, usize), AwsError> {
         let mut in_region = 0;
         let mut in_account = 0;
         for r in &self.regions {
-            let open = self.client(r).open_requests().await?.len();
+            let open = self.client(account, r).await?.open_requests().await?.len();
             if r == region {
                 in_region = open;
             }
             in_account += open;
         }
         if !self.regions.iter().any(|r| r == region) {
-            in_region = self.client(region).open_requests().await?.len();
+            in_region = self.client(account, region).await?.open_requests().await?.len();
             in_account += in_region;
         }
         Ok((in_region, in_account))
@@ -702,11 +759,11 @@ impl Receiver {
     /// and nothing is skipped for it.
     /// The cache's lock is never held across the AWS call: two callers that find it
     /// stale both read it, and both answers are the same.
-    async fn auto_management(&self, aws: &TargetAws) -> Result<Option<AutoManagement>, AwsError> {
+    async fn auto_management(&self, account: &str, aws: &TargetAws) -> Result<Option<AutoManagement>, AwsError> {
         let now = self.clock.now();
         {
             let cache = self.auto_management.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((at, am)) = cache.as_ref()
+            if let Some((at, am)) = cache.get(account)
                 && now - at < AUTO_MANAGEMENT_TTL
             {
                 return Ok(Some(am.clone()));
@@ -714,7 +771,10 @@ impl Receiver {
         }
         match aws.auto_management().await {
             Ok(am) => {
-                *self.auto_management.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, am.clone()));
+                self.auto_management
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(account.to_owned(), (now, am.clone()));
                 Ok(Some(am))
             }
             Err(AwsError::AccessDenied { .. }) => Ok(None),
@@ -932,7 +992,11 @@ impl Receiver {
     /// Reads an approved quota's value again (`GetServiceQuota`, with the receiver's own
     /// client) and raises the published limit at once.
     async fn raise_limit(&self, key: &QuotaKey) {
-        match self.client(&key.region).current_quota(&key.service_code, &key.quota_code).await {
+        let current = match self.client(&key.account, &key.region).await {
+            Ok(aws) => aws.current_quota(&key.service_code, &key.quota_code).await,
+            Err(e) => Err(e),
+        };
+        match current {
             Ok(current) => (self.refresh)(key.clone(), current.value, current.global).await,
             Err(e) => tracing::warn!(
                 quota = %key,
@@ -944,7 +1008,8 @@ impl Receiver {
 
     /// The quota's requests in AWS's history, in the region the entry files in.
     async fn history(&self, entry: &Entry) -> Result<Vec<RequestedChange>, AwsError> {
-        self.client(&entry.key.region).requests_for_quota(&entry.key.service_code, &entry.key.quota_code).await
+        let aws = self.client(&entry.key.account, &entry.key.region).await?;
+        aws.requests_for_quota(&entry.key.service_code, &entry.key.quota_code).await
     }
 
     /// An entry in Filing, moved to what AWS's history says of its request `r`.
@@ -965,7 +1030,11 @@ impl Receiver {
     /// Reads a filed request's status; closes it when AWS has decided.
     async fn follow(&self, l: &Ledger, entry: Entry) -> Result<(), LedgerError> {
         let Some(id) = entry.request_id.clone() else { return Ok(()) };
-        let change = match self.client(&entry.key.region).requested_change(&id).await {
+        let change = match self.client(&entry.key.account, &entry.key.region).await {
+            Ok(aws) => aws.requested_change(&id).await,
+            Err(e) => Err(e),
+        };
+        let change = match change {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!(request_id = %id, error = %e, "cannot read an open increase request yet");

@@ -112,6 +112,8 @@ pub struct IncreaseConfig {
     /// The role (name, a path allowed) assumed in every other account the exporter
     /// collects, to file there; without it, alerts of other accounts are not acted on.
     pub role_name: Option<String>,
+    /// The external id the roles of `role_name` ask for.
+    pub role_name_external_id: Option<String>,
     /// Closed entries are purged after this long (and once their cooldown is over).
     pub retention: Duration,
     /// `None`: every service.
@@ -150,6 +152,7 @@ impl Default for IncreaseConfig {
             support_case: true,
             role: None,
             role_name: None,
+            role_name_external_id: None,
             retention: Duration::from_secs(90 * 86_400),
             services: None,
             exclude_services: Vec::new(),
@@ -338,6 +341,9 @@ pub fn from_vars(
         })?,
         support_case: parse(&raw("SUPPORT_CASE"), "INCREASE_SUPPORT_CASE", d.support_case, parse_bool)?,
         role,
+        role_name_external_id: role_name
+            .as_ref()
+            .and(raw("ROLE_EXTERNAL_ID").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())),
         role_name,
         retention: parse(&raw("RETENTION"), "INCREASE_RETENTION", d.retention, |v| {
             parse_duration_at_least(v, Duration::from_secs(86_400))

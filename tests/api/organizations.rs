@@ -278,3 +278,73 @@ fn get(address: &str, path: &str) -> (u16, String) {
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
 }
+
+#[tokio::test]
+async fn the_receiver_files_in_another_account_through_its_write_role_and_only_with_one() {
+    use aws_quota_exporter::increase::settings::{Credentials, IncreaseConfig, LedgerConfig, Secret};
+    const LAMBDA: (&str, &str) = ("lambda", "L-B99A9384");
+    let mut estate = demo::estate(T0);
+    let write_role = demo::role_arn(PAYMENTS, "aws-quota-exporter-increase");
+    if let Some(payments) = estate.account_mut(PAYMENTS) {
+        payments.roles.push(simaws::estate::Role::new(&write_role, Some("increases")).trusting(MANAGEMENT));
+    }
+    let alert = |account: &str| {
+        let mut a = crate::increase::alert(LAMBDA.0, LAMBDA.1, "us-east-1");
+        a["labels"]["cloud_account_id"] = serde_json::json!(account);
+        a
+    };
+    let spawn = |role_name: Option<&str>| {
+        let ledger = crate::increase::TempLedger::new();
+        let path = ledger.0.clone();
+        let role_name = role_name.map(str::to_owned);
+        let estate = estate.clone();
+        async move {
+            let app = spawn_app_with(estate, demo::ACCESS_KEY_ID, move |c| {
+                discover(c);
+                c.increase = IncreaseConfig {
+                    receiver: true,
+                    dry_run: false,
+                    credentials: Some(Credentials::Bearer(Secret(crate::increase::TOKEN.into()))),
+                    ledger: LedgerConfig::Sqlite { path },
+                    role_name_external_id: role_name.as_ref().map(|_| "increases".to_owned()),
+                    role_name,
+                    ..IncreaseConfig::default()
+                };
+            })
+            .await;
+            app.handle.refresh_all().await;
+            (app, ledger)
+        }
+    };
+
+    // Without a write role for the other accounts: Payments' alert is not acted on.
+    let (app, _ledger) = spawn(None).await;
+    let (status, outcomes) = crate::increase::send(&app, vec![alert(PAYMENTS)]).await;
+    assert_eq!((status, crate::increase::outcome(&outcomes[0])), (200, ("skipped", "other_account")), "{outcomes:?}");
+    assert!(app.sim.increase_requests().is_empty());
+    app.stop().await;
+
+    // With one: filed in Payments, through the write role (not the read role), once.
+    let (app, _ledger) = spawn(Some("aws-quota-exporter-increase")).await;
+    let (status, outcomes) = crate::increase::send(&app, vec![alert(PAYMENTS)]).await;
+    assert_eq!((status, crate::increase::outcome(&outcomes[0])), (200, ("filed", "")), "{outcomes:?}");
+    let (_, again) = crate::increase::send(&app, vec![alert(PAYMENTS)]).await;
+    assert_ne!(crate::increase::outcome(&again[0]).0, "filed", "{again:?}");
+    let filed = app.sim.increase_requests();
+    assert_eq!(filed.len(), 1);
+    assert_eq!((filed[0].account_id.as_str(), filed[0].quota_code.as_str()), (PAYMENTS, LAMBDA.1));
+    let principals: BTreeSet<Option<String>> = app
+        .sim
+        .calls()
+        .0
+        .iter()
+        .filter(|c| c.operation == "RequestServiceQuotaIncrease")
+        .map(|c| c.principal.clone())
+        .collect();
+    assert_eq!(principals, BTreeSet::from([Some(write_role.clone())]));
+    // Sandbox is not collected (its read role refuses): nothing backs its alert.
+    let (_, outcomes) = crate::increase::send(&app, vec![alert(SANDBOX)]).await;
+    assert_eq!(crate::increase::outcome(&outcomes[0]).0, "skipped", "{outcomes:?}");
+    assert_eq!(app.sim.increase_requests().len(), 1);
+    app.stop().await;
+}

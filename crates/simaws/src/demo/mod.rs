@@ -16,19 +16,23 @@ use crate::estate::{
 };
 use crate::faults::Fault;
 
-/// The demo's deliberate trouble, so that the exporter's health metrics, dashboards and
+/// The demo's deliberate trouble, in the management account, so that the exporter's health metrics, dashboards and
 /// alerts have something to show: a service whose quotas are denied in eu-west-1, one
 /// whose listing fails from its second refresh on (it keeps its last good quotas), a
 /// CloudWatch permission that disappears in eu-west-1 after two calls (its Bedrock data
 /// goes stale), and throttling of one in four `GetMetricData` calls in us-east-1 (the
 /// SDK retries it away, the exporter counts it).
 pub fn faults() -> Vec<Fault> {
-    vec![
+    // In the management account only, so that its members show clean collection.
+    [
         Fault::access_denied().operation("ListServiceQuotas").service_code("sagemaker").region("eu-west-1"),
         Fault::server_error().operation("ListAWSDefaultServiceQuotas").service_code("ebs").region("eu-west-1").after(1),
         Fault::access_denied().operation("ListMetrics").region("eu-west-1").after(2),
         Fault::throttle().operation("GetMetricData").region("us-east-1").every(4),
     ]
+    .into_iter()
+    .map(|f| f.account(ACCOUNT_ID))
+    .collect()
 }
 
 /// The demo account id (the placeholder AWS uses in its own documentation).
