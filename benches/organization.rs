@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_quota_exporter::accounts::owner;
+use aws_quota_exporter::accounts::assign;
 use aws_quota_exporter::aws::{RetryPolicy, static_sdk_config};
 use aws_quota_exporter::clock::SystemClock;
 use aws_quota_exporter::config::{Config, OrganizationsConfig};
@@ -100,7 +100,13 @@ fn run_simulator(accounts: usize) {
                     break;
                 }
                 let calls = reader.calls();
-                println!("{} {} {}", calls.total(), calls.count("AssumeRole"), calls.count("GetCallerIdentity"));
+                let failed = calls.0.iter().filter(|c| c.failed).count();
+                println!(
+                    "{} {} {} {failed}",
+                    calls.total(),
+                    calls.count("AssumeRole"),
+                    calls.count("GetCallerIdentity")
+                );
                 std::io::stdout().flush().expect("stdout");
             }
         })
@@ -125,10 +131,10 @@ async fn bench(accounts: usize) {
         line.trim().to_owned()
     };
     let endpoint = line();
-    let mut calls = move || -> [usize; 3] {
+    let mut calls = move || -> [usize; 4] {
         writeln!(stdin, "calls").expect("the child listens");
         let counts: Vec<usize> = line().split(' ').filter_map(|n| n.parse().ok()).collect();
-        [counts[0], counts[1], counts[2]]
+        [counts[0], counts[1], counts[2], counts[3]]
     };
 
     let sdk_config = static_sdk_config(&endpoint, &generate::access_key_id(0), "bench", RetryPolicy::default()).await;
@@ -199,8 +205,9 @@ async fn bench(accounts: usize) {
         }
     }
     let mut per_shard = vec![0usize; SHARDS as usize];
+    let shards = assign(per_account.keys().map(String::as_str), SHARDS);
     for (id, n) in &per_account {
-        per_shard[owner(id, SHARDS) as usize] += n;
+        per_shard[shards[id.as_str()] as usize] += n;
     }
     let (smallest, largest) =
         (per_shard.iter().min().copied().unwrap_or(0), per_shard.iter().max().copied().unwrap_or(0));
@@ -210,7 +217,10 @@ async fn bench(accounts: usize) {
         "  AWS calls, full refresh (discovery and STS included): {full_calls} (minimum {full_min}, ratio {:.2})",
         full_calls as f64 / full_min as f64
     );
-    println!("    of which AssumeRole {}, GetCallerIdentity {}", after_full[1], after_full[2]);
+    println!(
+        "    of which AssumeRole {}, GetCallerIdentity {}; answered with an error: {}",
+        after_full[1], after_full[2], after_full[3]
+    );
     println!(
         "  AWS calls, usage-only refresh: {usage_calls} (minimum {usage_min}, ratio {:.2})",
         usage_calls as f64 / usage_min as f64

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use crate::aws::organizations::{OrgAccount, Organizations};
+use crate::aws::organizations::Organizations;
 use crate::aws::{AwsError, ClientParts, Session, TargetAws};
 use crate::clock::Clock;
 use crate::collector::TargetContext;
 use crate::config::{AccountsConfig, Config};
-use crate::model::Target;
+use crate::model::{OrgAccount, Target};
 use crate::snapshot::{AccountView, DiscoveryView, Hub};
 use crate::target::{LimitPatches, SourceStatus, TargetRunner};
 
@@ -49,6 +49,12 @@ impl AccountSpec {
     fn key(&self) -> String {
         self.id.clone().unwrap_or_else(|| OWN_KEY.to_owned())
     }
+}
+
+/// The region of an account from which its global quotas are published: us-east-1,
+/// where AWS keeps global quotas, when configured, otherwise the first region.
+pub fn global_quota_region(regions: &[String]) -> Option<&str> {
+    regions.iter().find(|r| *r == "us-east-1").or_else(|| regions.first()).map(String::as_str)
 }
 
 /// The partition of a region, for role ARNs: `aws`, `aws-cn` or `aws-us-gov`.
@@ -109,11 +115,40 @@ pub fn plan(
     out.into_values().filter(|s| s.id.as_deref().is_none_or(|id| config.wants(id))).collect()
 }
 
-/// The shard (0 to `count` - 1) that collects an account: the one with the highest
-/// score for it (rendezvous hashing), so that a change of `count` moves only the
-/// accounts the new or removed shard wins or held.
+/// The shard (0 to `count` - 1) an account prefers: the one with the highest score for
+/// it (rendezvous hashing), so that a change of `count` moves only the accounts the new
+/// or removed shard wins or held.
 pub fn owner(account_id: &str, count: u32) -> u32 {
-    (0..count.max(1)).max_by_key(|shard| score(*shard, account_id)).unwrap_or(0)
+    preferences(account_id, count).first().copied().unwrap_or(0)
+}
+
+/// The shards in the order an account prefers them.
+fn preferences(account_id: &str, count: u32) -> Vec<u32> {
+    let mut shards: Vec<u32> = (0..count.max(1)).collect();
+    shards.sort_by_key(|shard| std::cmp::Reverse(score(*shard, account_id)));
+    shards
+}
+
+/// Which shard collects each account: rendezvous hashing with bounded loads. Taken in
+/// an order fixed by their own hash, each account goes to the first shard it prefers
+/// that holds fewer than ⌈accounts / shards⌉, so that shards differ by one account at
+/// most (pure rendezvous hashing of 200 accounts over 4 shards leaves some a third
+/// fuller than others). Every replica computes the same answer from the
+/// same account list, and a change of `count` still moves few accounts.
+pub fn assign<'a>(account_ids: impl IntoIterator<Item = &'a str>, count: u32) -> BTreeMap<&'a str, u32> {
+    let mut ids: Vec<&str> = account_ids.into_iter().collect();
+    ids.sort_by_key(|id| (score(u32::MAX, id), *id));
+    ids.dedup();
+    let count = count.max(1);
+    let cap = ids.len().div_ceil(count as usize);
+    let mut load = vec![0usize; count as usize];
+    let mut out = BTreeMap::new();
+    for id in ids {
+        let shard = preferences(id, count).into_iter().find(|s| load[*s as usize] < cap).unwrap_or(0);
+        load[shard as usize] += 1;
+        out.insert(id, shard);
+    }
+    out
 }
 
 /// A stable 64-bit score of a shard and an account: FNV-1a, then a finaliser that
@@ -139,9 +174,13 @@ fn score(shard: u32, account_id: &str) -> u64 {
 pub struct Identity {
     /// The id a role's ARN names, before STS has confirmed it.
     expected: Option<String>,
-    verified: Mutex<Option<String>>,
+    verified: std::sync::OnceLock<String>,
+    /// One STS call at a time for the account.
+    asking: Mutex<()>,
     refused: StdMutex<Option<(Instant, AwsError)>>,
-    /// Each region's last outcome, and whether the account was up at the last report.
+    /// How many regions report; the account's state is judged once all have.
+    regions: usize,
+    /// Each region's last outcome, and whether the account was up at the last judgement.
     health: StdMutex<(BTreeMap<String, bool>, Option<bool>)>,
 }
 
@@ -149,25 +188,32 @@ pub struct Identity {
 const REFUSAL_MEMORY: Duration = Duration::from_secs(20);
 
 impl Identity {
-    pub fn new(expected: Option<&str>) -> Identity {
+    /// The identity of an account whose id is `expected` (a role's) or unknown (the
+    /// exporter's own), collected in `regions` regions.
+    pub fn new(expected: Option<&str>, regions: usize) -> Identity {
         Identity {
             expected: expected.map(str::to_owned),
-            verified: Mutex::new(None),
+            verified: std::sync::OnceLock::new(),
+            asking: Mutex::new(()),
             refused: StdMutex::new(None),
+            regions: regions.max(1),
             health: StdMutex::new((BTreeMap::new(), None)),
         }
     }
 
     /// The account id, confirmed or expected.
     pub fn id(&self) -> Option<String> {
-        self.verified.try_lock().ok().and_then(|v| v.clone()).or_else(|| self.expected.clone())
+        self.verified.get().cloned().or_else(|| self.expected.clone())
     }
 
     /// The account id the credentials belong to, asking STS through `aws` the first
     /// time (one `GetCallerIdentity` per account).
     pub async fn resolve(&self, aws: &TargetAws) -> Result<String, AwsError> {
-        let mut verified = self.verified.lock().await;
-        if let Some(id) = verified.as_ref() {
+        if let Some(id) = self.verified.get() {
+            return Ok(id.clone());
+        }
+        let _asking = self.asking.lock().await;
+        if let Some(id) = self.verified.get() {
             return Ok(id.clone());
         }
         if let Some((at, e)) = self.refused.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
@@ -176,10 +222,7 @@ impl Identity {
             return Err(e.clone());
         }
         match aws.verify_identity().await {
-            Ok(id) => {
-                *verified = Some(id.clone());
-                Ok(id)
-            }
+            Ok(id) => Ok(self.verified.get_or_init(|| id).clone()),
             Err(e) => {
                 *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), e.clone()));
                 Err(e)
@@ -187,10 +230,14 @@ impl Identity {
         }
     }
 
-    /// Records a region's outcome; logs once when the account starts or stops failing.
+    /// Records a region's outcome; once every region has reported, logs once when the
+    /// account starts or stops failing.
     pub fn report(&self, region: &str, ok: bool, error: Option<&str>) {
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         health.0.insert(region.to_owned(), ok);
+        if health.0.len() < self.regions {
+            return;
+        }
         let up = health.0.values().any(|ok| *ok);
         let account = self.id().unwrap_or_default();
         match (health.1, up) {
@@ -262,9 +309,9 @@ impl Fleet {
         let first = p.regions.first().map_or("us-east-1", String::as_str);
         let own_aws = TargetAws::new(&p.base, first, &p.parts);
         let organizations =
-            p.config.accounts.organizations.as_ref().map(|_| Organizations::new(&p.base, &p.parts, None));
+            p.config.accounts.organizations.as_ref().map(|_| Organizations::new(&p.base, &p.parts, partition(first)));
         Fleet {
-            own: Arc::new(Identity::new(None)),
+            own: Arc::new(Identity::new(None, p.regions.len())),
             own_aws,
             organizations,
             members: Mutex::new(BTreeMap::new()),
@@ -275,10 +322,16 @@ impl Fleet {
         }
     }
 
-    /// Whether the set of accounts can change while running (Organizations, or a shard
-    /// that must learn its own account's id first).
+    /// Whether the accounts are planned from the own account's id (learned first) and
+    /// can change while running: with Organizations, shards, roles (one may name the own
+    /// account) or account lists (which may name it).
     pub fn discovers(&self) -> bool {
-        self.organizations.is_some() || self.p.config.accounts.shard.count > 1
+        let a = &self.p.config.accounts;
+        self.organizations.is_some()
+            || a.shard.count > 1
+            || !a.roles.is_empty()
+            || !a.include.is_empty()
+            || !a.exclude.is_empty()
     }
 
     /// Runs refresh loops from now on: for every target now, and for each new one.
@@ -331,26 +384,31 @@ impl Fleet {
     /// last known accounts. Whether the discovery succeeded.
     pub async fn sync(&self) -> bool {
         let config = &self.p.config.accounts;
+        let mut listed = true;
         let own_id = if self.discovers() {
             match self.own_account_id().await {
-                Ok(id) => Some(id),
+                Ok(id) => {
+                    if let Some(org) = &self.organizations {
+                        org.set_account(&id);
+                    }
+                    Some(id)
+                }
                 Err(e) => {
-                    // Not ready until the accounts are known: which ones are this
-                    // shard's, and which is the management account, depends on it.
-                    self.record_discovery(Err(format!("the exporter's own account is unknown: {e}")), 0.0);
-                    self.publish_accounts(false).await;
-                    return false;
+                    // The own account cannot be placed (which shard, which account it
+                    // is) until STS answers; every other account goes on.
+                    tracing::warn!(error = %e, "the exporter's own account is unknown; it is left out until STS answers");
+                    listed = false;
+                    None
                 }
             }
         } else {
             self.own.id()
         };
-        let mut listed = true;
         if let Some(org) = &self.organizations {
             let started = Instant::now();
             let result = org.accounts().await;
             let elapsed = started.elapsed().as_secs_f64();
-            listed = result.is_ok();
+            listed &= result.is_ok();
             match result {
                 Ok(accounts) => {
                     *self.last_org.lock().unwrap_or_else(|p| p.into_inner()) = Some(accounts);
@@ -361,12 +419,16 @@ impl Fleet {
         }
         let org = self.last_org.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let first = self.p.regions.first().map_or("us-east-1", String::as_str);
-        let wanted: Vec<AccountSpec> = plan(config, own_id.as_deref(), org.as_deref(), partition(first))
-            .into_iter()
+        let planned = plan(config, own_id.as_deref(), org.as_deref(), partition(first));
+        let shards = assign(planned.iter().filter_map(|s| s.id.as_deref()), config.shard.count);
+        let wanted: Vec<AccountSpec> = planned
+            .iter()
             .filter(|s| match &s.id {
-                Some(id) => owner(id, config.shard.count) == config.shard.index,
-                None => config.shard.index == 0,
+                Some(id) => shards.get(id.as_str()) == Some(&config.shard.index),
+                // Without discovery the own account is collected before STS names it.
+                None => !self.discovers(),
             })
+            .cloned()
             .collect();
         self.apply(wanted).await;
         self.publish_accounts(true).await;
@@ -452,10 +514,10 @@ impl Fleet {
             Access::Role { arn, external_id } => {
                 let session = Session { name: accounts.session_name.clone(), duration: accounts.session_duration };
                 let sdk = crate::aws::assume_role(&self.p.base, arn, external_id.as_deref(), &session).await;
-                (sdk, Arc::new(Identity::new(spec.id.as_deref())))
+                (sdk, Arc::new(Identity::new(spec.id.as_deref(), self.p.regions.len())))
             }
         };
-        let global = crate::startup::global_quota_region(&self.p.regions).map(str::to_owned);
+        let global = global_quota_region(&self.p.regions).map(str::to_owned);
         let targets = self
             .p
             .regions
@@ -498,8 +560,11 @@ impl Fleet {
         drop(members);
         let discovery = self.discovery.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let own = self.own.id().unwrap_or_default();
-        let discovery =
-            discovery.filter(|_| self.organizations.is_some()).map(|status| DiscoveryView { account_id: own, status });
+        let discovery = self.organizations.as_ref().zip(discovery).map(|(org, status)| DiscoveryView {
+            account_id: own,
+            region: org.region().to_owned(),
+            status,
+        });
         self.p.hub.set_accounts(accounts, discovery, settled);
     }
 }
@@ -594,6 +659,24 @@ mod tests {
     }
 
     #[test]
+    fn bounded_loads_split_accounts_evenly_whatever_their_order_and_a_new_shard_moves_few() {
+        let accounts: Vec<String> = (0..200u64).map(|i| format!("{:012}", 200_000_000_000 + i)).collect();
+        let four = assign(accounts.iter().map(String::as_str), 4);
+        let mut load = [0usize; 4];
+        for shard in four.values() {
+            load[*shard as usize] += 1;
+        }
+        assert_eq!(load.iter().sum::<usize>(), 200, "every account has exactly one shard");
+        assert_eq!(load, [50; 4]);
+        let mut reversed = accounts.clone();
+        reversed.reverse();
+        assert_eq!(assign(reversed.iter().map(String::as_str), 4), four, "the same answer whatever the order");
+        let five = assign(accounts.iter().map(String::as_str), 5);
+        let moved = four.iter().filter(|(id, shard)| five[*id] != **shard).count();
+        assert!(moved <= 60, "{moved} of 200 accounts moved from 4 shards to 5 (40 must)");
+    }
+
+    #[test]
     fn rendezvous_hashing_spreads_accounts_evenly_and_a_new_shard_moves_only_what_it_takes() {
         let accounts: Vec<String> = (0..2000u64).map(|i| format!("{:012}", 100_000_000_000 + i * 7919)).collect();
         let mut counts = [0usize; 4];
@@ -607,6 +690,25 @@ mod tests {
         assert!(accounts.iter().filter(|a| owner(a, 4) != owner(a, 5)).all(|a| owner(a, 5) == 4));
         assert!((300..=500).contains(&moved), "{moved} of 2,000 moved");
         assert_eq!(owner("111122223333", 1), 0);
+    }
+
+    #[test]
+    fn global_quotas_come_from_us_east_1_when_it_is_configured() {
+        let regions = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(global_quota_region(&regions(&["eu-west-1", "us-east-1"])), Some("us-east-1"));
+        assert_eq!(global_quota_region(&regions(&["eu-west-1", "eu-central-1"])), Some("eu-west-1"));
+        assert_eq!(global_quota_region(&[]), None);
+    }
+
+    #[tokio::test]
+    async fn an_account_is_judged_once_every_region_has_reported() {
+        let identity = Identity::new(Some("444455556666"), 2);
+        identity.report("eu-west-1", false, Some("denied"));
+        assert_eq!(identity.health.lock().expect("not poisoned").1, None, "one region of two is no verdict");
+        identity.report("us-east-1", true, None);
+        assert_eq!(identity.health.lock().expect("not poisoned").1, Some(true));
+        identity.report("us-east-1", false, Some("denied"));
+        assert_eq!(identity.health.lock().expect("not poisoned").1, Some(false));
     }
 
     #[test]

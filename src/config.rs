@@ -96,7 +96,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "QUOTA_EXPORTER_SHARD",
         default: "0/1",
-        description: "I/N: this replica collects only the accounts that rendezvous-hash to shard I of N; I may be a pod name ending in -ORDINAL (a StatefulSet's $(POD_NAME)).",
+        description: "I/N: this replica collects only shard I of N of the accounts (rendezvous hashing with bounded loads); I may be a pod name ending in -ORDINAL (a StatefulSet's $(POD_NAME)).",
     },
     Variable {
         name: "QUOTA_EXPORTER_MAX_REQUESTS_IN_FLIGHT",
@@ -678,7 +678,7 @@ fn accounts_from(raw: &Raw) -> Result<AccountsConfig, ConfigError> {
         }
         None
     };
-    Ok(AccountsConfig {
+    let accounts = AccountsConfig {
         own_account: parse(&raw.own_account, "OWN_ACCOUNT", d.own_account, parse_bool)?,
         roles: parse(&raw.role_arns, "ROLE_ARNS", Vec::new(), parse_role_targets)?,
         organizations,
@@ -706,7 +706,14 @@ fn accounts_from(raw: &Raw) -> Result<AccountsConfig, ConfigError> {
         max_in_flight: parse(&raw.max_requests_in_flight, "MAX_REQUESTS_IN_FLIGHT", d.max_in_flight, |v| {
             whole_number(v, 1..=4096, "a whole number from 1 to 4096")
         })?,
-    })
+    };
+    if !accounts.own_account && accounts.roles.is_empty() && accounts.organizations.is_none() {
+        return Err(ConfigError::Conflict(format!(
+            "{PREFIX}OWN_ACCOUNT=false leaves no account to collect: list roles in {PREFIX}ROLE_ARNS or set \
+             {PREFIX}ORGANIZATIONS=true"
+        )));
+    }
+    Ok(accounts)
 }
 
 /// A 12-digit account id.
@@ -817,9 +824,18 @@ fn parse_shard(v: &str) -> Result<Shard, Problem> {
     let (index, count) = v.rsplit_once('/').ok_or_else(|| problem("no '/'", SHARD_FORM))?;
     let count: u32 =
         count.trim().parse().map_err(|_| problem(format!("{count:?} is not a whole number"), SHARD_FORM))?;
-    // A StatefulSet pod's name ends in its ordinal.
-    let ordinal = index.trim().rsplit('-').next().unwrap_or_default();
-    let index: u32 = ordinal.parse().map_err(|_| problem(format!("{index:?} is not a shard number"), SHARD_FORM))?;
+    // A number, or a StatefulSet pod's name, which ends in its ordinal.
+    let index = index.trim();
+    let ordinal = match index.rsplit_once('-') {
+        Some((name, ordinal)) if !name.is_empty() => ordinal,
+        Some(_) => "",
+        None => index,
+    };
+    let index: u32 = ordinal
+        .parse()
+        .ok()
+        .filter(|_| ordinal.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| problem(format!("{index:?} is not a shard number"), SHARD_FORM))?;
     if !(1..=1000).contains(&count) {
         return Err(problem(format!("{count} shards (1 to 1000 are possible)"), SHARD_FORM));
     }
@@ -1211,6 +1227,9 @@ mod tests {
         );
         assert!(error_of(&[("QUOTA_EXPORTER_SHARD", "0/0")]).contains("0 shards"));
         assert!(error_of(&[("QUOTA_EXPORTER_SHARD", "web/3")]).contains("is not a shard number"));
+        assert!(error_of(&[("QUOTA_EXPORTER_SHARD", "-1/3")]).contains("is not a shard number"));
+        assert!(error_of(&[("QUOTA_EXPORTER_SHARD", "+1/3")]).contains("is not a shard number"));
+        assert!(error_of(&[("QUOTA_EXPORTER_OWN_ACCOUNT", "false")]).contains("leaves no account to collect"));
         let e =
             error_of(&[("QUOTA_EXPORTER_ORGANIZATIONS", "true"), ("QUOTA_EXPORTER_ORGANIZATIONAL_UNITS", "ou-AB-1")]);
         assert!(e.contains("QUOTA_EXPORTER_ORGANIZATIONAL_UNITS") && e.contains("not an organizational unit"), "{e}");

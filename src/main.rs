@@ -190,7 +190,12 @@ async fn quotas(mut config: config::Config, service: String, regions: Vec<String
     config.exclude_services.clear();
     // Bedrock's runtime metrics only serve the Bedrock report.
     config.bedrock = service == "bedrock";
+    let asked_to_discover = config.accounts.organizations.is_some();
     let (_sim, sdk_config) = sdk_config(&mut config).await?;
+    // The demo's report is the management account's, unless discovery was asked for.
+    if config.demo && !asked_to_discover {
+        config.accounts.organizations = None;
+    }
     let settings = startup::Settings { config, sdk_config, clock: Arc::new(SystemClock), schedule: false, otlp: None };
     let snapshot = startup::collect_once(settings).await?;
     let rows = report::rows(&snapshot, &service);

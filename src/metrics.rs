@@ -154,11 +154,9 @@ fn per_source(
         if let Some(d) = &inputs.snapshot.discovery
             && let Some(v) = value(&d.status)
         {
-            let region = crate::aws::organizations::REGION;
-            sink.sample(
-                &[("cloud_account_id", &d.account_id), ("cloud_region", region), ("source", "organizations")],
-                v,
-            )?;
+            let labels =
+                [("cloud_account_id", d.account_id.as_str()), ("cloud_region", &d.region), ("source", "organizations")];
+            sink.sample(&labels, v)?;
         }
         Ok(())
     })
@@ -207,8 +205,11 @@ fn account_families(out: &mut Vec<Family>) {
          cannot be assumed, or every call failed). The last good values of a failing account are kept."
             .to_owned(),
         |inputs, sink| {
+            // Only once a target of the account has refreshed: a new account is not down.
             for (id, _, _) in accounts(inputs.snapshot) {
-                sink.sample(&[("cloud_account_id", id)], if inputs.snapshot.account_up(id) { 1.0 } else { 0.0 })?;
+                if let Some(up) = inputs.snapshot.account_up(id) {
+                    sink.sample(&[("cloud_account_id", id)], if up { 1.0 } else { 0.0 })?;
+                }
             }
             Ok(())
         },

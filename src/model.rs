@@ -246,6 +246,19 @@ pub fn merge_quotas(service: &ServiceInfo, applied: Vec<ListedQuota>, defaults: 
     out.into_values().collect()
 }
 
+/// An account of the organization as the exporter needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgAccount {
+    pub id: String,
+    pub name: String,
+    /// ACTIVE accounts are collected; SUSPENDED, PENDING_CLOSURE and CLOSED ones are not.
+    pub active: bool,
+    /// The name of the unit the account sits in directly ("Root" at the root).
+    pub unit: String,
+    /// The ids of the root and every unit above the account, outermost first.
+    pub ancestors: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,8 @@ pub struct AccountView {
 pub struct DiscoveryView {
     /// The exporter's own account, which asked.
     pub account_id: String,
+    /// Where Organizations answered.
+    pub region: String,
     pub status: SourceStatus,
 }
 
@@ -72,9 +74,11 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Whether an account's collection works: at its latest refresh, some source of
-    /// some region succeeded. An account none of whose targets has published is down.
-    pub fn account_up(&self, account_id: &str) -> bool {
-        self.targets.iter().filter(|t| t.account_label() == account_id).any(|t| t.statuses.values().any(|s| s.success))
+    /// some region succeeded. `None` until a target of the account has refreshed.
+    pub fn account_up(&self, account_id: &str) -> Option<bool> {
+        let mut refreshed = self.targets.iter().filter(|t| t.account_label() == account_id && !t.statuses.is_empty());
+        let first = refreshed.next()?;
+        Some(std::iter::once(first).chain(refreshed).any(|t| t.statuses.values().any(|s| s.success)))
     }
 }
 

@@ -109,12 +109,6 @@ impl AppHandle {
     }
 }
 
-/// The region of an account from which its global quotas are published: us-east-1,
-/// where AWS keeps global quotas, when configured, otherwise the first region.
-pub fn global_quota_region(regions: &[String]) -> Option<&str> {
-    regions.iter().find(|r| *r == "us-east-1").or_else(|| regions.first()).map(String::as_str)
-}
-
 /// Each enabled source's refresh interval in seconds: the limits cadence for listings,
 /// the usage cadence for CloudWatch reads, a day for the forecast history.
 fn refresh_intervals(config: &Config) -> Vec<(&'static str, f64)> {
@@ -361,18 +355,5 @@ async fn refresh_loop(
             next_usage = now + usage;
         }
         tokio::time::sleep_until(next_full.min(next_usage)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn global_quotas_come_from_us_east_1_when_it_is_configured() {
-        let regions = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert_eq!(global_quota_region(&regions(&["eu-west-1", "us-east-1"])), Some("us-east-1"));
-        assert_eq!(global_quota_region(&regions(&["eu-west-1", "eu-central-1"])), Some("eu-west-1"));
-        assert_eq!(global_quota_region(&[]), None);
     }
 }

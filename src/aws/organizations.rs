@@ -7,24 +7,19 @@
 use aws_sdk_organizations::types::{Account, AccountState, AccountStatus};
 
 use super::{AwsError, ClientParts, TargetAws, every_page};
+pub use crate::model::OrgAccount;
 
 const SERVICE: &str = "organizations";
 /// Organizations' own maximum page size.
 const MAX_RESULTS: i32 = 20;
-/// Where Organizations lives: a global service whose endpoint is in us-east-1.
-pub const REGION: &str = "us-east-1";
-
-/// An account of the organization as the exporter needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrgAccount {
-    pub id: String,
-    pub name: String,
-    /// ACTIVE accounts are collected; SUSPENDED, PENDING_CLOSURE and CLOSED ones are not.
-    pub active: bool,
-    /// The name of the unit the account sits in directly ("Root" at the root).
-    pub unit: String,
-    /// The ids of the root and every unit above the account, outermost first.
-    pub ancestors: Vec<String>,
+/// Where Organizations lives in a partition: a global service whose endpoint is in
+/// us-east-1 (cn-northwest-1 in China, us-gov-west-1 in GovCloud).
+pub fn region_of(partition: &str) -> &'static str {
+    match partition {
+        "aws-cn" => "cn-northwest-1",
+        "aws-us-gov" => "us-gov-west-1",
+        _ => "us-east-1",
+    }
 }
 
 /// The Organizations client of the exporter's own (base) credentials.
@@ -32,24 +27,32 @@ pub struct OrgAccount {
 pub struct Organizations {
     aws: TargetAws,
     client: aws_sdk_organizations::Client,
+    region: &'static str,
 }
 
 impl Organizations {
-    pub fn new(base: &aws_config::SdkConfig, parts: &ClientParts, own_account: Option<&str>) -> Organizations {
-        let aws = TargetAws::of_account(base, REGION, parts, own_account);
-        let config = base.to_builder().region(aws_config::Region::new(REGION)).build();
+    /// The client of the partition's Organizations endpoint.
+    pub fn new(base: &aws_config::SdkConfig, parts: &ClientParts, partition: &str) -> Organizations {
+        let region = region_of(partition);
+        let aws = TargetAws::new(base, region, parts);
+        let config = base.to_builder().region(aws_config::Region::new(region)).build();
         let client = aws_sdk_organizations::Client::from_conf(
             aws_sdk_organizations::config::Builder::from(&config)
                 .retry_config(aws_sdk_organizations::config::retry::RetryConfig::disabled())
                 .timeout_config(parts.timeouts.organizations.one_attempt())
                 .build(),
         );
-        Organizations { aws, client }
+        Organizations { aws, client, region }
     }
 
-    /// The calls' own target (for the account id they are counted under).
-    pub fn aws(&self) -> &TargetAws {
-        &self.aws
+    /// The region its calls go to (and are counted under).
+    pub fn region(&self) -> &'static str {
+        self.region
+    }
+
+    /// Counts and paces its calls under the exporter's own account, once known.
+    pub fn set_account(&self, account_id: &str) {
+        self.aws.labels.set_account_id(account_id);
     }
 
     /// Every account of the organization, walking the tree from the root.

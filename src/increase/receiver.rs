@@ -453,6 +453,18 @@ impl Receiver {
             );
             return self.skip(l, entry, "other_account", detail).await;
         }
+        // With several accounts, one replica acts only on the accounts it collects (with
+        // shards, Alertmanager notifies every replica and the owning one files).
+        let snapshot = self.hub.snapshot();
+        let covered = snapshot.accounts.iter().any(|a| a.id == entry.key.account)
+            || snapshot.targets.iter().any(|t| t.account_label() == entry.key.account);
+        if !snapshot.accounts.is_empty() && !covered {
+            let detail = format!(
+                "this exporter does not collect account {} (another shard may, and files there)",
+                entry.key.account
+            );
+            return self.skip(l, entry, "not_collected", detail).await;
+        }
         let facts = match self.known_quota(&entry.key) {
             Known::Quota(facts) => facts,
             Known::NotYet(detail) => {

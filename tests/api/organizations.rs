@@ -342,9 +342,51 @@ async fn the_receiver_files_in_another_account_through_its_write_role_and_only_w
         .map(|c| c.principal.clone())
         .collect();
     assert_eq!(principals, BTreeSet::from([Some(write_role.clone())]));
-    // Sandbox is not collected (its read role refuses): nothing backs its alert.
-    let (_, outcomes) = crate::increase::send(&app, vec![alert(SANDBOX)]).await;
-    assert_eq!(crate::increase::outcome(&outcomes[0]).0, "skipped", "{outcomes:?}");
+    // Sandbox's read role refuses: its quotas were never listed, so nothing backs its
+    // alert yet, and Alertmanager is asked to send it again.
+    let (status, outcomes) = crate::increase::send(&app, vec![alert(SANDBOX)]).await;
+    assert_eq!((status, crate::increase::outcome(&outcomes[0])), (503, ("skipped", "not_ready")), "{outcomes:?}");
+    // An account this exporter does not collect (another shard's) is left to it.
+    let (status, outcomes) = crate::increase::send(&app, vec![alert("999988887777")]).await;
+    assert_eq!((status, crate::increase::outcome(&outcomes[0])), (200, ("skipped", "not_collected")), "{outcomes:?}");
     assert_eq!(app.sim.increase_requests().len(), 1);
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_role_into_the_own_account_replaces_the_base_credentials_and_lists_filter_the_own_account() {
+    let role = demo::role_arn(MANAGEMENT, "self-reader");
+    let mut estate = demo::estate(T0);
+    if let Some(management) = estate.account_mut(MANAGEMENT) {
+        management.roles.push(simaws::estate::Role::new(&role, None));
+    }
+    let plain = spawn_app_with(estate.clone(), demo::ACCESS_KEY_ID, |_| {}).await;
+    let once = limits(&plain.refresh().await, MANAGEMENT);
+    assert!(!once.is_empty());
+    plain.stop().await;
+
+    let r = role.clone();
+    let app = spawn_app_with(estate.clone(), demo::ACCESS_KEY_ID, move |c| {
+        c.accounts.roles = vec![RoleTarget { arn: r, external_id: None, name: Some("Management".into()) }];
+    })
+    .await;
+    let m = app.refresh().await;
+    // Published once (a duplicate would fail `limits`' map or the count), through the role.
+    assert_eq!(limits(&m, MANAGEMENT), once);
+    assert_eq!(m.count("aws_quota_limit", &[("cloud_account_id", MANAGEMENT)]), once.len());
+    let listings: BTreeSet<Option<String>> =
+        app.sim.calls().0.iter().filter(|c| c.operation == "ListServices").map(|c| c.principal.clone()).collect();
+    assert_eq!(listings, BTreeSet::from([Some(role.clone())]));
+    app.stop().await;
+
+    let excluded = spawn_app_with(estate, demo::ACCESS_KEY_ID, |c| {
+        c.accounts.roles =
+            vec![RoleTarget { arn: demo::role_arn(PAYMENTS, demo::READ_ROLE_NAME), external_id: None, name: None }];
+        c.accounts.exclude = vec![MANAGEMENT.into()];
+    })
+    .await;
+    let m = excluded.refresh().await;
+    assert_eq!(m.count("aws_quota_limit", &[("cloud_account_id", MANAGEMENT)]), 0, "the own account is excluded");
+    assert!(m.count("aws_quota_limit", &[("cloud_account_id", PAYMENTS)]) > 0);
+    excluded.stop().await;
 }
