@@ -23,7 +23,7 @@ use aws_quota_exporter::aws::{RetryPolicy, static_sdk_config};
 use aws_quota_exporter::clock::SystemClock;
 use aws_quota_exporter::config::{Config, OrganizationsConfig};
 use aws_quota_exporter::startup::{self, Settings};
-use process::{proc_status_kib, reset_peak_rss};
+use process::{cpu_seconds, proc_status_kib, reset_peak_rss};
 use simaws::estate::{Member, Organization, OrganizationalUnit, Role};
 use simaws::generate::{self, Size};
 use simaws::paging::page_count;
@@ -148,6 +148,7 @@ async fn bench(accounts: usize) {
     config.accounts.organizations =
         Some(OrganizationsConfig { role_name: ROLE.into(), external_id: None, units: Vec::new() });
     reset_peak_rss();
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let app = startup::build(Settings {
         config: config.clone(),
@@ -165,6 +166,7 @@ async fn bench(accounts: usize) {
     let before = calls();
     handle.refresh_all().await;
     let first_snapshot = started.elapsed();
+    let cpu_first = cpu_seconds() - cpu_before;
     let after_full = calls();
     handle.refresh_usage().await;
     let after_usage = calls();
@@ -233,6 +235,7 @@ async fn bench(accounts: usize) {
         config.accounts.max_in_flight,
         LATENCY.as_millis()
     );
+    println!("  exporter CPU to the first complete snapshot: {cpu_first:.1} s (2 cores, shared with the simulator)");
     println!("  peak RSS: {:.1} MB ({:.2} MB per account)", rss as f64 / 1024.0, rss as f64 / 1024.0 / accounts as f64);
     println!("  series on /metrics: {series}; {} calls before the first refresh", before[0]);
     println!(

@@ -577,9 +577,9 @@ pub struct Session {
 }
 
 /// The SDK configuration of a role assumed from `base`'s credentials: credentials from
-/// STS `AssumeRole`, cached and renewed before they expire, shared by every client made
-/// from the result (all regions of an account: one `AssumeRole` per credential
-/// lifetime); everything else as in `base`.
+/// STS `AssumeRole`, cached (in a cache of the account's own) and renewed before they
+/// expire, shared by every client made from the result (all regions of an account: one
+/// `AssumeRole` per credential lifetime); everything else as in `base`.
 pub async fn assume_role(base: &SdkConfig, role_arn: &str, external_id: Option<&str>, session: &Session) -> SdkConfig {
     let mut provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
         .session_name(session.name.clone())
@@ -589,7 +589,11 @@ pub async fn assume_role(base: &SdkConfig, role_arn: &str, external_id: Option<&
         provider = provider.external_id(id);
     }
     let provider = provider.build().await;
+    // An identity cache of its own: the SDK's shared one keeps 64 providers' credentials
+    // and evicts the others, so 200 accounts behind one cache assume their roles again
+    // and again.
     base.to_builder()
+        .identity_cache(aws_config::identity::IdentityCache::lazy().build())
         .credentials_provider(aws_sdk_servicequotas::config::SharedCredentialsProvider::new(provider))
         .build()
 }

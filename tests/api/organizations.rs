@@ -390,3 +390,48 @@ async fn a_role_into_the_own_account_replaces_the_base_credentials_and_lists_fil
     assert!(m.count("aws_quota_limit", &[("cloud_account_id", PAYMENTS)]) > 0);
     excluded.stop().await;
 }
+
+#[tokio::test]
+async fn seventy_accounts_assume_their_roles_once_each() {
+    // More accounts than the SDK's shared identity cache holds (64): each account's
+    // credentials must stay cached for their lifetime all the same.
+    const ACCOUNTS: usize = 70;
+    let size = simaws::generate::Size { accounts: ACCOUNTS, ..simaws::generate::Size::new(&["us-east-1"], 1, 3, 0.4) };
+    let mut estate = simaws::generate::estate(&size);
+    let management = simaws::generate::account_id(0);
+    for account in estate.accounts.iter_mut().skip(1) {
+        let arn = demo::role_arn(&account.id, demo::READ_ROLE_NAME);
+        account.roles = vec![simaws::estate::Role::new(&arn, None).trusting(&management)];
+    }
+    estate.organization = Some(simaws::estate::Organization {
+        id: "o-seventy00001".into(),
+        management_account_id: management.clone(),
+        root_id: "r-root".into(),
+        units: Vec::new(),
+        members: (0..ACCOUNTS)
+            .map(|i| {
+                simaws::estate::Member::new(
+                    &simaws::generate::account_id(i),
+                    &format!("Account {i}"),
+                    "ACTIVE",
+                    "r-root",
+                )
+            })
+            .collect(),
+    });
+    let app = spawn_app_with(estate, &simaws::generate::access_key_id(0), |c| {
+        discover(c);
+        c.regions = vec!["us-east-1".into()];
+        c.bedrock = false;
+        c.forecast = false;
+    })
+    .await;
+    app.handle.refresh_all().await;
+    app.handle.refresh_all().await;
+    app.handle.refresh_usage().await;
+    let m = app.metrics().await;
+    assert_eq!(m.find("aws_quota_exporter_account_up", &[]).iter().filter(|s| s.value == 1.0).count(), ACCOUNTS);
+    let calls = app.sim.calls();
+    assert_eq!(succeeded(&calls, "AssumeRole", &management), ACCOUNTS - 1, "one AssumeRole per member account");
+    assert_eq!(calls.count("GetCallerIdentity"), ACCOUNTS, "one GetCallerIdentity per account");
+}

@@ -110,12 +110,20 @@ impl Protocol for Sts {
                 let expires_at = ctx.now + lifetime;
                 let real_now =
                     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-                let n = ctx.sessions.lock().unwrap_or_else(|p| p.into_inner()).len();
-                let key = format!("ASIASIM{n:013}");
-                ctx.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(
-                    key.clone(),
-                    crate::Session { account_id: role.account_id().to_owned(), role_arn: arn.to_owned(), expires_at },
-                );
+                // One lock for the count and the insert: concurrent AssumeRoles must not
+                // hand out the same key.
+                let (n, key) = {
+                    let mut sessions = ctx.sessions.lock().unwrap_or_else(|p| p.into_inner());
+                    let n = sessions.len();
+                    let key = format!("ASIASIM{n:013}");
+                    let session = crate::Session {
+                        account_id: role.account_id().to_owned(),
+                        role_arn: arn.to_owned(),
+                        expires_at,
+                    };
+                    sessions.insert(key.clone(), session);
+                    (n, key)
+                };
                 let expires = iso8601(real_now + lifetime);
                 let body = format!(
                     "<AssumeRoleResponse xmlns=\"{XMLNS}\">\n  <AssumeRoleResult>\n    <Credentials>\n      \
