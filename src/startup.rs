@@ -167,15 +167,12 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         hub: hub.clone(),
     }));
     let discovered = fleet.sync().await;
+    // The write roles' sessions: named apart from the read roles' in CloudTrail.
+    let session =
+        crate::aws::Session { name: "aws-quota-exporter-increases".into(), duration: config.accounts.session_duration };
     let receiver = if config.increase.receiver {
         let receiver_sdk = match &config.increase.role {
-            Some(role) => {
-                let session = crate::aws::Session {
-                    name: "aws-quota-exporter-increases".into(),
-                    duration: config.accounts.session_duration,
-                };
-                crate::aws::assume_role(&sdk_config, &role.arn, role.external_id.as_deref(), &session).await
-            }
+            Some(role) => crate::aws::assume_role(&sdk_config, &role.arn, role.external_id.as_deref(), &session).await,
             None => sdk_config.clone(),
         };
         let receiver = Receiver::new(ReceiverParts {
@@ -188,6 +185,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
             regions: regions.clone(),
             refresh: limit_refresh(clock.clone(), fleet.clone()),
             max_usage_age: config.usage_refresh_interval * 2 + config.usage_lookback,
+            session,
         });
         // A ledger that cannot be opened does not stop the exporter: the receiver
         // answers 503 and tries again in the background.

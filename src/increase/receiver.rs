@@ -173,6 +173,7 @@ pub struct Receiver {
     auto_management: Mutex<HashMap<String, (f64, AutoManagement)>>,
     /// The oldest usage reading taken as evidence, in seconds.
     max_usage_age: f64,
+    session: crate::aws::Session,
     refresh: LimitRefresh,
     /// Entries this process is working on; the tracker leaves them alone.
     inflight: Mutex<HashSet<String>>,
@@ -213,6 +214,8 @@ pub struct ReceiverParts {
     /// The oldest usage reading taken as evidence: a couple of usage refreshes and the
     /// lookback window.
     pub max_usage_age: Duration,
+    /// How the write roles' sessions are made (`QUOTA_EXPORTER_ROLE_SESSION_DURATION`).
+    pub session: crate::aws::Session,
 }
 
 impl Receiver {
@@ -242,6 +245,7 @@ impl Receiver {
             account_sdks: tokio::sync::Mutex::new(HashMap::new()),
             auto_management: Mutex::new(HashMap::new()),
             max_usage_age: parts.max_usage_age.as_secs_f64(),
+            session: parts.session,
             refresh: parts.refresh,
             inflight: Mutex::new(HashSet::new()),
             wake: tokio::sync::Notify::new(),
@@ -341,15 +345,11 @@ impl Receiver {
                 Some(sdk) => sdk.clone(),
                 None => {
                     let arn = format!("arn:{}:iam::{account}:role/{name}", crate::accounts::partition(region));
-                    let session = crate::aws::Session {
-                        name: "aws-quota-exporter-increases".into(),
-                        duration: Duration::from_secs(3600),
-                    };
                     let sdk = crate::aws::assume_role(
                         &self.ledger_sdk_config,
                         &arn,
                         self.config.role_name_external_id.as_deref(),
-                        &session,
+                        &self.session,
                     )
                     .await;
                     sdks.insert(account.to_owned(), sdk.clone());

@@ -19,13 +19,13 @@ use crate::helpers::{TestApp, spawn_app_sharing, spawn_app_with};
 use crate::increase::{AUTH, TOKEN, alert, payload};
 
 /// A moto server on a free loopback port, stopped when dropped.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Moto {
-    fn start() -> Moto {
+    pub(crate) fn start() -> Moto {
         let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
         assert!(
             std::path::Path::new(python).exists(),

@@ -435,3 +435,85 @@ async fn seventy_accounts_assume_their_roles_once_each() {
     assert_eq!(succeeded(&calls, "AssumeRole", &management), ACCOUNTS - 1, "one AssumeRole per member account");
     assert_eq!(calls.count("GetCallerIdentity"), ACCOUNTS, "one GetCallerIdentity per account");
 }
+
+#[tokio::test]
+async fn an_independent_organizations_implementation_is_discovered_the_same_way() {
+    // moto's Organizations and STS, not the project's simulator: an organization with a
+    // unit, a member in it and a closed member.
+    let moto = crate::dynamodb::Moto::start();
+    let sdk = aws_quota_exporter::aws::static_sdk_config(
+        &moto.endpoint,
+        "AKIDMOTO",
+        "moto-secret",
+        aws_quota_exporter::aws::RetryPolicy::default(),
+    )
+    .await;
+    let org = aws_sdk_organizations::Client::new(&sdk);
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .expect("an organization");
+    let root = org.list_roots().send().await.expect("roots").roots()[0].id().expect("an id").to_owned();
+    let unit = org.create_organizational_unit().parent_id(&root).name("Workloads").send().await.expect("a unit");
+    let unit = unit.organizational_unit().and_then(|u| u.id()).expect("an id").to_owned();
+    let mut members = Vec::new();
+    for name in ["Payments", "Retired"] {
+        let created = org
+            .create_account()
+            .account_name(name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .expect("an account");
+        let id = created.create_account_status().and_then(|s| s.account_id()).expect("an id").to_owned();
+        org.move_account()
+            .account_id(&id)
+            .source_parent_id(&root)
+            .destination_parent_id(&unit)
+            .send()
+            .await
+            .expect("moved");
+        members.push(id);
+    }
+    org.close_account().account_id(&members[1]).send().await.expect("closed");
+    let own = aws_sdk_sts::Client::new(&sdk).get_caller_identity().send().await.expect("moto's account");
+    let own = own.account().expect("an id").to_owned();
+
+    let (mut child, address, _logs) = start_binary(
+        std::process::Command::new(env!("CARGO_BIN_EXE_aws-quota-exporter"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "AKIDMOTO")
+            .env("AWS_SECRET_ACCESS_KEY", "moto-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("QUOTA_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0")
+            .env("QUOTA_EXPORTER_REGIONS", "us-east-1")
+            .env("QUOTA_EXPORTER_BEDROCK", "false")
+            .env("QUOTA_EXPORTER_FORECAST", "false")
+            .env("QUOTA_EXPORTER_ORGANIZATIONS", "true"),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while get(&address, "/-/ready").0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "the exporter became ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let m = Exposition::parse(&get(&address, "/metrics").1);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let discovery = [("cloud_account_id", own.as_str()), ("source", "organizations")];
+    assert_eq!(m.value("aws_quota_exporter_refresh_success", &discovery), Some(1.0), "moto's tree was listed");
+    assert_eq!(m.value("aws_account_info", &[("cloud_account_id", &own), ("organizational_unit", "Root")]), Some(1.0));
+    let payments =
+        [("cloud_account_id", members[0].as_str()), ("account_name", "Payments"), ("organizational_unit", "Workloads")];
+    assert_eq!(m.value("aws_account_info", &payments), Some(1.0), "the member in its unit, by name");
+    assert!(!m.raw.contains(&members[1]), "nothing of the closed account");
+    assert_eq!(m.count("aws_account_info", &[]), 2);
+    // moto's STS hands out the member's credentials: its account is confirmed, so its
+    // sources report under its id (moto has no Service Quotas listing to succeed with).
+    assert!(m.count("aws_quota_exporter_refresh_success", &[("cloud_account_id", &members[0])]) > 0);
+}
