@@ -496,12 +496,16 @@ impl Fleet {
         }
     }
 
+    /// Stops an account's refreshes and removes its series, its call counters included.
     fn remove(&self, member: Member) {
         for t in member.targets {
             if let Some(task) = t.task {
                 task.abort();
             }
             self.p.hub.unregister(t.slot);
+        }
+        if let Some(id) = member.spec.id.as_deref() {
+            self.p.parts.metrics.forget_account(id);
         }
     }
 

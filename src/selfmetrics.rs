@@ -156,6 +156,29 @@ impl SelfMetrics {
         self.api_calls.with_label_values(&[service, operation, outcome.as_str(), account, region]).inc();
     }
 
+    /// Removes the call counters of an account that is no longer collected, so that
+    /// its series go with it.
+    pub fn forget_account(&self, account: &str) {
+        for vec in [&self.api_calls, &self.metrics_requested] {
+            for family in prometheus::core::Collector::collect(vec) {
+                for metric in family.get_metric() {
+                    let labels: std::collections::HashMap<&str, &str> =
+                        metric.get_label().iter().map(|l| (l.name(), l.value())).collect();
+                    if labels.get("cloud_account_id") != Some(&account) {
+                        continue;
+                    }
+                    let names: &[&str] = if std::ptr::eq(vec, &self.api_calls) {
+                        &["aws_service", "operation", "outcome", "cloud_account_id", "cloud_region"]
+                    } else {
+                        &["cloud_account_id", "cloud_region"]
+                    };
+                    let values: Vec<&str> = names.iter().map(|n| labels.get(n).copied().unwrap_or_default()).collect();
+                    let _ = vec.remove_label_values(&values);
+                }
+            }
+        }
+    }
+
     pub fn count_metrics_requested(&self, n: u64, account: &str, region: &str) {
         self.metrics_requested.with_label_values(&[account, region]).inc_by(n);
     }
