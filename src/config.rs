@@ -291,7 +291,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "QUOTA_EXPORTER_INCREASE_DAILY_MAX",
         default: "5",
-        description: "Requests filed (in dry-run: recorded) per UTC day, 1 to 1000.",
+        description: "Requests filed (in dry-run: recorded) per account and UTC day, 1 to 1000.",
     },
     Variable {
         name: "QUOTA_EXPORTER_INCREASE_LEDGER",

@@ -5,7 +5,7 @@
 //! * `slot#<account>#<region>#<service>#<quota>`: the quota's `holder` (the open entry's
 //!   id), `cooldown_until` after a filed request and `dry_run_cooldown_until` after a
 //!   dry run, so that a dry run never holds back a receiver that files;
-//! * `day#<YYYY-MM-DD>` and `dry_run_day#<YYYY-MM-DD>`: `n`, the requests counted
+//! * `day#<ACCOUNT>#<YYYY-MM-DD>` and `dry_run_day#<ACCOUNT>#<YYYY-MM-DD>`: `n`, the requests counted
 //!   against the day's maximum by filing and by dry-run receivers.
 //!
 //! Every step that must not race is one `TransactWriteItems` with condition
@@ -89,8 +89,9 @@ fn entry_pk(id: &str) -> String {
     format!("entry#{id}")
 }
 
-fn day_pk(dry_run: bool, day: &str) -> String {
-    if dry_run { format!("dry_run_day#{day}") } else { format!("day#{day}") }
+/// The counter of an account's filings (or dry runs) on a UTC day.
+fn day_pk(dry_run: bool, account: &str, day: &str) -> String {
+    if dry_run { format!("dry_run_day#{account}#{day}") } else { format!("day#{account}#{day}") }
 }
 
 /// The slot attribute that holds the cooldown of the entry's mode.
@@ -386,7 +387,7 @@ impl DynamoLedger {
         from: &[State],
         daily_max: u32,
     ) -> Result<Result<(), Refusal>, LedgerError> {
-        let day = day_pk(entry.dry_run, entry.counted_day.as_deref().unwrap_or_default());
+        let day = day_pk(entry.dry_run, &entry.key.account, entry.counted_day.as_deref().unwrap_or_default());
         for _ in 0..3 {
             let counter = Update::builder()
                 .table_name(&self.table)

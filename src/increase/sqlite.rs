@@ -154,8 +154,8 @@ impl SqliteLedger {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
             let counted: u32 = tx
                 .query_row(
-                    "SELECT COUNT(*) FROM entries WHERE counted_day = ?1 AND id != ?2 AND dry_run = ?3",
-                    params![entry.counted_day, entry.id, entry.dry_run],
+                    "SELECT COUNT(*) FROM entries WHERE counted_day = ?1 AND id != ?2 AND dry_run = ?3 AND account = ?4",
+                    params![entry.counted_day, entry.id, entry.dry_run, entry.key.account],
                     |r| r.get(0),
                 )
                 .map_err(err)?;

@@ -46,6 +46,13 @@ pub async fn keeps_one_open_entry_per_quota_cooldowns_and_the_daily_maximum(l: &
     );
     assert_eq!(l.get(&third.id).await.expect("ok").map(|e| e.state), Some(State::Checking), "left as it was");
     assert_eq!(l.begin_filing(&filing(&third, "2026-11-23"), &[State::Checking], 2).await.expect("ok"), Ok(()));
+    // Each account has a maximum of its own.
+    let elsewhere = Entry::new(QuotaKey { account: "444455556666".into(), ..key("L-1") }, State::Checking, 1004.0);
+    assert_eq!(l.claim(&elsewhere, 1004.0).await.expect("ok"), Ok(()));
+    let elsewhere_filing = filing(&elsewhere, "2026-11-22");
+    assert_eq!(l.begin_filing(&elsewhere_filing, &[State::Checking], 2).await.expect("ok"), Ok(()));
+    let elsewhere_closed = elsewhere_filing.moved(State::Failed, 1005.0);
+    assert_eq!(l.update(&elsewhere_closed, &[State::Filing]).await.expect("ok"), Ok(()));
 
     // Closing releases the quota with its cooldown, once.
     let mut closed = a_filing.moved(State::Closed, 2000.0);
