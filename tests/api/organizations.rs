@@ -511,3 +511,21 @@ async fn an_independent_organizations_implementation_is_discovered_the_same_way(
     // sources report under its id (moto has no Service Quotas listing to succeed with).
     assert!(m.count("aws_quota_exporter_refresh_success", &[("cloud_account_id", &members[0])]) > 0);
 }
+
+#[tokio::test]
+async fn a_region_an_account_has_not_enabled_blanks_neither_its_other_region_nor_another_account() {
+    let app = spawn_app_with(demo::estate(T0), demo::ACCESS_KEY_ID, discover).await;
+    // As AWS answers in an opt-in region the account has not enabled.
+    app.sim.inject(Fault::error(403, "UnrecognizedClientException").account(PAYMENTS).region("eu-west-1"));
+    let m = app.refresh().await;
+    let payments = limits(&m, PAYMENTS);
+    let management = limits(&m, MANAGEMENT);
+    assert!(payments.keys().all(|(region, ..)| region == "us-east-1") && !payments.is_empty());
+    let management_east: BTreeMap<_, _> =
+        management.iter().filter(|((region, ..), _)| region == "us-east-1").map(|(k, v)| (k.clone(), *v)).collect();
+    assert_eq!(payments, management_east, "Payments' us-east-1 in full");
+    assert!(management.keys().any(|(region, ..)| region == "eu-west-1"), "Management's eu-west-1 untouched");
+    let listing = [("cloud_account_id", PAYMENTS), ("cloud_region", "eu-west-1"), ("source", "service_quotas")];
+    assert_eq!(m.value("aws_quota_exporter_refresh_success", &listing), Some(0.0), "the region shows as failing");
+    assert_eq!(m.value("aws_quota_exporter_account_up", &[("cloud_account_id", PAYMENTS)]), Some(1.0));
+}
