@@ -84,7 +84,8 @@ fn main() {
 }
 
 /// The child: serve the organization; on each line from stdin print the calls received
-/// so far (total, AssumeRole, GetCallerIdentity), until stdin closes.
+/// so far (total, AssumeRole, GetCallerIdentity, failed) and its CPU time in hundredths
+/// of a second, until stdin closes.
 fn run_simulator(accounts: usize) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
     runtime.block_on(async {
@@ -102,10 +103,11 @@ fn run_simulator(accounts: usize) {
                 let calls = reader.calls();
                 let failed = calls.0.iter().filter(|c| c.failed).count();
                 println!(
-                    "{} {} {} {failed}",
+                    "{} {} {} {failed} {}",
                     calls.total(),
                     calls.count("AssumeRole"),
-                    calls.count("GetCallerIdentity")
+                    calls.count("GetCallerIdentity"),
+                    (cpu_seconds() * 100.0) as usize
                 );
                 std::io::stdout().flush().expect("stdout");
             }
@@ -131,10 +133,10 @@ async fn bench(accounts: usize) {
         line.trim().to_owned()
     };
     let endpoint = line();
-    let mut calls = move || -> [usize; 4] {
+    let mut calls = move || -> [usize; 5] {
         writeln!(stdin, "calls").expect("the child listens");
         let counts: Vec<usize> = line().split(' ').filter_map(|n| n.parse().ok()).collect();
-        [counts[0], counts[1], counts[2], counts[3]]
+        [counts[0], counts[1], counts[2], counts[3], counts[4]]
     };
 
     let sdk_config = static_sdk_config(&endpoint, &generate::access_key_id(0), "bench", RetryPolicy::default()).await;
@@ -147,6 +149,9 @@ async fn bench(accounts: usize) {
     };
     config.accounts.organizations =
         Some(OrganizationsConfig { role_name: ROLE.into(), external_id: None, units: Vec::new() });
+    if let Some(n) = std::env::var("BENCH_IN_FLIGHT").ok().and_then(|v| v.parse().ok()) {
+        config.accounts.max_in_flight = n;
+    }
     reset_peak_rss();
     let cpu_before = cpu_seconds();
     let started = Instant::now();
@@ -163,8 +168,19 @@ async fn bench(accounts: usize) {
     let address = format!("http://{}/metrics", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));
     // Discovery ran at start; the first full refresh of every target follows.
+    let built = started.elapsed();
     let before = calls();
-    handle.refresh_all().await;
+    // As the running exporter does: discovery at start (above), then every target's full
+    // refresh, then the render of the result.
+    let phase = Instant::now();
+    let runners = handle.fleet.runners().await;
+    let generations =
+        futures_util::future::join_all(runners.iter().map(|r| async move { r.lock().await.full_refresh().await }))
+            .await;
+    let collection = phase.elapsed();
+    let phase = Instant::now();
+    handle.hub.wait_rendered(generations.into_iter().max().unwrap_or(0)).await;
+    let render = phase.elapsed();
     let first_snapshot = started.elapsed();
     let cpu_first = cpu_seconds() - cpu_before;
     let after_full = calls();
@@ -181,12 +197,12 @@ async fn bench(accounts: usize) {
     let list_min = page_count(size.services, 100)
         + size.services * (page_count(applied, 100) + page_count(size.quotas_per_service, 100));
     let gmd_min = with_usage.div_ceil(500);
-    let unit_pages: usize =
-        (0..UNITS).map(|u| page_count((1..accounts).filter(|i| i % UNITS == u).count(), 20) + page_count(0, 20)).sum();
-    let discovery_min = page_count(1, 20) + page_count(1, 20) + page_count(UNITS, 20) + unit_pages;
+    let account_pages: usize = page_count(1, 20)
+        + (0..UNITS).map(|u| page_count((1..accounts).filter(|i| i % UNITS == u).count(), 20)).sum::<usize>();
+    let unit_pages = page_count(UNITS, 20) + UNITS * page_count(0, 20);
+    let discovery_min = page_count(1, 20) + account_pages + unit_pages;
     let sts_min = accounts + (accounts - 1);
-    // Discovery at start and again with the first refresh_all.
-    let full_min = targets * (list_min + gmd_min) + sts_min + 2 * discovery_min;
+    let full_min = targets * (list_min + gmd_min) + sts_min + discovery_min;
     let full_calls = after_full[0];
     let usage_min = targets * gmd_min;
     let usage_calls = after_usage[0] - after_full[0];
@@ -195,6 +211,8 @@ async fn bench(accounts: usize) {
     // AWS's 10 requests per second (all targets in parallel), and no more than the
     // in-flight cap of requests at a time, each taking the latency.
     let rate_bound = list_min as f64 / config.service_quotas_rate;
+    // Discovery walks the tree one call after the other, each operation paced at 4/s.
+    let discovery_bound = account_pages.max(unit_pages) as f64 / 4.0;
     let cap_bound = (full_min as f64 * LATENCY.as_secs_f64()) / config.accounts.max_in_flight as f64;
 
     let body = reqwest_like_get(&address).await;
@@ -227,15 +245,22 @@ async fn bench(accounts: usize) {
         "  AWS calls, usage-only refresh: {usage_calls} (minimum {usage_min}, ratio {:.2})",
         usage_calls as f64 / usage_min as f64
     );
+    println!("  time to the first complete snapshot: {:.2} s", first_snapshot.as_secs_f64());
     println!(
-        "  time to the first complete snapshot: {:.2} s (bound: {:.2} s from AWS's listing rate per target, {:.2} s from {} requests in flight at {} ms)",
-        first_snapshot.as_secs_f64(),
-        rate_bound,
-        cap_bound,
+        "    discovery ({discovery_min} calls) and targets: {:.2} s (bound {discovery_bound:.2} s: Organizations paced at 4 calls/s per operation)",
+        built.as_secs_f64()
+    );
+    println!(
+        "    every target's full refresh: {:.2} s (bound {rate_bound:.2} s from AWS's listing rate per target, {cap_bound:.2} s from {} requests in flight at {} ms)",
+        collection.as_secs_f64(),
         config.accounts.max_in_flight,
         LATENCY.as_millis()
     );
-    println!("  exporter CPU to the first complete snapshot: {cpu_first:.1} s (2 cores, shared with the simulator)");
+    println!("    render: {:.2} s", render.as_secs_f64());
+    println!(
+        "  CPU to the first complete snapshot: exporter {cpu_first:.1} s, simulator {:.1} s (2 cores for both)",
+        (after_full[4] - before[4]) as f64 / 100.0
+    );
     println!("  peak RSS: {:.1} MB ({:.2} MB per account)", rss as f64 / 1024.0, rss as f64 / 1024.0 / accounts as f64);
     println!("  series on /metrics: {series}; {} calls before the first refresh", before[0]);
     println!(
