@@ -7,7 +7,8 @@
 //! against their minimum (counted by the simulator, so STS `AssumeRole`, which the SDK's
 //! credentials provider makes, is included), time to the first complete snapshot
 //! against the bound AWS's rates and the in-flight cap set, peak RSS, series, and how
-//! evenly four shards would split the series.
+//! evenly four shards would split the series. `BENCH_IN_FLIGHT=N` sets
+//! `QUOTA_EXPORTER_MAX_REQUESTS_IN_FLIGHT` for an experiment.
 
 #[path = "../tests/common/process.rs"]
 mod process;
