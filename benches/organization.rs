@@ -221,7 +221,8 @@ async fn bench(accounts: usize) {
     let mut series = 0;
     for l in body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         series += 1;
-        if let Some(id) = l.split("cloud_account_id=\"").nth(1).and_then(|r| r.split('"').next()) {
+        let id = l.split("cloud_account_id=\"").nth(1).and_then(|r| r.split('"').next());
+        if let Some(id) = id.filter(|id| !id.is_empty()) {
             *per_account.entry(id.to_owned()).or_default() += 1;
         }
     }
@@ -232,6 +233,9 @@ async fn bench(accounts: usize) {
     }
     let (smallest, largest) =
         (per_shard.iter().min().copied().unwrap_or(0), per_shard.iter().max().copied().unwrap_or(0));
+    // A fifth shard: the accounts that move, against the fifth that must.
+    let five = assign(per_account.keys().map(String::as_str), SHARDS + 1);
+    let moved = shards.iter().filter(|(id, shard)| five[*id] != **shard).count();
 
     println!("organization: {} accounts, {}", accounts, size.summary());
     println!(
@@ -267,6 +271,12 @@ async fn bench(accounts: usize) {
     println!(
         "  {SHARDS} shards: series per shard {per_shard:?}, largest/smallest {:.2}",
         largest as f64 / smallest.max(1) as f64
+    );
+    println!(
+        "  {} shards instead of {SHARDS}: {moved} of {} accounts move ({} must)",
+        SHARDS + 1,
+        per_account.len(),
+        per_account.len().div_ceil((SHARDS + 1) as usize)
     );
     drop(calls);
     let _ = child.wait();

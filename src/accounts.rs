@@ -115,14 +115,9 @@ pub fn plan(
     out.into_values().filter(|s| s.id.as_deref().is_none_or(|id| config.wants(id))).collect()
 }
 
-/// The shard (0 to `count` - 1) an account prefers: the one with the highest score for
-/// it (rendezvous hashing), so that a change of `count` moves only the accounts the new
-/// or removed shard wins or held.
-pub fn owner(account_id: &str, count: u32) -> u32 {
-    preferences(account_id, count).first().copied().unwrap_or(0)
-}
-
-/// The shards in the order an account prefers them.
+/// The shards in the order an account prefers them: by their score for it (rendezvous
+/// hashing), so that a change of the count moves only the accounts the new or removed
+/// shard wins or held.
 fn preferences(account_id: &str, count: u32) -> Vec<u32> {
     let mut shards: Vec<u32> = (0..count.max(1)).collect();
     shards.sort_by_key(|shard| std::cmp::Reverse(score(*shard, account_id)));
@@ -682,6 +677,7 @@ mod tests {
 
     #[test]
     fn rendezvous_hashing_spreads_accounts_evenly_and_a_new_shard_moves_only_what_it_takes() {
+        let owner = |account: &str, count| preferences(account, count)[0];
         let accounts: Vec<String> = (0..2000u64).map(|i| format!("{:012}", 100_000_000_000 + i * 7919)).collect();
         let mut counts = [0usize; 4];
         for a in &accounts {

@@ -76,9 +76,10 @@ impl Snapshot {
     /// Whether an account's collection works: at its latest refresh, some source of
     /// some region succeeded. `None` until a target of the account has refreshed.
     pub fn account_up(&self, account_id: &str) -> Option<bool> {
-        let mut refreshed = self.targets.iter().filter(|t| t.account_label() == account_id && !t.statuses.is_empty());
-        let first = refreshed.next()?;
-        Some(std::iter::once(first).chain(refreshed).any(|t| t.statuses.values().any(|s| s.success)))
+        let mut refreshed =
+            self.targets.iter().filter(|t| t.account_label() == account_id && !t.statuses.is_empty()).peekable();
+        refreshed.peek()?;
+        Some(refreshed.any(|t| t.statuses.values().any(|s| s.success)))
     }
 }
 

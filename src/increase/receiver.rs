@@ -465,7 +465,7 @@ impl Receiver {
             );
             return self.skip(l, entry, "not_collected", detail).await;
         }
-        let facts = match self.known_quota(&entry.key) {
+        let facts = match self.known_quota(&snapshot, &entry.key) {
             Known::Quota(facts) => facts,
             Known::NotYet(detail) => {
                 // After a restart Alertmanager may notify before the first listing: a 503
@@ -534,8 +534,7 @@ impl Receiver {
 
     /// The quota in the exporter's inventory for the alert's account and region, and
     /// the forecast's recommended limit for it, if any.
-    fn known_quota(&self, key: &QuotaKey) -> Known {
-        let snapshot = self.hub.snapshot();
+    fn known_quota(&self, snapshot: &crate::snapshot::Snapshot, key: &QuotaKey) -> Known {
         let (service_code, quota_code) = (&key.service_code, &key.quota_code);
         let Some(target) =
             snapshot.targets.iter().find(|t| t.account_label() == key.account && t.target.region == key.region)

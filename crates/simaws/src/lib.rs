@@ -20,6 +20,7 @@ pub mod estate;
 pub mod faults;
 pub mod generate;
 pub mod increases;
+mod json11;
 pub mod paging;
 mod organizations;
 mod server;

@@ -3,16 +3,15 @@
 //! other caller gets `AccessDeniedException`, and an estate without an organization
 //! answers `AWSOrganizationsNotInUseException`, as AWS does.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::calls::Api;
 use crate::estate::{Member, Organization};
 use crate::faults::FaultKind;
-use crate::paging;
+use crate::json11::{self, CONTENT_TYPE};
 use crate::server::{ApiError, HandlerContext, HttpResponse, Protocol, RawRequest, respond};
 
 const TARGET_PREFIX: &str = "AWSOrganizationsV20161128.";
-const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 pub(crate) struct Organizations;
 
@@ -21,20 +20,7 @@ impl Protocol for Organizations {
     type Parsed = Value;
 
     fn parse(req: &RawRequest) -> Result<(String, Value), ApiError> {
-        let target = req.header("x-amz-target").unwrap_or_default();
-        let operation = target
-            .strip_prefix(TARGET_PREFIX)
-            .ok_or_else(|| ApiError::new(400, "UnknownOperationException", format!("unknown target {target:?}")))?;
-        let body: Value = if req.body.is_empty() {
-            json!({})
-        } else {
-            serde_json::from_slice(&req.body)
-                .map_err(|e| ApiError::new(400, "SerializationException", format!("malformed JSON body: {e}")))?
-        };
-        if !body.is_object() {
-            return Err(ApiError::new(400, "SerializationException", "the body must be a JSON object"));
-        }
-        Ok((operation.to_owned(), body))
+        json11::parse(req, TARGET_PREFIX)
     }
 
     fn fault(kind: &FaultKind) -> ApiError {
@@ -158,21 +144,10 @@ fn account(org: &Organization, m: &Member) -> Value {
     })
 }
 
-/// Pages `items` under `key`, with the `NextToken`; `MaxResults` is 1 to 20 here.
+/// Organizations pages by 20 at most.
+const PAGING: json11::Paging =
+    json11::Paging { max: 20, bad_max: invalid, bad_token: || invalid("The NextToken is not valid.") };
+
 fn paged(key: &str, items: Vec<Value>, input: &Value) -> Result<Value, ApiError> {
-    let max = match input.get("MaxResults") {
-        None | Some(Value::Null) => 20,
-        Some(v) => match v.as_u64() {
-            Some(n @ 1..=20) => n as usize,
-            _ => return Err(invalid(format!("MaxResults must be between 1 and 20, got {v}"))),
-        },
-    };
-    let token = input.get("NextToken").and_then(Value::as_str);
-    let page = paging::page(token, items.len(), max).map_err(|_| invalid("The NextToken is not valid."))?;
-    let mut out = Map::new();
-    out.insert(key.into(), Value::Array(items[page.range].to_vec()));
-    if let Some(t) = page.next_token {
-        out.insert("NextToken".into(), Value::String(t));
-    }
-    Ok(Value::Object(out))
+    json11::paged(&PAGING, key, items, input)
 }

@@ -7,11 +7,10 @@ use crate::calls::Api;
 use crate::estate::{Quota, Service};
 use crate::faults::FaultKind;
 use crate::increases;
-use crate::paging;
+use crate::json11::{self, CONTENT_TYPE};
 use crate::server::{ApiError, HandlerContext, HttpResponse, Protocol, RawRequest, respond};
 
 const TARGET_PREFIX: &str = "ServiceQuotasV20190624.";
-const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 pub(crate) struct ServiceQuotas;
 
@@ -20,20 +19,7 @@ impl Protocol for ServiceQuotas {
     type Parsed = Value;
 
     fn parse(req: &RawRequest) -> Result<(String, Value), ApiError> {
-        let target = req.header("x-amz-target").unwrap_or_default();
-        let operation = target
-            .strip_prefix(TARGET_PREFIX)
-            .ok_or_else(|| ApiError::new(400, "UnknownOperationException", format!("unknown target {target:?}")))?;
-        let body: Value = if req.body.is_empty() {
-            json!({})
-        } else {
-            serde_json::from_slice(&req.body)
-                .map_err(|e| ApiError::new(400, "SerializationException", format!("malformed JSON body: {e}")))?
-        };
-        if !body.is_object() {
-            return Err(ApiError::new(400, "SerializationException", "the body must be a JSON object"));
-        }
-        Ok((operation.to_owned(), body))
+        json11::parse(req, TARGET_PREFIX)
     }
 
     fn service_code(parsed: &Value) -> Option<String> {
@@ -98,30 +84,16 @@ fn illegal(message: impl Into<String>) -> ApiError {
     ApiError::new(400, "IllegalArgumentException", message)
 }
 
-fn max_results(input: &Value) -> Result<usize, ApiError> {
-    match input.get("MaxResults") {
-        None | Some(Value::Null) => Ok(100),
-        Some(v) => match v.as_u64() {
-            Some(n @ 1..=100) => Ok(n as usize),
-            _ => Err(illegal(format!("MaxResults must be between 1 and 100, got {v}"))),
-        },
-    }
-}
-
-fn next_token(input: &Value) -> Option<&str> {
-    input.get("NextToken").and_then(Value::as_str)
-}
+/// Service Quotas pages by 100 at most.
+const PAGING: json11::Paging = json11::Paging {
+    max: 100,
+    bad_max: illegal,
+    bad_token: || ApiError::new(400, "InvalidPaginationTokenException", "Invalid input was provided."),
+};
 
 /// Pages `items` and wraps them under `key` with the `NextToken`, if any.
 fn paged(key: &str, items: Vec<Value>, input: &Value) -> Result<Value, ApiError> {
-    let page = paging::page(next_token(input), items.len(), max_results(input)?)
-        .map_err(|_| ApiError::new(400, "InvalidPaginationTokenException", "Invalid input was provided."))?;
-    let mut out = Map::new();
-    out.insert(key.into(), Value::Array(items[page.range].to_vec()));
-    if let Some(t) = page.next_token {
-        out.insert("NextToken".into(), Value::String(t));
-    }
-    Ok(Value::Object(out))
+    json11::paged(&PAGING, key, items, input)
 }
 
 fn services<'a>(ctx: &'a HandlerContext<'_>) -> &'a [Service] {
