@@ -211,27 +211,33 @@ async fn bench() {
     )
     .expect("valid OTLP settings")
     .expect("an endpoint is set");
+    // Without the push: the process as it serves scrapes, settled.
+    let rss_without_push = proc_status_kib("VmRSS");
     reset_peak_rss();
-    let rss_before_pushes = proc_status_kib("VmRSS");
-    let otlp = aws_quota_exporter::otlp::OtlpOutput::start(
-        &otlp_settings,
-        handle.hub.clone(),
-        config.otlp_max_points_per_request,
-    )
-    .expect("OTLP starts");
-    let shards = otlp.shards();
+    let hub = handle.hub.clone();
+    let source = aws_quota_exporter::otlp::Source {
+        store: hub.clone(),
+        families: hub.families().clone(),
+        metrics: handle.metrics.clone(),
+        on_push: Arc::new(|| {}),
+    };
+    let otlp = aws_quota_exporter::otlp::OtlpOutput::start(&otlp_settings, source, config.otlp_max_points_per_request)
+        .expect("OTLP starts");
     let mut push_seconds = Vec::new();
     let mut push_cpu = Vec::new();
-    // The first push fills the SDK's tables; the next ones are the steady state.
+    let mut requests_per_push = 0;
     for _ in 0..=PUSHES {
         let (cpu_before, started) = (cpu_seconds(), Instant::now());
-        assert_eq!(otlp.force_flush().await, 0, "an OTLP push failed");
+        let pushed = otlp.push_now().await;
+        assert_eq!(pushed.failed, 0, "an OTLP push failed");
+        requests_per_push = pushed.requests;
         push_seconds.push(started.elapsed().as_secs_f64());
         push_cpu.push(cpu_seconds() - cpu_before);
     }
     let (first_push, first_cpu) = (push_seconds.remove(0), push_cpu.remove(0));
     let rss_pushes = proc_status_kib("VmHWM");
-    let rss_after_pushes = proc_status_kib("VmRSS");
+    let rss_with_push = proc_status_kib("VmRSS");
+    let remembered = otlp.remembered_series().await;
     otlp.shutdown(Duration::from_secs(60)).await;
     let rss_now = proc_status_kib("VmRSS");
 
@@ -275,7 +281,7 @@ async fn bench() {
     let pushes = PUSHES as usize + 2; // the timed ones, the first, and the one at shutdown
     let per_push = points / pushes;
     println!(
-        "OTLP push over gRPC of the whole snapshot: {per_push} data points in {shards} requests \
+        "OTLP push over gRPC of the whole snapshot: {per_push} data points in {requests_per_push} requests \
          (largest {largest_points} points, {:.2} MB, {:.2} MB gzipped; at most {} points allowed)",
         mb(largest_bytes),
         mb(largest_gzip),
@@ -298,16 +304,24 @@ async fn bench() {
         median(&mut push_seconds) * scale * 1000.0,
         median(&mut push_cpu) * scale
     );
-    assert_eq!(requests, pushes * shards, "every shard pushed every time");
+    assert_eq!(requests, pushes * requests_per_push, "every push sent every request");
+    assert_eq!(
+        requests_per_push,
+        aws_quota_exporter::otlp::requests_for(per_push, config.otlp_max_points_per_request),
+        "as few requests as the limit allows"
+    );
+    println!("  kept between pushes: the start times of {remembered} counter series (of {per_push} data points)");
     println!("peak RSS of the exporter process (scrape clients included):");
     println!("  during the first full refresh and a usage refresh: {:.1} MB", rss_refresh as f64 / 1024.0);
     println!("  during the gzip scrapes:                           {:.1} MB", rss_gzip_scrapes as f64 / 1024.0);
     println!("  during the uncompressed scrapes:                   {:.1} MB", rss_plain_scrapes as f64 / 1024.0);
+    println!("  without the OTLP push (after the scrapes):         {:.1} MB", rss_without_push as f64 / 1024.0);
     println!(
-        "  during the OTLP pushes:                            {:.1} MB ({:.1} MB before the first, {:.1} MB after the last)",
+        "  with the OTLP push: peak during the pushes {:.1} MB ({:.2}x), after the last {:.1} MB ({:.2}x)",
         rss_pushes as f64 / 1024.0,
-        rss_before_pushes as f64 / 1024.0,
-        rss_after_pushes as f64 / 1024.0
+        rss_pushes as f64 / rss_without_push as f64,
+        rss_with_push as f64 / 1024.0,
+        rss_with_push as f64 / rss_without_push as f64
     );
     println!("  at the end:                                        {:.1} MB", rss_now as f64 / 1024.0);
 }

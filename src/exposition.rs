@@ -13,7 +13,7 @@ use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use crate::metrics::{Family, Inputs, Sink};
+use crate::metrics::{Family, Inputs, Kind, Sink};
 
 /// The two exposition formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,27 +31,6 @@ impl Format {
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
-}
-
-/// A family's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Gauge,
-    Counter,
-    /// Value 1 with labels; `_info` is appended to the family name for samples.
-    Info,
-}
-
-/// The refresh cadences, quoted in help texts so that HELP tells how fresh a value is.
-#[derive(Debug, Clone, Default)]
-pub struct HelpContext {
-    pub limits_interval: String,
-    pub usage_interval: String,
-    pub usage_lookback: String,
-    pub bedrock_lag: String,
-    pub history_days: u32,
-    /// Each enabled source's refresh interval, in seconds.
-    pub refresh_intervals: Vec<(&'static str, f64)>,
 }
 
 /// The rendered expositions of one snapshot.

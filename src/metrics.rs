@@ -9,9 +9,29 @@
 use std::io;
 
 use crate::collector::Source;
-use crate::exposition::{HelpContext, Kind};
 use crate::model::{Quota, usage_in_quota_terms, utilization};
 use crate::snapshot::{Snapshot, TargetSnapshot};
+
+/// A family's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+    /// Value 1 with labels; `_info` is appended to the family name for samples.
+    Info,
+}
+
+/// The refresh cadences, quoted in help texts so that HELP tells how fresh a value is.
+#[derive(Debug, Clone, Default)]
+pub struct HelpContext {
+    pub limits_interval: String,
+    pub usage_interval: String,
+    pub usage_lookback: String,
+    pub bedrock_lag: String,
+    pub history_days: u32,
+    /// Each enabled source's refresh interval, in seconds.
+    pub refresh_intervals: Vec<(&'static str, f64)>,
+}
 
 /// Receives a family's samples.
 pub trait Sink {

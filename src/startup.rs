@@ -18,9 +18,9 @@ use crate::accounts::{Fleet, FleetParts};
 use crate::aws::ClientParts;
 use crate::clock::Clock;
 use crate::config::{Config, humanize};
-use crate::exposition::HelpContext;
 use crate::increase::http::Endpoint;
 use crate::increase::receiver::{LimitRefresh, Receiver, ReceiverParts};
+use crate::metrics::HelpContext;
 use crate::selfmetrics::SelfMetrics;
 use crate::snapshot::Hub;
 use crate::supervise::supervise;
@@ -195,7 +195,18 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         None
     };
     let otlp = otlp
-        .map(|s| crate::otlp::OtlpOutput::start(&s, hub.clone(), config.otlp_max_points_per_request))
+        .map(|s| {
+            let source = crate::otlp::Source {
+                store: hub.clone(),
+                families: hub.families().clone(),
+                metrics: metrics.clone(),
+                on_push: Arc::new({
+                    let hub = hub.clone();
+                    move || hub.request_render()
+                }),
+            };
+            crate::otlp::OtlpOutput::start(&s, source, config.otlp_max_points_per_request)
+        })
         .transpose()?;
     Ok(App {
         listener,

@@ -401,8 +401,8 @@ async fn a_push_is_split_into_requests_no_larger_than_the_limit_that_together_eq
     app.handle.refresh_all().await;
     let m = app.metrics().await;
     let scraped = from_exposition(&m);
-    let shards = aws_quota_exporter::otlp::shards_for(m.samples.len(), 100);
-    assert!(shards >= 10, "the test estate needs many requests: {} samples", m.samples.len());
+    let needed = aws_quota_exporter::otlp::requests_for(m.samples.len(), 100);
+    assert!(needed >= 10, "the test estate needs many requests: {} samples", m.samples.len());
     // Pushes from before the snapshot was complete are not the subject here.
     received.take();
 
@@ -416,13 +416,13 @@ async fn a_push_is_split_into_requests_no_larger_than_the_limit_that_together_eq
             }
             requests.push(request);
         }
-        if pushed.get("aws_quota_info") == scraped.get("aws_quota_info") && requests.len() >= 2 * shards {
+        if pushed.get("aws_quota_info") == scraped.get("aws_quota_info") && requests.len() >= 2 * needed {
             break;
         }
     }
     let largest = requests.iter().map(crate::otlp_points::points).max().unwrap_or(0);
     assert!(largest <= 100, "a request of {largest} data points, above the limit of 100");
-    assert!(requests.len() >= shards, "{} requests for {shards} shards", requests.len());
+    assert!(requests.len() >= needed, "{} requests for {needed} needed", requests.len());
     for (name, series) in &scraped {
         if !LIVE.contains(&name.as_str()) {
             assert_eq!(pushed.get(name), Some(series), "{name}: the requests together differ from /metrics");
