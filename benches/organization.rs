@@ -180,7 +180,7 @@ async fn bench(accounts: usize) {
             .await;
     let collection = phase.elapsed();
     let phase = Instant::now();
-    handle.hub.wait_rendered(generations.into_iter().max().unwrap_or(0)).await;
+    handle.store.wait_rendered(generations.into_iter().max().unwrap_or(0)).await;
     let render = phase.elapsed();
     let first_snapshot = started.elapsed();
     let cpu_first = cpu_seconds() - cpu_before;

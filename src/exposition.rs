@@ -8,12 +8,17 @@
 //! compressed text.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use tokio::sync::Notify;
 
 use crate::metrics::{Family, Inputs, Kind, Sink};
+use crate::selfmetrics::SelfMetrics;
+use crate::snapshot::Store;
 
 /// The two exposition formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +34,87 @@ impl Format {
         match self {
             Format::Text => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// Renders the store's snapshot once per change into pre-rendered, pre-compressed
+/// expositions and swaps them in atomically. A scrape only clones an `Arc` of what was
+/// rendered last: it never calls AWS, never waits for a refresh and never renders.
+#[derive(Debug)]
+pub struct Renderer {
+    store: Arc<Store>,
+    families: Arc<Vec<Family>>,
+    metrics: Arc<SelfMetrics>,
+    exposition: RwLock<Arc<Exposition>>,
+    /// Set once an exposition of a complete store has been rendered.
+    ready: AtomicBool,
+    requested: Notify,
+}
+
+impl Renderer {
+    /// A renderer of `store` with the catalog `families`, with a first exposition (of
+    /// the self-metrics, at least) already rendered.
+    pub fn new(store: Arc<Store>, families: Arc<Vec<Family>>, metrics: Arc<SelfMetrics>) -> Arc<Renderer> {
+        let renderer = Arc::new(Renderer {
+            store,
+            families,
+            metrics,
+            exposition: RwLock::new(Arc::new(Exposition::default())),
+            ready: AtomicBool::new(false),
+            requested: Notify::new(),
+        });
+        renderer.render();
+        renderer
+    }
+
+    /// The family catalog.
+    pub fn families(&self) -> &Arc<Vec<Family>> {
+        &self.families
+    }
+
+    /// What a scrape serves.
+    pub fn exposition(&self) -> Arc<Exposition> {
+        self.exposition.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// True once an exposition of a complete store (every target refreshed once) is
+    /// being served.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Asks for a render without new data: the live counters changed (an OTLP push).
+    pub fn request_render(&self) {
+        self.requested.notify_one();
+    }
+
+    /// Renders the current snapshot and swaps it in.
+    pub fn render(&self) {
+        let complete = self.store.is_complete();
+        let snapshot = self.store.snapshot();
+        let exposition = Exposition::render(&self.families, &Inputs { snapshot: &snapshot, counters: &self.metrics });
+        *self.exposition.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(exposition);
+        if complete {
+            self.ready.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Renders after each change of the store (or request), coalescing bursts, off the
+    /// async threads, and tells the store which generation is rendered.
+    pub async fn run(self: Arc<Self>) {
+        let mut changes = self.store.subscribe();
+        loop {
+            let generation = *changes.borrow_and_update();
+            let renderer = self.clone();
+            if tokio::task::spawn_blocking(move || renderer.render()).await.is_err() {
+                tracing::error!("rendering the exposition panicked; serving the previous one");
+            }
+            self.store.mark_rendered(generation);
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                () = self.requested.notified() => {}
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod selfmetrics;
 pub mod forecast;
 pub mod bedrock;
 pub mod collector;
+pub mod identity;
 pub mod accounts;
 pub mod target;
 pub mod snapshot;

@@ -31,7 +31,7 @@ fn cli_decider(by: Option<String>) -> anyhow::Result<String> {
         .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "unknown".to_owned());
-    if !aws_quota_exporter::increase::settings::is_decider_name(&name) {
+    if !aws_quota_exporter::config::increase::is_decider_name(&name) {
         bail!("--by {name:?} is not a name of at most 64 letters, digits, '.', '_', '@' or '-'");
     }
     Ok(format!("cli:{name}"))
@@ -220,10 +220,10 @@ async fn requests(config: config::Config, what: Requests, by: Option<String>) ->
     let by = cli_decider(by)?;
     use aws_quota_exporter::increase::{cli, ledger, receiver};
     let sdk_config = match config.increase.ledger {
-        aws_quota_exporter::increase::settings::LedgerConfig::DynamoDb { .. } => aws::load_sdk_config().await,
-        aws_quota_exporter::increase::settings::LedgerConfig::Sqlite { .. } => aws_config::SdkConfig::builder().build(),
+        aws_quota_exporter::config::increase::LedgerConfig::DynamoDb { .. } => aws::load_sdk_config().await,
+        aws_quota_exporter::config::increase::LedgerConfig::Sqlite { .. } => aws_config::SdkConfig::builder().build(),
     };
-    if let aws_quota_exporter::increase::settings::LedgerConfig::Sqlite { path } = &config.increase.ledger
+    if let aws_quota_exporter::config::increase::LedgerConfig::Sqlite { path } = &config.increase.ledger
         && !path.exists()
     {
         anyhow::bail!(

@@ -10,6 +10,7 @@ use std::io;
 
 use crate::collector::Source;
 use crate::model::{Quota, usage_in_quota_terms, utilization};
+use crate::selfmetrics::{Counter, Gauge, SelfMetrics};
 use crate::snapshot::{Snapshot, TargetSnapshot};
 
 /// A family's type.
@@ -42,8 +43,8 @@ pub trait Sink {
 #[derive(Debug, Clone, Copy)]
 pub struct Inputs<'a> {
     pub snapshot: &'a Snapshot,
-    /// The live counters of `crate::selfmetrics`, gathered.
-    pub counters: &'a [prometheus::proto::MetricFamily],
+    /// The live counters of the exporter itself.
+    pub counters: &'a SelfMetrics,
 }
 
 type Samples = Box<dyn Fn(&Inputs<'_>, &mut dyn Sink) -> io::Result<()> + Send + Sync>;
@@ -160,7 +161,7 @@ fn per_source(
     unit: Option<&'static str>,
     otel_unit: &'static str,
     help: &str,
-    value: fn(&crate::target::SourceStatus) -> Option<f64>,
+    value: fn(&crate::snapshot::SourceStatus) -> Option<f64>,
 ) -> Family {
     family(name, Kind::Gauge, unit, otel_unit, help.to_owned(), move |inputs, sink| {
         for t in &inputs.snapshot.targets {
@@ -305,17 +306,36 @@ fn per_bedrock_forecast(
     })
 }
 
-/// A family gathered from the `prometheus` registry of `crate::selfmetrics`.
-fn registry_counter(name: &'static str, otel_unit: &'static str, help: &str) -> Family {
+/// A counter of the exporter itself, its labels named as `counter` keys them.
+fn self_counter<const N: usize>(
+    name: &'static str,
+    otel_unit: &'static str,
+    help: &str,
+    labels: [&'static str; N],
+    counter: fn(&SelfMetrics) -> &Counter<N>,
+) -> Family {
     family(name, Kind::Counter, None, otel_unit, help.to_owned(), move |inputs, sink| {
-        let full = format!("{name}_total");
-        for f in inputs.counters.iter().filter(|f| f.name() == full) {
-            for m in f.get_metric() {
-                let labels: Vec<(&str, &str)> = m.get_label().iter().map(|l| (l.name(), l.value())).collect();
-                sink.sample(&labels, m.get_counter().get_value())?;
-            }
+        for (values, v) in counter(inputs.counters).values() {
+            let pairs: [(&str, &str); N] = std::array::from_fn(|i| (labels[i], values[i].as_str()));
+            sink.sample(&pairs, v as f64)?;
         }
         Ok(())
+    })
+}
+
+/// A gauge of the exporter itself, without labels, present once it has been set.
+fn self_gauge(
+    name: &'static str,
+    unit: Option<&'static str>,
+    otel_unit: &'static str,
+    help: &str,
+    gauge: fn(&SelfMetrics) -> &Gauge,
+) -> Family {
+    family(name, Kind::Gauge, unit, otel_unit, help.to_owned(), move |inputs, sink| {
+        match gauge(inputs.counters).get() {
+            Some(v) => sink.sample(&[], v),
+            None => Ok(()),
+        }
     })
 }
 
@@ -706,26 +726,23 @@ fn increase_families(out: &mut Vec<Family>) {
             Ok(())
         },
     ));
-    out.push(registry_counter("aws_quota_increase_requests", "{decision}", crate::selfmetrics::INCREASE_REQUESTS_HELP));
-    out.push(registry_gauge(
+    out.push(self_counter(
+        "aws_quota_increase_requests",
+        "{decision}",
+        "Decisions of the automatic increase receiver by outcome (filed, dry_run, awaiting_approval, rejected, skipped, \
+         failed, resolved; approved, denied and the other AWS statuses as requests close; abandoned and reconciled \
+         after a restart) and reason (for skipped and failed).",
+        ["outcome", "reason"],
+        |m| &m.increase_requests,
+    ));
+    out.push(self_gauge(
         "aws_quota_increase_ledger_available",
+        None,
         "",
         "1 while the increase receiver's ledger is open, 0 while it cannot be opened: the receiver then answers 503 \
          (Alertmanager retries) and tries again in the background. Absent without the receiver.",
+        |m| &m.increase_ledger_available,
     ));
-}
-
-/// A gauge without labels from the `prometheus` registry of `crate::selfmetrics`,
-/// present once it has been set.
-fn registry_gauge(name: &'static str, otel_unit: &'static str, help: &str) -> Family {
-    family(name, Kind::Gauge, None, otel_unit, help.to_owned(), move |inputs, sink| {
-        for f in inputs.counters.iter().filter(|f| f.name() == name) {
-            for m in f.get_metric() {
-                sink.sample(&[], m.get_gauge().get_value())?;
-            }
-        }
-        Ok(())
-    })
 }
 
 fn self_families(help: &HelpContext, out: &mut Vec<Family>) {
@@ -755,7 +772,10 @@ fn self_families(help: &HelpContext, out: &mut Vec<Family>) {
         "aws_quota_exporter_refresh_success",
         None,
         "",
-        "1 if the last refresh of a target's source (service_quotas, usage) succeeded completely, 0 if any part failed.",
+        &format!(
+            "1 if the last refresh of a target's source ({}) succeeded completely, 0 if any part failed.",
+            help.refresh_intervals.iter().map(|(source, _)| *source).collect::<Vec<_>>().join(", ")
+        ),
         |s| Some(if s.success { 1.0 } else { 0.0 }),
     ));
     out.push(per_source(
@@ -847,55 +867,62 @@ fn self_families(help: &HelpContext, out: &mut Vec<Family>) {
         "Distinct CloudWatch usage metrics queried for a target in its last usage refresh.",
         |t| Some(t.usage.metrics_queried as f64),
     ));
-    out.push(registry_counter(
+    out.push(self_counter(
         "aws_quota_exporter_aws_api_calls",
         "{call}",
         "AWS API requests sent, every HTTP attempt including retries, by AWS service, operation and outcome \
          (ok, throttled, timeout, error). Counted as requests complete; published at each refresh.",
+        ["aws_service", "cloud_account_id", "cloud_region", "operation", "outcome"],
+        |m| &m.api_calls,
     ));
-    out.push(registry_counter(
+    out.push(self_counter(
         "aws_quota_exporter_cloudwatch_metrics_requested",
         "{metric}",
         "CloudWatch metrics requested through GetMetricData, the unit AWS bills it by \
          (USD 0.01 per 1,000 in the standard tier). Published at each refresh.",
+        ["cloud_account_id", "cloud_region"],
+        |m| &m.metrics_requested,
     ));
-    out.push(registry_counter("aws_quota_exporter_task_restarts", "{restart}", crate::selfmetrics::TASK_RESTARTS_HELP));
-    out.push(registry_gauge(
+    out.push(self_counter(
+        "aws_quota_exporter_task_restarts",
+        "{restart}",
+        "Background tasks restarted after a panic, by task (refresh, tracker, renderer): the panic is logged and the \
+         task starts again, so a count here is a bug to report.",
+        ["task"],
+        |m| &m.task_restarts,
+    ));
+    out.push(self_gauge(
         "aws_quota_exporter_http_connections",
+        None,
         "{connection}",
         "HTTP connections open now, scrapes and webhook deliveries alike; the server holds at most \
          QUOTA_EXPORTER_MAX_CONNECTIONS.",
+        |m| &m.http_connections,
     ));
-    out.push(registry_counter(
+    out.push(self_counter(
         "aws_quota_exporter_http_connections_closed",
         "{connection}",
-        crate::selfmetrics::HTTP_CONNECTIONS_CLOSED_HELP,
+        "HTTP connections the server closed itself, by reason: header_timeout (no complete request head in time, idle \
+         keep-alive connections included), send_timeout (a response not sent within its deadline), evicted (the \
+         oldest idle connection, to make room at the connection cap), per_client_limit (refused: its address already \
+         holds an eighth of the cap).",
+        ["reason"],
+        |m| &m.http_connections_closed,
     ));
-    out.push(registry_counter(
+    out.push(self_counter(
         "aws_quota_exporter_otlp_exports",
         "{export}",
-        "OTLP export requests by outcome (ok, error); a large snapshot is pushed in several. A failed request is dropped, not retried: the next push carries the whole snapshot again.",
+        "OTLP export requests by outcome (ok, error); a large snapshot is pushed in several. A failed request is \
+         dropped, not retried: the next push carries the whole snapshot again.",
+        ["outcome"],
+        |m| &m.otlp_exports,
     ));
-    out.push(family(
+    out.push(self_gauge(
         "aws_quota_exporter_otlp_last_export_duration_seconds",
-        Kind::Gauge,
         Some("seconds"),
         "s",
-        "How long the last OTLP export request took, successful or not.".to_owned(),
-        |inputs, sink| {
-            // Only once a push has happened: without OTLP there is nothing to time.
-            let pushed = inputs
-                .counters
-                .iter()
-                .any(|f| f.name() == crate::selfmetrics::OTLP_EXPORTS && !f.get_metric().is_empty());
-            let name = "aws_quota_exporter_otlp_last_export_duration_seconds";
-            for f in inputs.counters.iter().filter(|f| pushed && f.name() == name) {
-                for m in f.get_metric() {
-                    sink.sample(&[], m.get_gauge().get_value())?;
-                }
-            }
-            Ok(())
-        },
+        "How long the last OTLP export request took, successful or not.",
+        |m| &m.otlp_last_export,
     ));
 }
 

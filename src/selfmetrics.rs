@@ -1,220 +1,230 @@
 //! The exporter's live counters about itself: AWS calls by operation and outcome,
-//! CloudWatch metrics requested (the unit AWS bills `GetMetricData` by), and OTLP pushes. They are
-//! `prometheus` crate instruments, gathered into every rendered exposition.
+//! CloudWatch metrics requested (the unit AWS bills `GetMetricData` by), OTLP pushes,
+//! the increase receiver's decisions, task restarts and HTTP connections.
+//!
+//! Only values live here, keyed by their label values in the order of the label names
+//! the catalog declares (sorted by name, as the exposition prints them). Names, help
+//! texts, units and label names are declared once, in the catalog
+//! ([`crate::metrics`]), whose families read these values at each render or push.
 //!
 //! Refresh success, timestamps and durations are not here: they belong to each
 //! target's state and are rendered from the snapshot.
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
-use crate::aws::Outcome;
-
-/// Counters shared by every target.
-#[derive(Debug, Clone)]
-pub struct SelfMetrics {
-    registry: Registry,
-    api_calls: IntCounterVec,
-    metrics_requested: IntCounterVec,
-    otlp_exports: IntCounterVec,
-    otlp_last_export: prometheus::Gauge,
-    increase_requests: IntCounterVec,
-    increase_ledger_available: prometheus::IntGaugeVec,
-    task_restarts: IntCounterVec,
-    http_connections: prometheus::IntGaugeVec,
-    http_connections_closed: IntCounterVec,
+/// A counter by label values.
+#[derive(Debug)]
+pub struct Counter<const N: usize> {
+    values: Mutex<BTreeMap<[String; N], u64>>,
 }
 
-pub const API_CALLS: &str = "aws_quota_exporter_aws_api_calls_total";
-pub const METRICS_REQUESTED: &str = "aws_quota_exporter_cloudwatch_metrics_requested_total";
-pub const OTLP_EXPORTS: &str = "aws_quota_exporter_otlp_exports_total";
-pub const INCREASE_REQUESTS: &str = "aws_quota_increase_requests_total";
-pub const INCREASE_LEDGER_AVAILABLE: &str = "aws_quota_increase_ledger_available";
-pub const TASK_RESTARTS: &str = "aws_quota_exporter_task_restarts_total";
-pub const HTTP_CONNECTIONS: &str = "aws_quota_exporter_http_connections";
-pub const HTTP_CONNECTIONS_CLOSED: &str = "aws_quota_exporter_http_connections_closed_total";
-/// The help of [`TASK_RESTARTS`], shared with the family catalog.
-pub const TASK_RESTARTS_HELP: &str = "Background tasks restarted after a panic, by task (refresh, tracker, renderer): \
-     the panic is logged and the task starts again, so a count here is a bug to report.";
-/// The help of [`HTTP_CONNECTIONS_CLOSED`], shared with the family catalog.
-pub const HTTP_CONNECTIONS_CLOSED_HELP: &str = "HTTP connections the server closed itself, by reason: \
-     header_timeout (no complete request head in time, idle keep-alive connections included), send_timeout \
-     (a response not sent within its deadline), evicted (the oldest idle connection, to make room at the \
-     connection cap), per_client_limit (refused: its address already holds an eighth of the cap).";
-/// The help of [`INCREASE_REQUESTS`], shared with the family catalog.
-pub const INCREASE_REQUESTS_HELP: &str = "Decisions of the automatic increase receiver by outcome (filed, dry_run, \
-     awaiting_approval, rejected, skipped, failed, resolved; approved, denied and the other AWS statuses as requests \
-     close; abandoned and reconciled after a restart) and reason (for skipped and failed).";
-
-impl Default for SelfMetrics {
+impl<const N: usize> Default for Counter<N> {
     fn default() -> Self {
-        Self::new()
+        Counter { values: Mutex::new(BTreeMap::new()) }
     }
+}
+
+impl<const N: usize> Counter<N> {
+    pub fn add(&self, labels: [&str; N], n: u64) {
+        *self.values.lock().unwrap_or_else(|p| p.into_inner()).entry(labels.map(str::to_owned)).or_default() += n;
+    }
+
+    pub fn get(&self, labels: [&str; N]) -> u64 {
+        self.values.lock().unwrap_or_else(|p| p.into_inner()).get(&labels.map(str::to_owned)).copied().unwrap_or(0)
+    }
+
+    /// Every series, sorted by label values.
+    pub fn values(&self) -> Vec<([String; N], u64)> {
+        self.values.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// The sum over every series.
+    pub fn total(&self) -> u64 {
+        self.values.lock().unwrap_or_else(|p| p.into_inner()).values().sum()
+    }
+
+    fn retain(&self, keep: impl Fn(&[String; N]) -> bool) {
+        self.values.lock().unwrap_or_else(|p| p.into_inner()).retain(|k, _| keep(k));
+    }
+}
+
+/// A gauge without labels, absent until first set.
+#[derive(Debug, Default)]
+pub struct Gauge {
+    value: Mutex<Option<f64>>,
+}
+
+impl Gauge {
+    pub fn set(&self, v: f64) {
+        *self.value.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+    }
+
+    pub fn get(&self) -> Option<f64> {
+        *self.value.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Counters shared by every target. Each field's labels are those its family in the
+/// catalog names, in that order.
+#[derive(Debug, Default)]
+pub struct SelfMetrics {
+    /// `aws_service`, `cloud_account_id`, `cloud_region`, `operation`, `outcome`.
+    pub api_calls: Counter<5>,
+    /// `cloud_account_id`, `cloud_region`.
+    pub metrics_requested: Counter<2>,
+    /// `outcome`.
+    pub otlp_exports: Counter<1>,
+    pub otlp_last_export: Gauge,
+    /// `outcome`, `reason`.
+    pub increase_requests: Counter<2>,
+    pub increase_ledger_available: Gauge,
+    /// `task`.
+    pub task_restarts: Counter<1>,
+    pub http_connections: Gauge,
+    /// `reason`.
+    pub http_connections_closed: Counter<1>,
 }
 
 impl SelfMetrics {
     pub fn new() -> SelfMetrics {
-        let registry = Registry::new();
-        let api_calls = IntCounterVec::new(
-            Opts::new(
-                API_CALLS,
-                "AWS API requests sent, every HTTP attempt including retries, by AWS service, operation and outcome \
-                 (ok, throttled, timeout, error). Counted as requests complete; published at each refresh.",
-            ),
-            &["aws_service", "operation", "outcome", "cloud_account_id", "cloud_region"],
-        )
-        .expect("the metric name and labels are valid constants");
-        let metrics_requested = IntCounterVec::new(
-            Opts::new(
-                METRICS_REQUESTED,
-                "CloudWatch metrics requested through GetMetricData, the unit AWS bills it by \
-                 (USD 0.01 per 1,000 in the standard tier). Published at each refresh.",
-            ),
-            &["cloud_account_id", "cloud_region"],
-        )
-        .expect("the metric name and labels are valid constants");
-        let otlp_exports = IntCounterVec::new(
-            Opts::new(OTLP_EXPORTS, "OTLP export requests by outcome (ok, error); a large snapshot is pushed in several. A failed request is dropped, not retried: the next push carries the whole snapshot again."),
-            &["outcome"],
-        )
-        .expect("the metric name and labels are valid constants");
-        let otlp_last_export = prometheus::Gauge::with_opts(Opts::new(
-            "aws_quota_exporter_otlp_last_export_duration_seconds",
-            "How long the last OTLP export request took, successful or not.",
-        ))
-        .expect("the metric name is a valid constant");
-        registry.register(Box::new(api_calls.clone())).expect("registered once");
-        registry.register(Box::new(metrics_requested.clone())).expect("registered once");
-        registry.register(Box::new(otlp_exports.clone())).expect("registered once");
-        registry.register(Box::new(otlp_last_export.clone())).expect("registered once");
-        let increase_requests =
-            IntCounterVec::new(Opts::new(INCREASE_REQUESTS, INCREASE_REQUESTS_HELP), &["outcome", "reason"])
-                .expect("the metric name and labels are valid constants");
-        registry.register(Box::new(increase_requests.clone())).expect("registered once");
-        // Without labels, and created only when first set: absent unless the receiver is on.
-        let increase_ledger_available =
-            prometheus::IntGaugeVec::new(Opts::new(INCREASE_LEDGER_AVAILABLE, "ledger availability"), &[])
-                .expect("the metric name is a valid constant");
-        registry.register(Box::new(increase_ledger_available.clone())).expect("registered once");
-        let task_restarts = IntCounterVec::new(Opts::new(TASK_RESTARTS, TASK_RESTARTS_HELP), &["task"])
-            .expect("the metric name and labels are valid constants");
-        registry.register(Box::new(task_restarts.clone())).expect("registered once");
-        let http_connections = prometheus::IntGaugeVec::new(Opts::new(HTTP_CONNECTIONS, "open connections"), &[])
-            .expect("the metric name is a valid constant");
-        registry.register(Box::new(http_connections.clone())).expect("registered once");
-        let http_connections_closed =
-            IntCounterVec::new(Opts::new(HTTP_CONNECTIONS_CLOSED, HTTP_CONNECTIONS_CLOSED_HELP), &["reason"])
-                .expect("the metric name and labels are valid constants");
-        registry.register(Box::new(http_connections_closed.clone())).expect("registered once");
-        SelfMetrics {
-            registry,
-            api_calls,
-            metrics_requested,
-            otlp_exports,
-            otlp_last_export,
-            increase_requests,
-            increase_ledger_available,
-            task_restarts,
-            http_connections,
-            http_connections_closed,
-        }
+        SelfMetrics::default()
     }
 
     /// Whether the increase receiver's ledger is open.
     pub fn set_increase_ledger_available(&self, available: bool) {
-        self.increase_ledger_available.with_label_values(&[] as &[&str]).set(i64::from(available));
+        self.increase_ledger_available.set(if available { 1.0 } else { 0.0 });
     }
 
     /// A background task panicked and was started again.
     pub fn count_task_restart(&self, task: &str) {
-        self.task_restarts.with_label_values(&[task]).inc();
+        self.task_restarts.add([task], 1);
     }
 
     pub fn task_restarts(&self, task: &str) -> u64 {
-        self.task_restarts.with_label_values(&[task]).get()
+        self.task_restarts.get([task])
     }
 
     /// The HTTP server's open connections, as it changes.
     pub fn set_http_connections(&self, open: usize) {
-        self.http_connections.with_label_values(&[] as &[&str]).set(open as i64);
+        self.http_connections.set(open as f64);
     }
 
     /// The HTTP server's open connections, as last set.
     pub fn http_connections(&self) -> i64 {
-        self.http_connections.with_label_values(&[] as &[&str]).get()
+        self.http_connections.get().unwrap_or(0.0) as i64
     }
 
     /// The HTTP server closed a connection itself, for `reason`.
     pub fn count_http_connection_closed(&self, reason: &str) {
-        self.http_connections_closed.with_label_values(&[reason]).inc();
+        self.http_connections_closed.add([reason], 1);
     }
 
     pub fn http_connections_closed(&self, reason: &str) -> u64 {
-        self.http_connections_closed.with_label_values(&[reason]).get()
+        self.http_connections_closed.get([reason])
     }
 
     pub fn count_api_call(&self, service: &str, operation: &str, outcome: Outcome, account: &str, region: &str) {
-        self.api_calls.with_label_values(&[service, operation, outcome.as_str(), account, region]).inc();
+        self.api_calls.add([service, account, region, operation, outcome.as_str()], 1);
     }
 
     /// Removes the call counters of an account that is no longer collected, so that
     /// its series go with it.
     pub fn forget_account(&self, account: &str) {
-        for vec in [&self.api_calls, &self.metrics_requested] {
-            for family in prometheus::core::Collector::collect(vec) {
-                for metric in family.get_metric() {
-                    let labels: std::collections::HashMap<&str, &str> =
-                        metric.get_label().iter().map(|l| (l.name(), l.value())).collect();
-                    if labels.get("cloud_account_id") != Some(&account) {
-                        continue;
-                    }
-                    let names: &[&str] = if std::ptr::eq(vec, &self.api_calls) {
-                        &["aws_service", "operation", "outcome", "cloud_account_id", "cloud_region"]
-                    } else {
-                        &["cloud_account_id", "cloud_region"]
-                    };
-                    let values: Vec<&str> = names.iter().map(|n| labels.get(n).copied().unwrap_or_default()).collect();
-                    let _ = vec.remove_label_values(&values);
-                }
-            }
-        }
+        self.api_calls.retain(|k| k[1] != account);
+        self.metrics_requested.retain(|k| k[0] != account);
     }
 
     pub fn count_metrics_requested(&self, n: u64, account: &str, region: &str) {
-        self.metrics_requested.with_label_values(&[account, region]).inc_by(n);
+        self.metrics_requested.add([account, region], n);
     }
 
     pub fn count_otlp_export(&self, ok: bool, seconds: f64) {
-        self.otlp_exports.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
+        self.otlp_exports.add([if ok { "ok" } else { "error" }], 1);
         self.otlp_last_export.set(seconds);
     }
 
     /// One decision of the increase receiver.
     pub fn count_increase(&self, outcome: &str, reason: &str) {
-        self.increase_requests.with_label_values(&[outcome, reason]).inc();
+        self.increase_requests.add([outcome, reason], 1);
     }
 
     /// Decisions so far with this outcome and reason.
     pub fn increases(&self, outcome: &str, reason: &str) -> u64 {
-        self.increase_requests.with_label_values(&[outcome, reason]).get()
+        self.increase_requests.get([outcome, reason])
     }
 
     /// OTLP pushes so far with this outcome.
     pub fn otlp_exports(&self, ok: bool) -> u64 {
-        self.otlp_exports.with_label_values(&[if ok { "ok" } else { "error" }]).get()
+        self.otlp_exports.get([if ok { "ok" } else { "error" }])
     }
 
     /// How long the last OTLP push took, in seconds (0 before the first).
     pub fn otlp_last_export_seconds(&self) -> f64 {
-        self.otlp_last_export.get()
+        self.otlp_last_export.get().unwrap_or(0.0)
     }
 
     /// The current value of the API call counter for one combination of labels.
     pub fn api_calls(&self, service: &str, operation: &str, outcome: Outcome, account: &str, region: &str) -> u64 {
-        self.api_calls.with_label_values(&[service, operation, outcome.as_str(), account, region]).get()
+        self.api_calls.get([service, account, region, operation, outcome.as_str()])
+    }
+}
+
+/// The outcome of one HTTP attempt, as counted in the self-metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Throttled,
+    /// No answer within the attempt's time bound.
+    Timeout,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Throttled => "throttled",
+            Outcome::Timeout => "timeout",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_come_sorted_by_label_values_and_a_removed_account_takes_only_its_own() {
+        let m = SelfMetrics::new();
+        m.count_api_call("sts", "GetCallerIdentity", Outcome::Ok, "222222222222", "us-east-1");
+        m.count_api_call("cloudwatch", "GetMetricData", Outcome::Throttled, "111111111111", "eu-west-1");
+        m.count_api_call("cloudwatch", "GetMetricData", Outcome::Throttled, "111111111111", "eu-west-1");
+        m.count_metrics_requested(500, "222222222222", "us-east-1");
+        m.count_metrics_requested(7, "111111111111", "eu-west-1");
+        let calls = m.api_calls.values();
+        let keys: Vec<Vec<&str>> = calls.iter().map(|(k, _)| k.iter().map(String::as_str).collect()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                vec!["cloudwatch", "111111111111", "eu-west-1", "GetMetricData", "throttled"],
+                vec!["sts", "222222222222", "us-east-1", "GetCallerIdentity", "ok"],
+            ]
+        );
+        assert_eq!(calls.iter().map(|(_, v)| *v).collect::<Vec<_>>(), vec![2, 1]);
+        assert_eq!(m.api_calls.total(), 3);
+        m.forget_account("111111111111");
+        assert_eq!(m.api_calls.total(), 1);
+        assert_eq!(m.metrics_requested.values(), vec![(["222222222222".to_owned(), "us-east-1".to_owned()], 500)]);
     }
 
-    /// The counters as metric families, sorted by name.
-    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
-        self.registry.gather()
+    #[test]
+    fn a_gauge_is_absent_until_set() {
+        let m = SelfMetrics::new();
+        assert_eq!(m.otlp_last_export.get(), None);
+        m.count_otlp_export(false, 0.25);
+        assert_eq!(m.otlp_last_export.get(), Some(0.25));
+        assert_eq!((m.otlp_exports(true), m.otlp_exports(false)), (0, 1));
     }
 }

@@ -41,38 +41,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::exposition::Format;
+use crate::exposition::{Format, Renderer};
 use crate::increase::http::Endpoint;
 use crate::selfmetrics::SelfMetrics;
-use crate::snapshot::Hub;
+
+pub use crate::config::HttpLimits;
 
 type HttpResponse = Response<UnsyncBoxBody<Bytes, std::io::Error>>;
-
-/// The server's connection cap and deadlines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpLimits {
-    /// Connections held at once (`QUOTA_EXPORTER_MAX_CONNECTIONS`).
-    pub max_connections: usize,
-    /// The time to send a complete request head, on a new connection or an idle one.
-    pub header_timeout: Duration,
-    /// The time to send a response, and the longest a write may wait for the client.
-    pub send_timeout: Duration,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        HttpLimits {
-            max_connections: 512,
-            header_timeout: Duration::from_secs(20),
-            send_timeout: Duration::from_secs(60),
-        }
-    }
-}
 
 /// What the server needs.
 #[derive(Debug, Clone)]
 pub struct Server {
-    pub hub: Arc<Hub>,
+    pub renderer: Arc<Renderer>,
     /// The increase receiver behind its gate, when it is on.
     pub endpoint: Option<Arc<Endpoint>>,
     pub limits: HttpLimits,
@@ -184,7 +164,7 @@ impl Server {
             let (parts, body) = reply.into_parts();
             return Response::from_parts(parts, full(body));
         }
-        route(&self.hub, &req)
+        route(&self.renderer, &req)
     }
 }
 
@@ -451,7 +431,7 @@ impl Connections {
     }
 }
 
-fn route(hub: &Hub, req: &Request<Incoming>) -> HttpResponse {
+fn route(renderer: &Renderer, req: &Request<Incoming>) -> HttpResponse {
     let path = req.uri().path();
     let known = matches!(path, "/" | "/metrics" | "/-/healthy" | "/-/ready");
     if !known {
@@ -466,9 +446,9 @@ fn route(hub: &Hub, req: &Request<Incoming>) -> HttpResponse {
         return r;
     }
     let response = match path {
-        "/metrics" => metrics(hub, req),
+        "/metrics" => metrics(renderer, req),
         "/-/healthy" => text(StatusCode::OK, "Healthy\n".into()),
-        "/-/ready" if hub.is_ready() => text(StatusCode::OK, "Ready\n".into()),
+        "/-/ready" if renderer.is_ready() => text(StatusCode::OK, "Ready\n".into()),
         "/-/ready" => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "Not ready: waiting for the first full refresh of every target\n".into(),
@@ -478,11 +458,11 @@ fn route(hub: &Hub, req: &Request<Incoming>) -> HttpResponse {
     if req.method() == Method::HEAD { without_body(response) } else { response }
 }
 
-fn metrics(hub: &Hub, req: &Request<Incoming>) -> HttpResponse {
+fn metrics(renderer: &Renderer, req: &Request<Incoming>) -> HttpResponse {
     let header_str = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     let format = negotiate(header_str(header::ACCEPT));
     let gzip = accepts_gzip(header_str(header::ACCEPT_ENCODING));
-    let exposition = hub.exposition();
+    let exposition = renderer.exposition();
     let builder = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, format.content_type())

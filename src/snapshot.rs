@@ -1,22 +1,32 @@
-//! The snapshot: an immutable copy of every target's latest data, and the exposition
-//! rendered from it once per change.
+//! The snapshot store: an immutable copy of every target's latest data, and a
+//! notification when it changes.
 //!
-//! Target runners publish into the [`Hub`]; a renderer task turns the latest snapshot
-//! into pre-rendered, pre-compressed expositions and swaps them in atomically. A
-//! scrape only clones an `Arc` of what was rendered last: it never calls AWS, never
-//! waits for a refresh and never renders.
+//! Target runners, the fleet and the increase receiver publish into the [`Store`]; the
+//! outputs read it. The store knows nothing of them: it numbers each change (a
+//! generation) and announces it on a watch channel; the renderer
+//! ([`crate::exposition::Renderer`]) subscribes and says which generation its
+//! exposition includes ([`Store::mark_rendered`]), so that a publisher can wait until a
+//! scrape shows its change ([`Store::wait_rendered`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::collector::{BedrockRuntime, QuotaInventory, Source, UsageTable};
-use crate::exposition::Exposition;
-use crate::metrics::{Family, Inputs};
 use crate::model::Target;
-use crate::selfmetrics::SelfMetrics;
-use crate::target::SourceStatus;
+
+/// How a source's last refresh went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceStatus {
+    pub success: bool,
+    /// Epoch seconds of the last attempt.
+    pub last_attempt: f64,
+    /// Epoch seconds of the last fully successful refresh.
+    pub last_success: Option<f64>,
+    pub duration_seconds: f64,
+    pub error: Option<String>,
+}
 
 /// What one target published last.
 #[derive(Debug, Clone)]
@@ -86,48 +96,48 @@ impl Snapshot {
 /// The accounts covered and the discovery's status, as the fleet last said.
 type Accounts = (Arc<Vec<AccountView>>, Option<Arc<DiscoveryView>>);
 
-/// Where targets publish and scrapes read.
+/// Where targets publish and outputs read.
 #[derive(Debug)]
-pub struct Hub {
+pub struct Store {
     /// Every registered target's slot (`None` until it publishes), by slot number.
     slots: Mutex<std::collections::BTreeMap<usize, Option<Arc<TargetSnapshot>>>>,
     next_slot: std::sync::atomic::AtomicUsize,
     accounts: RwLock<Accounts>,
     /// Whether the set of targets is known (the first account discovery is over).
     settled: AtomicBool,
-    published: AtomicU64,
-    render_requested: Notify,
-    rendered: watch::Sender<u64>,
-    exposition: RwLock<Arc<Exposition>>,
-    ready: AtomicBool,
-    metrics: Arc<SelfMetrics>,
-    families: Arc<Vec<Family>>,
     increase_requests: RwLock<Arc<Vec<crate::increase::ledger::Entry>>>,
+    /// The generation of the latest change; subscribers wait on it.
+    published: watch::Sender<u64>,
+    /// The latest generation the renderer's exposition includes.
+    rendered: watch::Sender<u64>,
 }
 
-impl Hub {
-    /// A hub without targets, with an exposition of the self-metrics already rendered.
-    /// Targets come with [`Hub::register`]; readiness waits for [`Hub::set_accounts`].
-    pub fn new(metrics: Arc<SelfMetrics>, families: Arc<Vec<Family>>) -> Arc<Hub> {
-        let hub = Arc::new(Hub {
+impl Store {
+    /// A store without targets. Targets come with [`Store::register`]; completeness
+    /// waits for [`Store::set_accounts`] with `settled`.
+    pub fn new() -> Arc<Store> {
+        Arc::new(Store {
             slots: Mutex::new(std::collections::BTreeMap::new()),
             next_slot: std::sync::atomic::AtomicUsize::new(0),
             accounts: RwLock::new((Arc::new(Vec::new()), None)),
             settled: AtomicBool::new(false),
-            published: AtomicU64::new(0),
-            render_requested: Notify::new(),
-            rendered: watch::Sender::new(0),
-            exposition: RwLock::new(Arc::new(Exposition::default())),
-            ready: AtomicBool::new(false),
-            metrics,
-            families,
             increase_requests: RwLock::new(Arc::new(Vec::new())),
-        });
-        hub.render();
-        hub
+            published: watch::Sender::new(0),
+            rendered: watch::Sender::new(0),
+        })
     }
 
-    /// A slot for a new target; it counts towards readiness from now on.
+    /// Numbers a change and announces it: the generation to wait for.
+    fn changed(&self) -> u64 {
+        let mut generation = 0;
+        self.published.send_modify(|g| {
+            *g += 1;
+            generation = *g;
+        });
+        generation
+    }
+
+    /// A slot for a new target; it counts towards completeness from now on.
     pub fn register(&self) -> usize {
         let index = self.next_slot.fetch_add(1, Ordering::SeqCst);
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).insert(index, None);
@@ -137,54 +147,40 @@ impl Hub {
     /// Removes a target and its series (an account that went away). Returns the
     /// generation to wait for.
     pub fn unregister(&self, index: usize) -> u64 {
-        let generation = {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.remove(&index);
-            self.published.fetch_add(1, Ordering::SeqCst) + 1
-        };
-        self.render_requested.notify_one();
-        generation
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).remove(&index);
+        self.changed()
     }
 
     /// Replaces the accounts covered (and the discovery's status). The first call with
-    /// `settled` (the accounts are known) makes readiness possible.
+    /// `settled` (the accounts are known) makes completeness possible.
     pub fn set_accounts(&self, accounts: Vec<AccountView>, discovery: Option<DiscoveryView>, settled: bool) -> u64 {
         *self.accounts.write().unwrap_or_else(|p| p.into_inner()) = (Arc::new(accounts), discovery.map(Arc::new));
         if settled {
             self.settled.store(true, Ordering::SeqCst);
         }
-        let generation = self.published.fetch_add(1, Ordering::SeqCst) + 1;
-        self.render_requested.notify_one();
-        generation
+        self.changed()
     }
 
-    /// Stores a target's new snapshot and asks for a render. Returns its generation. A
-    /// target no longer registered (its account went away mid-refresh) is ignored.
+    /// Stores a target's new snapshot. Returns its generation. A target no longer
+    /// registered (its account went away mid-refresh) is ignored.
     pub fn publish(&self, index: usize, snapshot: Arc<TargetSnapshot>) -> u64 {
-        let generation = {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(slot) = slots.get_mut(&index) {
-                *slot = Some(snapshot);
-            }
-            self.published.fetch_add(1, Ordering::SeqCst) + 1
-        };
-        self.render_requested.notify_one();
-        generation
+        if let Some(slot) = self.slots.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&index) {
+            *slot = Some(snapshot);
+        }
+        self.changed()
     }
 
     /// Replaces a target's published snapshot by `change` of it, unless `change` says
     /// `None`; returns the generation to wait for. Nothing is published for a target
     /// that has not published yet.
     pub fn patch(&self, index: usize, change: impl FnOnce(&TargetSnapshot) -> Option<TargetSnapshot>) -> Option<u64> {
-        let generation = {
+        {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             let slot = slots.get_mut(&index)?;
             let changed = Arc::new(change(slot.as_ref()?)?);
             *slot = Some(changed);
-            self.published.fetch_add(1, Ordering::SeqCst) + 1
-        };
-        self.render_requested.notify_one();
-        Some(generation)
+        }
+        Some(self.changed())
     }
 
     /// The latest snapshot of every target that has published.
@@ -198,80 +194,47 @@ impl Hub {
         Snapshot { targets, increase_requests, accounts, discovery }
     }
 
-    /// Replaces the increase receiver's open requests and asks for a render. Returns
-    /// the generation to wait for with [`Hub::wait_rendered`].
+    /// Replaces the increase receiver's open requests. Returns the generation to wait
+    /// for with [`Store::wait_rendered`].
     pub fn set_increase_requests(&self, mut open: Vec<crate::increase::ledger::Entry>) -> u64 {
         open.sort_by(|a, b| a.id.cmp(&b.id));
         *self.increase_requests.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(open);
-        let generation = self.published.fetch_add(1, Ordering::SeqCst) + 1;
-        self.render_requested.notify_one();
-        generation
-    }
-
-    /// Asks for a render without new data: the live counters changed (an OTLP export).
-    pub fn request_render(&self) {
-        self.render_requested.notify_one();
-    }
-
-    /// The family catalog every output walks.
-    pub fn families(&self) -> &Arc<Vec<Family>> {
-        &self.families
-    }
-
-    /// The live counters of the exporter.
-    pub fn self_metrics(&self) -> &Arc<SelfMetrics> {
-        &self.metrics
-    }
-
-    /// What a scrape serves.
-    pub fn exposition(&self) -> Arc<Exposition> {
-        self.exposition.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.changed()
     }
 
     /// True once the targets are known and each has completed one full refresh,
     /// whatever its outcome.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+    pub fn is_complete(&self) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        self.settled.load(Ordering::SeqCst) && slots.values().all(|s| s.as_ref().is_some_and(|t| t.complete_rounds > 0))
     }
 
-    /// Renders the current snapshot and swaps it in.
-    pub fn render(&self) {
-        let all_done = {
-            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            self.settled.load(Ordering::SeqCst)
-                && slots.values().all(|s| s.as_ref().is_some_and(|t| t.complete_rounds > 0))
-        };
-        let snapshot = self.snapshot();
-        let counters = self.metrics.gather();
-        let exposition = Exposition::render(&self.families, &Inputs { snapshot: &snapshot, counters: &counters });
-        *self.exposition.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(exposition);
-        if all_done {
-            self.ready.store(true, Ordering::SeqCst);
-        }
+    /// Changes with every change of the store: its value is the latest generation.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.published.subscribe()
     }
 
-    /// Changes after every render.
-    pub fn subscribe_rendered(&self) -> watch::Receiver<u64> {
-        self.rendered.subscribe()
+    /// The latest generation.
+    pub fn generation(&self) -> u64 {
+        *self.published.borrow()
     }
 
-    /// Waits until a generation returned by [`Hub::publish`] has been rendered.
+    /// Said by the renderer: its exposition now includes `generation`.
+    pub fn mark_rendered(&self, generation: u64) {
+        self.rendered.send_if_modified(|g| {
+            let newer = generation > *g;
+            if newer {
+                *g = generation;
+            }
+            newer
+        });
+    }
+
+    /// Waits until a generation returned by [`Store::publish`] (or another change) has
+    /// been rendered.
     pub async fn wait_rendered(&self, generation: u64) {
         let mut rx = self.rendered.subscribe();
-        // The sender lives as long as the hub, which outlives this borrow.
+        // The sender lives as long as the store, which outlives this borrow.
         let _ = rx.wait_for(|g| *g >= generation).await;
-    }
-
-    /// Renders whenever something was published, coalescing bursts, off the async threads.
-    pub async fn run_renderer(self: Arc<Self>) {
-        loop {
-            self.render_requested.notified().await;
-            let generation = self.published.load(Ordering::SeqCst);
-            let hub = self.clone();
-            if tokio::task::spawn_blocking(move || hub.render()).await.is_err() {
-                tracing::error!("rendering the exposition panicked; serving the previous one");
-            }
-            self.rendered.send_replace(generation);
-        }
     }
 }

@@ -18,11 +18,12 @@ use crate::accounts::{Fleet, FleetParts};
 use crate::aws::ClientParts;
 use crate::clock::Clock;
 use crate::config::{Config, humanize};
+use crate::exposition::Renderer;
 use crate::increase::http::Endpoint;
 use crate::increase::receiver::{LimitRefresh, Receiver, ReceiverParts};
 use crate::metrics::HelpContext;
 use crate::selfmetrics::SelfMetrics;
-use crate::snapshot::Hub;
+use crate::snapshot::Store;
 use crate::supervise::supervise;
 use crate::target::{LimitPatch, TargetRunner};
 
@@ -70,7 +71,10 @@ pub struct App {
 /// Drives and inspects a running exporter (tests, benchmarks, subcommands).
 #[derive(Debug, Clone)]
 pub struct AppHandle {
-    pub hub: Arc<Hub>,
+    /// Where the targets publish.
+    pub store: Arc<Store>,
+    /// What `/metrics` serves, rendered from the store.
+    pub renderer: Arc<Renderer>,
     pub metrics: Arc<SelfMetrics>,
     /// The increase receiver, when it is on.
     pub receiver: Option<Arc<Receiver>>,
@@ -104,25 +108,17 @@ impl AppHandle {
 
     async fn wait(&self, generations: Vec<u64>) {
         if let Some(max) = generations.into_iter().max() {
-            self.hub.wait_rendered(max).await;
+            self.store.wait_rendered(max).await;
         }
     }
 }
 
-/// Each enabled source's refresh interval in seconds: the limits cadence for listings,
-/// the usage cadence for CloudWatch reads, a day for the forecast history.
+/// Each enabled source's refresh interval in seconds (the source table's), and the
+/// account discovery's when Organizations is used.
 fn refresh_intervals(config: &Config) -> Vec<(&'static str, f64)> {
-    use crate::collector::Source;
-    let (limits, usage) = (config.limits_refresh_interval.as_secs_f64(), config.usage_refresh_interval.as_secs_f64());
-    let mut out = vec![(Source::ServiceQuotas.as_str(), limits), (Source::Usage.as_str(), usage)];
-    if config.bedrock {
-        out.extend([(Source::BedrockInventory.as_str(), limits), (Source::BedrockRuntime.as_str(), usage)]);
-    }
-    if config.forecast {
-        out.push((Source::History.as_str(), 86_400.0));
-    }
+    let mut out = crate::collector::intervals(config);
     if config.accounts.organizations.is_some() {
-        out.push(("organizations", limits));
+        out.push(("organizations", config.limits_refresh_interval.as_secs_f64()));
     }
     out
 }
@@ -156,7 +152,8 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         history_days: config.forecast_history_days,
         refresh_intervals: refresh_intervals(&config),
     };
-    let hub = Hub::new(metrics.clone(), Arc::new(crate::metrics::catalog(&help)));
+    let hub = Store::new();
+    let renderer = Renderer::new(hub.clone(), Arc::new(crate::metrics::catalog(&help)), metrics.clone());
     let config = Arc::new(config);
     let fleet = Arc::new(Fleet::new(FleetParts {
         base: sdk_config.clone(),
@@ -198,11 +195,11 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         .map(|s| {
             let source = crate::otlp::Source {
                 store: hub.clone(),
-                families: hub.families().clone(),
+                families: renderer.families().clone(),
                 metrics: metrics.clone(),
                 on_push: Arc::new({
-                    let hub = hub.clone();
-                    move || hub.request_render()
+                    let renderer = renderer.clone();
+                    move || renderer.request_render()
                 }),
             };
             crate::otlp::OtlpOutput::start(&s, source, config.otlp_max_points_per_request)
@@ -211,7 +208,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
     Ok(App {
         listener,
         local_addr,
-        handle: AppHandle { hub, metrics, receiver: receiver.clone(), fleet },
+        handle: AppHandle { store: hub, renderer, metrics, receiver: receiver.clone(), fleet },
         schedule,
         limits_interval: config.limits_refresh_interval,
         usage_interval: config.usage_refresh_interval,
@@ -257,10 +254,10 @@ pub async fn collect_once(mut settings: Settings) -> Result<crate::snapshot::Sna
     settings.config.increase.receiver = false;
     let app = build(settings).await?;
     let handle = app.handle();
-    let renderer = tokio::spawn(handle.hub.clone().run_renderer());
+    let renderer = tokio::spawn(handle.renderer.clone().run());
     handle.refresh_all().await;
     renderer.abort();
-    Ok(handle.hub.snapshot())
+    Ok(handle.store.snapshot())
 }
 
 impl App {
@@ -276,8 +273,8 @@ impl App {
     /// background task is supervised: a panic is logged, counted and the task restarts.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let metrics = self.handle.metrics.clone();
-        let hub = self.handle.hub.clone();
-        let mut tasks = vec![tokio::spawn(supervise("renderer", metrics.clone(), move || hub.clone().run_renderer()))];
+        let renderer = self.handle.renderer.clone();
+        let mut tasks = vec![tokio::spawn(supervise("renderer", metrics.clone(), move || renderer.clone().run()))];
         if self.schedule {
             let (limits, usage, panics, loop_metrics) =
                 (self.limits_interval, self.usage_interval, self.panics.clone(), metrics.clone());
@@ -303,7 +300,7 @@ impl App {
             tasks.push(tokio::spawn(supervise("tracker", metrics.clone(), move || receiver.clone().run())));
         }
         let server = crate::server::Server {
-            hub: self.handle.hub.clone(),
+            renderer: self.handle.renderer.clone(),
             endpoint: self.endpoint.clone(),
             limits: self.http,
             metrics: metrics.clone(),

@@ -14,21 +14,9 @@ use crate::collector::bedrock_runtime::BedrockRuntimeCollector;
 use crate::collector::history::{self, HistoryCollector};
 use crate::collector::quotas::QuotasCollector;
 use crate::collector::usage::UsageCollector;
-use crate::collector::{CollectError, Collector, Source, TargetContext, TargetData};
+use crate::collector::{Cadence, CollectError, Collector, Source, TargetContext, TargetData};
 use crate::model::Target;
-use crate::snapshot::{Hub, TargetSnapshot};
-
-/// How a source's last refresh went.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourceStatus {
-    pub success: bool,
-    /// Epoch seconds of the last attempt.
-    pub last_attempt: f64,
-    /// Epoch seconds of the last fully successful refresh.
-    pub last_success: Option<f64>,
-    pub duration_seconds: f64,
-    pub error: Option<String>,
-}
+use crate::snapshot::{SourceStatus, Store, TargetSnapshot};
 
 /// A limit AWS raised (an approved increase), read at `at` (epoch seconds): it wins
 /// over the target's listing until a listing newer than it comes in.
@@ -46,13 +34,13 @@ pub struct LimitPatch {
 #[derive(Debug)]
 pub struct LimitPatches {
     index: usize,
-    hub: Arc<Hub>,
+    hub: Arc<Store>,
     pending: Mutex<Vec<LimitPatch>>,
 }
 
 impl LimitPatches {
     /// The hub the target publishes into.
-    pub fn hub(&self) -> &Arc<Hub> {
+    pub fn hub(&self) -> &Arc<Store> {
         &self.hub
     }
 
@@ -90,12 +78,12 @@ fn patch_inventory(inventory: &mut crate::collector::QuotaInventory, patch: &Lim
 pub struct TargetRunner {
     index: usize,
     target: Target,
-    identity: Arc<crate::accounts::Identity>,
+    identity: Arc<crate::identity::Identity>,
     ctx: TargetContext,
     data: TargetData,
     statuses: BTreeMap<Source, SourceStatus>,
     full_refreshes: u64,
-    hub: Arc<Hub>,
+    hub: Arc<Store>,
     patches: Arc<LimitPatches>,
 }
 
@@ -106,8 +94,8 @@ impl TargetRunner {
         index: usize,
         target: Target,
         ctx: TargetContext,
-        hub: Arc<Hub>,
-        identity: Arc<crate::accounts::Identity>,
+        hub: Arc<Store>,
+        identity: Arc<crate::identity::Identity>,
     ) -> TargetRunner {
         let patches = Arc::new(LimitPatches { index, hub: hub.clone(), pending: Mutex::new(Vec::new()) });
         TargetRunner {
@@ -132,22 +120,28 @@ impl TargetRunner {
     /// metrics) and publishes. Returns the published generation.
     pub async fn full_refresh(&mut self) -> u64 {
         if self.ensure_account().await {
-            self.run(&QuotasCollector).await;
-            if self.ctx.config.bedrock {
-                self.run(&BedrockInventoryCollector).await;
-            }
-            self.run(&UsageCollector).await;
-            if self.ctx.config.bedrock {
-                self.run(&BedrockRuntimeCollector).await;
-            }
-            if self.ctx.config.forecast && self.data.history.due(self.ctx.clock.now()) {
-                self.run(&HistoryCollector).await;
+            let config = self.ctx.config.clone();
+            for spec in crate::collector::enabled(&config) {
+                if spec.cadence != Cadence::Daily || self.data.history.due(self.ctx.clock.now()) {
+                    self.run_source(spec.source).await;
+                }
             }
             self.update_forecasts();
         }
         self.full_refreshes += 1;
         self.report();
         self.publish()
+    }
+
+    /// Runs one source's collector.
+    async fn run_source(&mut self, source: Source) {
+        match source {
+            Source::ServiceQuotas => self.run(&QuotasCollector).await,
+            Source::BedrockInventory => self.run(&BedrockInventoryCollector).await,
+            Source::Usage => self.run(&UsageCollector).await,
+            Source::BedrockRuntime => self.run(&BedrockRuntimeCollector).await,
+            Source::History => self.run(&HistoryCollector).await,
+        }
     }
 
     /// Tells the account whether this region could be refreshed at all.
@@ -160,9 +154,9 @@ impl TargetRunner {
     /// Reads usage for the quotas already known and publishes. Returns the published generation.
     pub async fn usage_refresh(&mut self) -> u64 {
         if self.ensure_account().await {
-            self.run(&UsageCollector).await;
-            if self.ctx.config.bedrock {
-                self.run(&BedrockRuntimeCollector).await;
+            let config = self.ctx.config.clone();
+            for spec in crate::collector::enabled(&config).filter(|s| s.cadence == Cadence::Usage) {
+                self.run_source(spec.source).await;
             }
             self.update_forecasts();
         }
@@ -200,7 +194,7 @@ impl TargetRunner {
                 let at = self.ctx.clock.now();
                 // The account logs this once for all its regions and sources.
                 let error = CollectError(format!("account unknown: {e}"));
-                for source in self.ctx.sources() {
+                for source in self.ctx.sources().collect::<Vec<_>>() {
                     self.set_status(source, at, started.elapsed().as_secs_f64(), Err(error.clone()));
                 }
                 false

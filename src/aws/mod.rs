@@ -33,6 +33,7 @@ use aws_sdk_servicequotas::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_servicequotas::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::ratelimit::RateLimits;
+pub use crate::selfmetrics::Outcome;
 use crate::selfmetrics::SelfMetrics;
 use retry::RetryBudget;
 pub use retry::RetryPolicy;
@@ -161,27 +162,6 @@ fn is_credentials_error(err: &(dyn std::error::Error + 'static)) -> bool {
         current = e.source();
     }
     false
-}
-
-/// The outcome of one HTTP attempt, as counted in the self-metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    Throttled,
-    /// No answer within the attempt's time bound.
-    Timeout,
-    Error,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Throttled => "throttled",
-            Outcome::Timeout => "timeout",
-            Outcome::Error => "error",
-        }
-    }
 }
 
 /// Classifies a failed attempt by its AWS error code (the SDK's own throttling list)

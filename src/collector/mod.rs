@@ -51,6 +51,61 @@ impl Source {
     }
 }
 
+/// How often a source is refreshed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cadence {
+    /// Every full refresh (`QUOTA_EXPORTER_LIMITS_REFRESH_INTERVAL`).
+    Limits,
+    /// Every refresh, full or usage-only (`QUOTA_EXPORTER_USAGE_REFRESH_INTERVAL`).
+    Usage,
+    /// In a full refresh, once a day.
+    Daily,
+}
+
+/// One row of the source table.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceSpec {
+    pub source: Source,
+    pub cadence: Cadence,
+    /// Whether the configuration turns it on.
+    pub enabled: fn(&Config) -> bool,
+}
+
+/// Every source, in the order a refresh runs them (quotas before the usage they are
+/// matched with, the Bedrock inventory before the runtime metrics it names), with its
+/// cadence and what turns it on. The runner, the help texts and
+/// `aws_quota_exporter_refresh_interval_seconds` all read this table.
+pub const SOURCES: [SourceSpec; 5] = [
+    SourceSpec { source: Source::ServiceQuotas, cadence: Cadence::Limits, enabled: |_| true },
+    SourceSpec { source: Source::BedrockInventory, cadence: Cadence::Limits, enabled: |c| c.bedrock },
+    SourceSpec { source: Source::Usage, cadence: Cadence::Usage, enabled: |_| true },
+    SourceSpec { source: Source::BedrockRuntime, cadence: Cadence::Usage, enabled: |c| c.bedrock },
+    SourceSpec { source: Source::History, cadence: Cadence::Daily, enabled: |c| c.forecast },
+];
+
+/// The sources `config` turns on, in refresh order.
+pub fn enabled(config: &Config) -> impl Iterator<Item = &'static SourceSpec> + '_ {
+    SOURCES.iter().filter(move |s| (s.enabled)(config))
+}
+
+/// Each enabled source's refresh interval in seconds, in the order of [`Source`] (the
+/// order of every per-source series).
+pub fn intervals(config: &Config) -> Vec<(&'static str, f64)> {
+    let mut specs: Vec<&SourceSpec> = enabled(config).collect();
+    specs.sort_by_key(|s| s.source);
+    specs
+        .into_iter()
+        .map(|s| {
+            let seconds = match s.cadence {
+                Cadence::Limits => config.limits_refresh_interval.as_secs_f64(),
+                Cadence::Usage => config.usage_refresh_interval.as_secs_f64(),
+                Cadence::Daily => 86_400.0,
+            };
+            (s.source.as_str(), seconds)
+        })
+        .collect()
+}
+
 /// Everything a collector needs to know about its target.
 #[derive(Debug, Clone)]
 pub struct TargetContext {
@@ -64,15 +119,8 @@ pub struct TargetContext {
 
 impl TargetContext {
     /// The sources this target refreshes.
-    pub fn sources(&self) -> Vec<Source> {
-        let mut sources = vec![Source::ServiceQuotas, Source::Usage];
-        if self.config.bedrock {
-            sources.extend([Source::BedrockInventory, Source::BedrockRuntime]);
-        }
-        if self.config.forecast {
-            sources.push(Source::History);
-        }
-        sources
+    pub fn sources(&self) -> impl Iterator<Item = Source> + '_ {
+        enabled(&self.config).map(|s| s.source)
     }
 }
 

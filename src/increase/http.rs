@@ -35,7 +35,7 @@ use subtle::ConstantTimeEq;
 
 use super::ledger::{Entry, Listing};
 use super::receiver::{ApprovalError, Receiver};
-use super::settings::Credentials;
+use crate::config::increase::Credentials;
 
 /// The largest webhook body taken. Alertmanager sends about 1 KiB per alert.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -284,7 +284,7 @@ async fn list(receiver: &Receiver, query: &str) -> Reply {
 fn identify(
     header: Option<&str>,
     credentials: Option<&Credentials>,
-    approvers: &[super::settings::Approver],
+    approvers: &[crate::config::increase::Approver],
 ) -> Option<Caller> {
     if let Some(c) = credentials
         && authorized(header, c)
@@ -393,7 +393,7 @@ impl Lockout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::increase::settings::{Approver, Secret};
+    use crate::config::increase::{Approver, Secret};
 
     #[test]
     fn bearer_tokens_and_basic_auth_are_checked_exactly() {

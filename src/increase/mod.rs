@@ -2,7 +2,7 @@
 //! `RequestServiceQuotaIncrease` for a quota that crossed its critical tier, once,
 //! within policy.
 //!
-//! * [`settings`]: the `QUOTA_EXPORTER_INCREASE_*` variables.
+//! * [`crate::config::increase`]: the `QUOTA_EXPORTER_INCREASE_*` variables.
 //! * [`evidence`]: whether the exporter's own data backs an alert, in pure functions.
 //! * [`policy`]: what to ask for and whether to ask at all, in pure functions.
 //! * [`ledger`]: every decision, recorded durably; at most one open request per quota,
@@ -11,20 +11,21 @@
 //! * [`receiver`]: the webhook, the AWS checks, filing, approval, following open
 //!   requests and reconciling after a crash.
 
+pub mod backend;
 pub mod cli;
 pub mod evidence;
 pub mod http;
 pub mod ledger;
 pub mod policy;
 pub mod receiver;
-pub mod settings;
 pub mod sqlite;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use ledger::{Ledger, LedgerError};
-use settings::{IncreaseConfig, LedgerConfig};
+use crate::config::increase::{IncreaseConfig, LedgerConfig};
+use backend::Ledger;
+use ledger::LedgerError;
 
 /// Opens the configured ledger: the SQLite file, or the DynamoDB table (created when
 /// missing; `AWS_ENDPOINT_URL_DYNAMODB` points it at a DynamoDB-compatible server).

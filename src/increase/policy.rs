@@ -7,7 +7,7 @@
 //! `QUOTA_EXPORTER_INCREASE_MAX_VALUES`. A value that does not end up above the
 //! current one is not asked for: AWS would refuse it.
 
-use super::settings::IncreaseConfig;
+use crate::config::increase::IncreaseConfig;
 
 /// The value to ask for, and how it was reached.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +67,7 @@ fn show(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::increase::settings::QuotaRef;
+    use crate::config::increase::QuotaRef;
 
     fn config() -> IncreaseConfig {
         IncreaseConfig { factor: 1.5, max_factor: 2.0, ..IncreaseConfig::default() }

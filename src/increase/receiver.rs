@@ -34,15 +34,16 @@ use std::time::Duration;
 use alertmanager_webhook::{Alert, Payload, Status};
 use serde::Serialize;
 
+use super::backend::Ledger;
 use super::evidence::{self, Evidence};
-use super::ledger::{Entry, Ledger, LedgerError, Listing, QuotaKey, Refusal, State, utc_day};
+use super::ledger::{Entry, LedgerError, Listing, QuotaKey, Refusal, State, utc_day};
 use super::policy;
-use super::settings::IncreaseConfig;
 use super::{AutoManagement, RequestedChange};
 use crate::aws::{AwsError, ClientParts, TargetAws};
 use crate::clock::Clock;
 use crate::collector::Source;
-use crate::snapshot::Hub;
+use crate::config::increase::IncreaseConfig;
+use crate::snapshot::Store;
 
 /// The label that opts an alert in.
 pub const OPT_IN_LABEL: &str = "auto_increase";
@@ -155,7 +156,7 @@ pub struct Receiver {
     ledger: Mutex<LedgerSlot>,
     /// Set while one caller opens the ledger, so that others do not wait for it.
     opening: std::sync::atomic::AtomicBool,
-    hub: Arc<Hub>,
+    hub: Arc<Store>,
     clock: Arc<dyn Clock>,
     /// The SDK configuration of the receiver's calls: the write role's, if one is set.
     sdk_config: aws_config::SdkConfig,
@@ -202,7 +203,7 @@ impl Drop for Inflight<'_> {
 /// Everything a receiver needs from start-up.
 pub struct ReceiverParts {
     pub config: Arc<IncreaseConfig>,
-    pub hub: Arc<Hub>,
+    pub hub: Arc<Store>,
     pub clock: Arc<dyn Clock>,
     /// The receiver's AWS calls: the write role's configuration, if one is set.
     pub sdk_config: aws_config::SdkConfig,
@@ -679,7 +680,7 @@ impl Receiver {
         match aws.request_increase(&service, &quota_code, desired, self.config.support_case).await {
             Ok(change) => {
                 #[cfg(feature = "test-hooks")]
-                if self.config.fault == Some(super::settings::Fault::CrashAfterFiling) {
+                if self.config.fault == Some(crate::config::increase::Fault::CrashAfterFiling) {
                     tracing::error!(request_id = %change.id, "test hook: crashing after filing, before recording");
                     std::process::abort();
                 }

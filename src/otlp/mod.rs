@@ -31,14 +31,14 @@ pub use transport::OtlpStartError;
 
 use crate::metrics::{Family, Inputs};
 use crate::selfmetrics::SelfMetrics;
-use crate::snapshot::Hub;
+use crate::snapshot::Store;
 use encode::{CounterStarts, Push};
 use transport::Transport;
 
 /// What a push reads: the snapshot store, the catalog and the live counters.
 #[derive(Clone)]
 pub struct Source {
-    pub store: Arc<Hub>,
+    pub store: Arc<Store>,
     pub families: Arc<Vec<Family>>,
     pub metrics: Arc<SelfMetrics>,
     /// Called after each push: the export counters changed.
@@ -151,8 +151,7 @@ impl Pusher {
         let encoding = tokio::task::spawn_blocking(move || {
             let mut counters = taken;
             let snapshot = pusher.source.store.snapshot();
-            let gathered = pusher.source.metrics.gather();
-            let inputs = Inputs { snapshot: &snapshot, counters: &gathered };
+            let inputs = Inputs { snapshot: &snapshot, counters: &pusher.source.metrics };
             let push = Push {
                 resource: &pusher.settings.resource,
                 max_points: pusher.max_points,

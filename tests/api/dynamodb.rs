@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_quota_exporter::aws::{RetryPolicy, static_sdk_config};
-use aws_quota_exporter::increase::ledger::Ledger;
-use aws_quota_exporter::increase::settings::{Credentials, IncreaseConfig, LedgerConfig, Secret};
+use aws_quota_exporter::config::increase::{Credentials, IncreaseConfig, LedgerConfig, Secret};
+use aws_quota_exporter::increase::backend::Ledger;
 use serde_json::Value;
 
 use crate::estate::{ACCESS_KEY, test_estate};

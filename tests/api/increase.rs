@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_quota_exporter::config::increase::{Approver, Credentials, IncreaseConfig, LedgerConfig, QuotaRef, Secret};
 use aws_quota_exporter::increase::ledger::{Entry, QuotaKey, State};
-use aws_quota_exporter::increase::settings::{Approver, Credentials, IncreaseConfig, LedgerConfig, QuotaRef, Secret};
 use serde_json::{Value, json};
 use simaws::Fault;
 

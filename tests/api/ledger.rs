@@ -3,7 +3,8 @@
 //! closes, the daily maximum counted with the move to filing, moves that happen once,
 //! and every field surviving the round trip.
 
-use aws_quota_exporter::increase::ledger::{Entry, Ledger, Listing, QuotaKey, Refusal, State};
+use aws_quota_exporter::increase::backend::Ledger;
+use aws_quota_exporter::increase::ledger::{Entry, Listing, QuotaKey, Refusal, State};
 use aws_quota_exporter::increase::sqlite::SqliteLedger;
 
 use crate::estate::ACCOUNT;

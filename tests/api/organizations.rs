@@ -275,7 +275,7 @@ fn get(address: &str, path: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn the_receiver_files_in_another_account_through_its_write_role_and_only_with_one() {
-    use aws_quota_exporter::increase::settings::{Credentials, IncreaseConfig, LedgerConfig, Secret};
+    use aws_quota_exporter::config::increase::{Credentials, IncreaseConfig, LedgerConfig, Secret};
     const LAMBDA: (&str, &str) = ("lambda", "L-B99A9384");
     let mut estate = demo::estate(T0);
     let write_role = demo::role_arn(PAYMENTS, "aws-quota-exporter-increase");

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use aws_quota_exporter::increase::settings::{Credentials, IncreaseConfig, LedgerConfig, Secret, WriteRole};
+use aws_quota_exporter::config::increase::{Credentials, IncreaseConfig, LedgerConfig, Secret, WriteRole};
 use serde_json::{Value, json};
 use simaws::Fault;
 

@@ -7,14 +7,7 @@ use aws_quota_exporter::startup;
 
 /// Every AWS call attempt the exporter counted, whatever the outcome.
 pub fn api_calls(handle: &startup::AppHandle) -> u64 {
-    handle
-        .metrics
-        .gather()
-        .iter()
-        .filter(|f| f.name() == aws_quota_exporter::selfmetrics::API_CALLS)
-        .flat_map(|f| f.get_metric())
-        .map(|m| m.get_counter().get_value() as u64)
-        .sum()
+    handle.metrics.api_calls.total()
 }
 
 /// Bytes in decimal megabytes.

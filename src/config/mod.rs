@@ -5,6 +5,8 @@
 //! the variable, the value and the form expected. AWS credentials, endpoints and
 //! retries come from the standard AWS chain (`AWS_*`), never from here.
 
+pub mod increase;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -376,12 +378,12 @@ pub struct Config {
     /// The OTLP push is split so that no request holds more data points.
     pub otlp_max_points_per_request: usize,
     /// The automatic increase request receiver.
-    pub increase: crate::increase::settings::IncreaseConfig,
+    pub increase: crate::config::increase::IncreaseConfig,
     /// How long AWS calls may take (not configurable from the environment; tests
     /// shorten them).
     pub aws_timeouts: crate::aws::timeouts::Timeouts,
     /// The HTTP server's connection cap and deadlines.
-    pub http: crate::server::HttpLimits,
+    pub http: HttpLimits,
     /// Test hook (QUOTA_EXPORTER_TEST_REFRESH_PANICS): scheduled refreshes that panic.
     pub test_refresh_panics: u32,
     pub demo: bool,
@@ -406,9 +408,9 @@ impl Default for Config {
             forecast: true,
             forecast_history_days: 30,
             otlp_max_points_per_request: 10_000,
-            increase: crate::increase::settings::IncreaseConfig::default(),
+            increase: crate::config::increase::IncreaseConfig::default(),
             aws_timeouts: crate::aws::timeouts::Timeouts::default(),
-            http: crate::server::HttpLimits::default(),
+            http: HttpLimits::default(),
             test_refresh_panics: 0,
             demo: false,
             log_level: "info".into(),
@@ -505,7 +507,7 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
     // Every field is an optional string, so envy itself cannot fail on a value.
     let raw: Raw = envy::prefixed(PREFIX).from_iter(ours.clone()).unwrap_or_default();
     let listen_address = parse(&raw.listen_address, "LISTEN_ADDRESS", d.listen_address, parse_address)?;
-    let increase = crate::increase::settings::from_vars(&ours, dynamodb_endpoint, listen_address.ip().is_loopback())?;
+    let increase = crate::config::increase::from_vars(&ours, dynamodb_endpoint, listen_address.ip().is_loopback())?;
     let config = Config {
         listen_address,
         regions: parse(&raw.regions, "REGIONS", Vec::new(), parse_regions)?,
@@ -548,7 +550,7 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
         )?,
         increase,
         aws_timeouts: d.aws_timeouts,
-        http: crate::server::HttpLimits {
+        http: HttpLimits {
             max_connections: parse(&raw.max_connections, "MAX_CONNECTIONS", d.http.max_connections, |v| {
                 whole_number(v, 16..=65_536, "a whole number from 16 to 65536")
             })?,
@@ -1094,6 +1096,27 @@ pub fn help_text() -> String {
          AWS_MAX_ATTEMPTS, AWS_RETRY_MODE (default here: adaptive), web identity, ECS and EC2 roles.\n",
     );
     s
+}
+
+/// The server's connection cap and deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Connections held at once (`QUOTA_EXPORTER_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// The time to send a complete request head, on a new connection or an idle one.
+    pub header_timeout: Duration,
+    /// The time to send a response, and the longest a write may wait for the client.
+    pub send_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 512,
+            header_timeout: Duration::from_secs(20),
+            send_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{
+use super::{
     ConfigError, PREFIX, Problem, is_code, is_role_arn, is_role_name, number_above, parse, parse_bool,
     parse_duration_at_least, parse_service_codes, problem, whole_number,
 };
