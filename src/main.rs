@@ -1,40 +1,68 @@
-//! The `aws-quota-exporter` binary: parse arguments, read configuration, start.
+//! The `aws-quota-exporter` binary: the command line (clap), the configuration, the
+//! logs, then the library does the work.
 
-use std::sync::Arc;
+use anyhow::bail;
+use aws_quota_exporter::{config, increase, otlp, report, startup};
+use clap::Parser;
 
-use anyhow::{Context, bail};
-use aws_quota_exporter::{aws, clock::SystemClock, config, otlp, report, startup};
+/// The command line. `--help` prints the configuration table too, so clap's own help
+/// and version flags are replaced by ours.
+#[derive(Debug, Parser)]
+#[command(name = "aws-quota-exporter", disable_help_flag = true, disable_version_flag = true)]
+struct Cli {
+    /// Run against the built-in simulated AWS estate.
+    #[arg(long, global = true)]
+    demo: bool,
+    #[arg(long, short = 'h', global = true)]
+    help: bool,
+    #[arg(long, short = 'V')]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-/// What the command line asks for.
+#[derive(Debug, clap::Subcommand)]
+#[command(disable_help_subcommand = true)]
 enum Command {
-    Serve,
+    /// One service's quotas, once.
+    #[command(disable_help_flag = true)]
     Quotas {
-        service: String,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long = "region")]
         regions: Vec<String>,
-        json: bool,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
-    /// With `--by`, who decides.
-    Requests(Requests, Option<String>),
+    /// The automatic increase ledger.
+    #[command(disable_help_flag = true)]
+    Requests {
+        #[arg(long)]
+        open: bool,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        limit: u64,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        /// Who decides (default: the login name).
+        #[arg(long, global = true)]
+        by: Option<String>,
+        #[command(subcommand)]
+        action: Option<Action>,
+    },
 }
 
-/// What the `requests` subcommand does.
-enum Requests {
-    List { open: bool, limit: usize, json: bool },
-    Approve(String),
-    Reject(String),
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    #[command(disable_help_flag = true)]
+    Approve { id: String },
+    #[command(disable_help_flag = true)]
+    Reject { id: String },
 }
 
-/// Who decides from the command line: `--by NAME`, else the login name.
-fn cli_decider(by: Option<String>) -> anyhow::Result<String> {
-    let name = by
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| "unknown".to_owned());
-    if !aws_quota_exporter::config::increase::is_decider_name(&name) {
-        bail!("--by {name:?} is not a name of at most 64 letters, digits, '.', '_', '@' or '-'");
-    }
-    Ok(format!("cli:{name}"))
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Table,
+    Json,
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,226 +77,77 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1).peekable();
-    let mut demo_flag = false;
-    let mut command = Command::Serve;
-    if args.peek().map(String::as_str) == Some("quotas") {
-        args.next();
-        let (mut service, mut regions, mut json) = (None, Vec::new(), false);
-        while let Some(arg) = args.next() {
-            let mut value = |flag: &str| args.next().with_context(|| format!("{flag} needs a value; see --help"));
-            match arg.as_str() {
-                "--service" => service = Some(value("--service")?),
-                "--region" => regions.push(value("--region")?),
-                "--output" => match value("--output")?.as_str() {
-                    "table" => json = false,
-                    "json" => json = true,
-                    other => bail!("--output must be table or json, got {other:?}"),
-                },
-                "--demo" => demo_flag = true,
-                "--help" | "-h" => return print_help(),
-                other => bail!("unknown argument {other:?} to quotas; see --help"),
-            }
+/// Clap's error as one line in this program's words.
+fn usage_error(e: &clap::Error) -> anyhow::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    match e.kind() {
+        ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand => {
+            let arg = context(ContextKind::InvalidArg).or_else(|| context(ContextKind::InvalidSubcommand));
+            anyhow::anyhow!("unknown argument {:?}; see --help", arg.unwrap_or_default())
         }
-        let service = service.context("quotas needs --service, e.g. quotas --service ec2")?;
-        for r in &regions {
-            if !config::is_region_code(r) {
-                bail!("--region {r:?} is not a region code such as us-east-1");
-            }
-        }
-        command = Command::Quotas { service, regions, json };
-    } else if args.peek().map(String::as_str) == Some("requests") {
-        args.next();
-        let (mut open, mut limit, mut json) = (false, 50usize, false);
-        let mut action = None;
-        let mut by = None;
-        while let Some(arg) = args.next() {
-            let mut value = |flag: &str| args.next().with_context(|| format!("{flag} needs a value; see --help"));
-            match arg.as_str() {
-                "--open" => open = true,
-                "--limit" => {
-                    let v = value("--limit")?;
-                    limit = v
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=10_000).contains(n))
-                        .with_context(|| format!("--limit {v:?} is not a whole number from 1 to 10000"))?;
-                }
-                "--output" => match value("--output")?.as_str() {
-                    "table" => json = false,
-                    "json" => json = true,
-                    other => bail!("--output must be table or json, got {other:?}"),
-                },
-                "approve" => action = Some(Requests::Approve(value("approve")?)),
-                "--by" => by = Some(value("--by")?),
-                "reject" => action = Some(Requests::Reject(value("reject")?)),
-                "--help" | "-h" => return print_help(),
-                other => bail!("unknown argument {other:?} to requests; see --help"),
-            }
-        }
-        command = Command::Requests(action.unwrap_or(Requests::List { open, limit, json }), by);
-    } else {
-        for arg in args {
-            match arg.as_str() {
-                "--help" | "-h" => return print_help(),
-                "--version" | "-V" => {
-                    println!("aws-quota-exporter {}", env!("CARGO_PKG_VERSION"));
-                    return Ok(());
-                }
-                "--demo" => demo_flag = true,
-                other => bail!("unknown argument {other:?}; see --help"),
-            }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            anyhow::anyhow!("{first}; see --help")
         }
     }
-    let mut config = config::from_env()?;
-    config.demo |= demo_flag;
-    // Read before anything starts, so that a bad `OTEL_*` value stops start-up at once.
-    let otlp = match command {
-        Command::Serve => otlp::settings_from_env()?,
-        Command::Quotas { .. } | Command::Requests(..) => None,
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::try_parse().map_err(|e| usage_error(&e))?;
+    if cli.help {
+        print!("{}", config::help_text());
+        return Ok(());
+    }
+    if cli.version {
+        println!("aws-quota-exporter {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    let service = match &cli.command {
+        Some(Command::Quotas { service: None, .. }) => bail!("quotas needs --service, e.g. quotas --service ec2"),
+        Some(Command::Quotas { service: Some(s), .. }) => Some(s.clone()),
+        _ => None,
     };
-    // A one-shot report keeps stdout for its output and logs only problems.
-    let log_level = match command {
-        Command::Serve => config.log_level.clone(),
-        Command::Quotas { .. } | Command::Requests(..) if std::env::var_os("QUOTA_EXPORTER_LOG_LEVEL").is_none() => {
-            "warn".to_owned()
-        }
-        Command::Quotas { .. } | Command::Requests(..) => config.log_level.clone(),
+    if let Some(Command::Quotas { regions, .. }) = &cli.command
+        && let Some(r) = regions.iter().find(|r| !config::is_region_code(r))
+    {
+        bail!("--region {r:?} is not a region code such as us-east-1");
+    }
+    let mut config = config::from_env()?;
+    config.demo |= cli.demo;
+    // Read before anything starts, so that a bad `OTEL_*` value stops start-up at once.
+    let otlp = if cli.command.is_none() { otlp::settings_from_env()? } else { None };
+    // A one-shot command keeps stdout for its output and logs only problems.
+    let log_level = if cli.command.is_some() && std::env::var_os("QUOTA_EXPORTER_LOG_LEVEL").is_none() {
+        "warn".to_owned()
+    } else {
+        config.log_level.clone()
     };
     init_logging(&log_level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match command {
-        Command::Serve => runtime.block_on(serve(config, otlp)),
-        Command::Quotas { service, regions, json } => runtime.block_on(quotas(config, service, regions, json)),
-        Command::Requests(what, by) => runtime.block_on(requests(config, what, by)),
-    }
-}
-
-fn print_help() -> anyhow::Result<()> {
-    print!("{}", config::help_text());
-    Ok(())
-}
-
-/// What must live as long as the exporter: the simulated estate, in demo mode.
-type Guard = Box<dyn std::any::Any + Send>;
-
-/// The SDK configuration: the simulated estate in demo mode, the AWS chain otherwise.
-async fn sdk_config(config: &mut config::Config) -> anyhow::Result<(Option<Guard>, aws_config::SdkConfig)> {
-    if config.demo {
-        #[cfg(feature = "demo")]
-        {
-            let (sim, sdk) =
-                aws_quota_exporter::demo::start(config).await.context("starting the simulated AWS estate")?;
-            tracing::info!(endpoint = %sim.endpoint_url(), "demo mode: serving the simulated AWS estate, not AWS");
-            return Ok((Some(Box::new(sim)), sdk));
+    match cli.command {
+        None => runtime.block_on(startup::serve(config, otlp, shutdown_signal())),
+        Some(Command::Quotas { regions, output, .. }) => {
+            let service = service.unwrap_or_default();
+            runtime.block_on(report::run(config, &service, regions, output == Output::Json))
         }
-        #[cfg(not(feature = "demo"))]
-        bail!(
-            "--demo (QUOTA_EXPORTER_DEMO=true) needs the simulated AWS estate, which this build leaves out: \
-             build with the demo feature, e.g. cargo run --features demo -- --demo"
-        );
-    }
-    Ok((None, aws::load_sdk_config().await))
-}
-
-async fn serve(mut config: config::Config, otlp: Option<otlp::OtlpSettings>) -> anyhow::Result<()> {
-    let (_sim, sdk_config) = sdk_config(&mut config).await?;
-    let settings = startup::Settings { config, sdk_config, clock: Arc::new(SystemClock), schedule: true, otlp };
-    let app = startup::build(settings).await?;
-    tracing::info!(address = %app.local_addr(), "serving /metrics");
-    app.run_until(shutdown_signal()).await;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-async fn quotas(mut config: config::Config, service: String, regions: Vec<String>, json: bool) -> anyhow::Result<()> {
-    if !regions.is_empty() {
-        config.regions = regions;
-    }
-    config.services = Some(vec![service.clone()]);
-    config.exclude_services.clear();
-    // Bedrock's runtime metrics only serve the Bedrock report.
-    config.bedrock = service == "bedrock";
-    let asked_to_discover = config.accounts.organizations.is_some();
-    let (_sim, sdk_config) = sdk_config(&mut config).await?;
-    // The demo's report is the management account's, unless discovery was asked for.
-    if config.demo && !asked_to_discover {
-        config.accounts.organizations = None;
-    }
-    let settings = startup::Settings { config, sdk_config, clock: Arc::new(SystemClock), schedule: false, otlp: None };
-    let snapshot = startup::collect_once(settings).await?;
-    let rows = report::rows(&snapshot, &service);
-    print!("{}", if json { report::json(&rows) } else { report::table(&rows) });
-    let failures: Vec<String> = snapshot
-        .targets
-        .iter()
-        .flat_map(|t| t.statuses.iter().map(move |(source, s)| (t, source, s)))
-        .filter_map(|(t, source, s)| {
-            let error = s.error.as_ref()?;
-            Some(format!("{} {}: {error}", t.target.region, source.as_str()))
-        })
-        .collect();
-    if !failures.is_empty() {
-        bail!("some of the data could not be read:\n  {}", failures.join("\n  "));
-    }
-    Ok(())
-}
-
-/// The `requests` subcommand: lists the ledger, or approves or rejects an entry.
-async fn requests(config: config::Config, what: Requests, by: Option<String>) -> anyhow::Result<()> {
-    let by = cli_decider(by)?;
-    use aws_quota_exporter::increase::{cli, ledger, receiver};
-    let sdk_config = match config.increase.ledger {
-        aws_quota_exporter::config::increase::LedgerConfig::DynamoDb { .. } => aws::load_sdk_config().await,
-        aws_quota_exporter::config::increase::LedgerConfig::Sqlite { .. } => aws_config::SdkConfig::builder().build(),
-    };
-    if let aws_quota_exporter::config::increase::LedgerConfig::Sqlite { path } = &config.increase.ledger
-        && !path.exists()
-    {
-        anyhow::bail!(
-            "no increase ledger at {}: set QUOTA_EXPORTER_INCREASE_LEDGER_PATH to the file the receiver writes",
-            path.display()
-        );
-    }
-    let ledger = aws_quota_exporter::increase::open_ledger(&config.increase, &sdk_config)
-        .await
-        .context("opening the increase ledger (QUOTA_EXPORTER_INCREASE_LEDGER*)")?;
-    let now = aws_quota_exporter::clock::Clock::now(&SystemClock);
-    match what {
-        Requests::List { open, limit, json } => {
-            let which = if open { ledger::Listing::Open } else { ledger::Listing::All };
-            let entries = ledger.list(which, limit).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
-            } else {
-                print!("{}", cli::table(&entries));
-            }
-        }
-        Requests::Approve(id) => {
-            let e = receiver::mark_approved(&ledger, &id, now, &by).await?;
-            println!(
-                "approved {}: {}/{} in {} {}, asking for {}; the receiver files it at its next poll",
-                e.id,
-                e.key.service_code,
-                e.key.quota_code,
-                e.key.account,
-                e.key.region,
-                e.desired_value.map_or_else(|| "?".to_owned(), |v| v.to_string())
-            );
-        }
-        Requests::Reject(id) => {
-            let e = receiver::reject(&ledger, &id, now, config.increase.cooldown, &by).await?;
-            println!(
-                "rejected {}: {}/{} in {} {}",
-                e.id, e.key.service_code, e.key.quota_code, e.key.account, e.key.region
-            );
+        Some(Command::Requests { open, limit, output, by, action }) => {
+            let what = match action {
+                None => increase::cli::Requests::List { open, limit: limit as usize, json: output == Output::Json },
+                Some(Action::Approve { id }) => increase::cli::Requests::Approve(id),
+                Some(Action::Reject { id }) => increase::cli::Requests::Reject(id),
+            };
+            runtime.block_on(increase::cli::run(config, what, by))
         }
     }
-    Ok(())
 }
 
 fn init_logging(filter: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
     use std::io::IsTerminal;
     // aws-config warns at every refused AssumeRole; the exporter logs an account's
     // failure once itself, so the SDK's line is kept for errors unless asked for.

@@ -363,3 +363,40 @@ async fn refresh_loop(
         tokio::time::sleep_until(next_full.min(next_usage)).await;
     }
 }
+
+/// What must live as long as the exporter: the simulated estate, in demo mode.
+pub type Guard = Box<dyn std::any::Any + Send>;
+
+/// The SDK configuration: the simulated estate in demo mode, the AWS chain otherwise.
+pub async fn sdk_config(config: &mut Config) -> anyhow::Result<(Option<Guard>, aws_config::SdkConfig)> {
+    if config.demo {
+        #[cfg(feature = "demo")]
+        {
+            use anyhow::Context;
+            let (sim, sdk) = crate::demo::start(config).await.context("starting the simulated AWS estate")?;
+            tracing::info!(endpoint = %sim.endpoint_url(), "demo mode: serving the simulated AWS estate, not AWS");
+            return Ok((Some(Box::new(sim)), sdk));
+        }
+        #[cfg(not(feature = "demo"))]
+        anyhow::bail!(
+            "--demo (QUOTA_EXPORTER_DEMO=true) needs the simulated AWS estate, which this build leaves out: \
+             build with the demo feature, e.g. cargo run --features demo -- --demo"
+        );
+    }
+    Ok((None, crate::aws::load_sdk_config().await))
+}
+
+/// The exporter's main job: serves `/metrics` and refreshes until `shutdown`.
+pub async fn serve(
+    mut config: Config,
+    otlp: Option<crate::otlp::OtlpSettings>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (_sim, sdk_config) = sdk_config(&mut config).await?;
+    let settings = Settings { config, sdk_config, clock: Arc::new(crate::clock::SystemClock), schedule: true, otlp };
+    let app = build(settings).await?;
+    tracing::info!(address = %app.local_addr(), "serving /metrics");
+    app.run_until(shutdown).await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1036,25 +1036,11 @@ pub(crate) fn parse_bool(v: &str) -> Result<bool, Problem> {
 
 /// "; did you mean X?" for a near miss of a known variable.
 fn suggestion(name: &str) -> String {
-    let best = known_variables().map(|v| (edit_distance(name, v.name), v.name)).min_by_key(|(d, _)| *d);
+    let best = known_variables().map(|v| (strsim::levenshtein(name, v.name), v.name)).min_by_key(|(d, _)| *d);
     match best {
         Some((d, candidate)) if d <= 3 => format!(" (did you mean {candidate}?)"),
         _ => String::new(),
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// The `--help` text: usage and every variable with its default.

@@ -2,13 +2,12 @@
 //! rejecting a request that awaits approval. It opens the ledger the receiver uses
 //! (same variables); an approval here is filed by the running receiver at its next poll.
 
-use super::ledger::{Entry, utc_day};
+use super::ledger::{Entry, utc, utc_day};
 
 /// `2026-11-22 05:13:13` (UTC) for epoch seconds.
 pub fn utc_time(epoch_seconds: f64) -> String {
-    let secs = epoch_seconds.floor() as i64;
-    let of_day = secs.rem_euclid(86_400);
-    format!("{} {:02}:{:02}:{:02}", utc_day(epoch_seconds), of_day / 3600, of_day % 3600 / 60, of_day % 60)
+    let t = utc(epoch_seconds);
+    format!("{} {:02}:{:02}:{:02}", utc_day(epoch_seconds), t.hour(), t.minute(), t.second())
 }
 
 /// The entries as an aligned table, newest first, one line each.
@@ -66,6 +65,83 @@ pub fn table(entries: &[Entry]) -> String {
         out.push_str("(no entries)\n");
     }
     out
+}
+
+/// What the `requests` subcommand does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requests {
+    List { open: bool, limit: usize, json: bool },
+    Approve(String),
+    Reject(String),
+}
+
+/// Who decides from the command line: `--by NAME`, else the login name.
+fn cli_decider(by: Option<String>) -> anyhow::Result<String> {
+    let name = by
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "unknown".to_owned());
+    if !crate::config::increase::is_decider_name(&name) {
+        anyhow::bail!("--by {name:?} is not a name of at most 64 letters, digits, '.', '_', '@' or '-'");
+    }
+    Ok(format!("cli:{name}"))
+}
+
+/// The `requests` subcommand: lists the ledger, or approves or rejects an entry.
+pub async fn run(config: crate::config::Config, what: Requests, by: Option<String>) -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    use crate::config::increase::LedgerConfig;
+    use crate::increase::{ledger, receiver};
+    let by = cli_decider(by)?;
+    let sdk_config = match config.increase.ledger {
+        LedgerConfig::DynamoDb { .. } => crate::aws::load_sdk_config().await,
+        LedgerConfig::Sqlite { .. } => aws_config::SdkConfig::builder().build(),
+    };
+    if let LedgerConfig::Sqlite { path } = &config.increase.ledger
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "no increase ledger at {}: set QUOTA_EXPORTER_INCREASE_LEDGER_PATH to the file the receiver writes",
+            path.display()
+        );
+    }
+    let ledger = crate::increase::open_ledger(&config.increase, &sdk_config)
+        .await
+        .context("opening the increase ledger (QUOTA_EXPORTER_INCREASE_LEDGER*)")?;
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    match what {
+        Requests::List { open, limit, json } => {
+            let which = if open { ledger::Listing::Open } else { ledger::Listing::All };
+            let entries = ledger.list(which, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                print!("{}", table(&entries));
+            }
+        }
+        Requests::Approve(id) => {
+            let e = receiver::mark_approved(&ledger, &id, now, &by).await?;
+            println!(
+                "approved {}: {}/{} in {} {}, asking for {}; the receiver files it at its next poll",
+                e.id,
+                e.key.service_code,
+                e.key.quota_code,
+                e.key.account,
+                e.key.region,
+                e.desired_value.map_or_else(|| "?".to_owned(), |v| v.to_string())
+            );
+        }
+        Requests::Reject(id) => {
+            let e = receiver::reject(&ledger, &id, now, config.increase.cooldown, &by).await?;
+            println!(
+                "rejected {}: {}/{} in {} {}",
+                e.id, e.key.service_code, e.key.quota_code, e.key.account, e.key.region
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -191,18 +191,14 @@ pub fn new_id(now: f64) -> String {
 
 /// The UTC calendar day of an instant, `YYYY-MM-DD`.
 pub fn utc_day(epoch_seconds: f64) -> String {
-    // Howard Hinnant's days-from-civil, inverted.
-    let days = (epoch_seconds / 86_400.0).floor() as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    let date = utc(epoch_seconds).date();
+    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+}
+
+/// The UTC date and time of epoch seconds (whole seconds; the representable range, clamped).
+pub fn utc(epoch_seconds: f64) -> time::OffsetDateTime {
+    let secs = (epoch_seconds.floor() as i64).clamp(-377_705_116_800, 253_402_300_799);
+    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Why the ledger refused a step: a rule, not a failure.
