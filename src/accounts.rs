@@ -126,6 +126,12 @@ fn preferences(account_id: &str, count: u32) -> Vec<u32> {
     shards
 }
 
+/// The window first refreshes are spread over: 100 ms per target, at most a quarter of
+/// the limits interval and never more than a minute.
+pub fn start_window(targets: usize, limits_interval: Duration) -> Duration {
+    (Duration::from_millis(100) * targets.min(600) as u32).min(limits_interval / 4).min(Duration::from_secs(60))
+}
+
 /// Which shard collects each account: rendezvous hashing with bounded loads. Taken in
 /// an order fixed by their own hash, each account goes to the first shard it prefers
 /// that holds fewer than ⌈accounts / shards⌉, so that shards differ by one account at
@@ -258,13 +264,11 @@ impl Fleet {
         }
     }
 
-    /// A random delay within the start window: 100 ms per target, at most a quarter of
-    /// the limits interval and never more than a minute.
+    /// A random delay within the start window: each target keeps its own offset from
+    /// then on (its loop sleeps until its own next refresh), so targets do not wake in
+    /// lock-step.
     fn start_delay(&self, targets: usize) -> Duration {
-        let window = (Duration::from_millis(100) * targets.min(600) as u32)
-            .min(self.p.config.limits_refresh_interval / 4)
-            .min(Duration::from_secs(60));
-        window.mul_f64(fastrand::f64())
+        start_window(targets, self.p.config.limits_refresh_interval).mul_f64(fastrand::f64())
     }
 
     /// Every target, for a refresh of all of them.
@@ -613,6 +617,21 @@ mod tests {
         assert_eq!(global_quota_region(&regions(&["eu-west-1", "us-east-1"])), Some("us-east-1"));
         assert_eq!(global_quota_region(&regions(&["eu-west-1", "eu-central-1"])), Some("eu-west-1"));
         assert_eq!(global_quota_region(&[]), None);
+    }
+
+    #[test]
+    fn first_refreshes_are_spread_over_a_window_that_grows_with_the_targets_and_is_bounded() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(start_window(1, hour), Duration::from_millis(100));
+        assert_eq!(start_window(40, hour), Duration::from_secs(4));
+        assert_eq!(start_window(10_000, hour), Duration::from_secs(60), "never more than a minute");
+        assert_eq!(start_window(400, Duration::from_secs(120)), Duration::from_secs(30), "a quarter of the interval");
+        // Offsets drawn in the window differ from target to target.
+        let window = start_window(200, hour);
+        let offsets: std::collections::BTreeSet<u128> =
+            (0..200).map(|_| window.mul_f64(fastrand::f64()).as_millis()).collect();
+        assert!(offsets.len() > 150, "{} distinct offsets of 200", offsets.len());
+        assert!(offsets.iter().all(|ms| *ms <= window.as_millis()));
     }
 
     #[test]
