@@ -113,6 +113,7 @@ fuzz:
 ## Prints the benchmark figures quoted in the README (release build): one large
 ## account, then organizations of 50 and 200 accounts.
 bench:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
 	$(CARGO) bench --bench exporter $(FEATURES)
 	$(CARGO) bench --bench organization $(FEATURES)
 

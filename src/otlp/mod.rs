@@ -3,16 +3,19 @@
 //!
 //! Configured only by the standard `OTEL_*` variables ([`settings`]) and off unless an
 //! endpoint is set. Each push reads the snapshot store at push time and encodes the
-//! catalog's families straight into OTLP export requests ([`encode`]), at most
-//! `max_points` data points each, sent one after the other ([`transport`]) while the next
-//! is being encoded. Between pushes the output keeps nothing per series but the start
-//! time of each counter series: the snapshot already holds every value.
+//! catalog's families straight into the bytes of OTLP export requests ([`encode`]), at
+//! most `max_points` data points and 3 MiB each, sent one after the other
+//! ([`transport`]) while the next is being encoded. Between pushes the output keeps
+//! nothing per series but the start time of each counter series: the snapshot already
+//! holds every value.
 //!
 //! Why not the OpenTelemetry SDK's pipeline: its observable instruments keep every
 //! series' attributes and aggregation state between collections (about 2 KB per data
 //! point), and its OTLP exporter only takes the SDK's own `ResourceMetrics`, which only
-//! that pipeline can build. The requests are therefore built with the protocol's own
-//! types (`opentelemetry-proto`) and sent by tonic and hyper, as the SDK's exporter does.
+//! that pipeline can build. The requests are therefore encoded here, as prost encodes
+//! the protocol's own messages (the tests decode them with `opentelemetry-proto`), point
+//! by point without building a message tree, and sent by tonic and hyper as the SDK's
+//! exporter does.
 //!
 //! Pushes run off the scrape and refresh paths; a collector that is down or slow only
 //! costs failed requests, which are counted, logged with backoff and dropped (nothing
@@ -155,6 +158,7 @@ impl Pusher {
             let push = Push {
                 resource: &pusher.settings.resource,
                 max_points: pusher.max_points,
+                max_bytes: encode::MAX_REQUEST_BYTES,
                 output_start: pusher.started,
                 now: now_nanos(),
                 counters: &mut counters,

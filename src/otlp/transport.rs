@@ -1,6 +1,7 @@
-//! Sending an export request: OTLP/gRPC through tonic's `MetricsService` client, or
-//! OTLP/HTTP with a protobuf body through hyper; gzip, headers, timeout and TLS (the
-//! system's roots, or `SSL_CERT_FILE` / `SSL_CERT_DIR`) as the settings say.
+//! Sending an encoded export request: OTLP/gRPC as a unary call to
+//! `MetricsService/Export` through tonic (with a codec that passes the encoded bytes
+//! through), or OTLP/HTTP with a protobuf body through hyper; gzip, headers, timeout and
+//! TLS (the system's roots, or `SSL_CERT_FILE` / `SSL_CERT_DIR`) as the settings say.
 
 use std::time::Duration;
 
@@ -9,9 +10,6 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use prost::Message;
 
 use super::settings::{OtlpSettings, Protocol};
 
@@ -40,7 +38,7 @@ pub enum SendError {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Transport {
-    Grpc { client: MetricsServiceClient<tonic::transport::Channel>, metadata: tonic::metadata::MetadataMap },
+    Grpc { client: tonic::client::Grpc<tonic::transport::Channel>, metadata: tonic::metadata::MetadataMap },
     Http(HttpTransport),
 }
 
@@ -82,7 +80,7 @@ impl Transport {
                         .tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots())
                         .map_err(|e| fail(&e))?;
                 }
-                let mut client = MetricsServiceClient::new(endpoint.connect_lazy());
+                let mut client = tonic::client::Grpc::new(endpoint.connect_lazy());
                 if settings.gzip {
                     client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
                 }
@@ -115,13 +113,16 @@ impl Transport {
         }
     }
 
-    /// Sends one request and waits for the collector's answer.
-    pub async fn send(&self, request: ExportMetricsServiceRequest) -> Result<(), SendError> {
+    /// Sends one encoded `ExportMetricsServiceRequest` and waits for the collector's answer.
+    pub async fn send(&self, request: Vec<u8>) -> Result<(), SendError> {
         match self {
             Transport::Grpc { client, metadata } => {
-                let mut call = tonic::Request::new(request);
+                let mut client = client.clone();
+                client.ready().await.map_err(|e| SendError::Connection(chain(&e)))?;
+                let mut call = tonic::Request::new(Bytes::from(request));
                 *call.metadata_mut() = metadata.clone();
-                match client.clone().export(call).await {
+                let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
+                match client.unary(call, path, Raw).await {
                     Ok(_) => Ok(()),
                     Err(status) => Err(SendError::Grpc { code: status.code(), message: status.message().to_owned() }),
                 }
@@ -132,9 +133,8 @@ impl Transport {
 }
 
 impl HttpTransport {
-    async fn send(&self, request: ExportMetricsServiceRequest) -> Result<(), SendError> {
-        let mut body = request.encode_to_vec();
-        drop(request);
+    async fn send(&self, request: Vec<u8>) -> Result<(), SendError> {
+        let mut body = request;
         let mut builder = http::Request::post(self.endpoint.clone()).header("content-type", "application/x-protobuf");
         if self.gzip {
             use std::io::Write;
@@ -150,7 +150,7 @@ impl HttpTransport {
                 HttpClient::Plain(c) => c.request(req).await,
                 HttpClient::Tls(c) => c.request(req).await,
             }
-            .map_err(|e| SendError::Connection(connection_error(&e)))?;
+            .map_err(|e| SendError::Connection(chain(&e)))?;
             let status = response.status();
             let body = response.into_body().collect().await.map_err(|e| SendError::Connection(e.to_string()))?;
             if status.is_success() {
@@ -164,10 +164,55 @@ impl HttpTransport {
     }
 }
 
-/// A client error with its causes, which say what went wrong (refused, TLS).
-fn connection_error(e: &hyper_util::client::legacy::Error) -> String {
+/// The gRPC method of an OTLP metrics export.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+
+/// A tonic codec for bytes already encoded: the request goes out as it is, and the
+/// answer (an `ExportMetricsServiceResponse`, whose partial success the SDK's exporter
+/// does not act on either) is read and dropped.
+#[derive(Debug, Clone, Copy, Default)]
+struct Raw;
+
+impl tonic::codec::Codec for Raw {
+    type Encode = Bytes;
+    type Decode = ();
+    type Encoder = Raw;
+    type Decoder = Raw;
+
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
+impl tonic::codec::Encoder for Raw {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        bytes::BufMut::put(dst, item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for Raw {
+    type Item = ();
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<()>, tonic::Status> {
+        let remaining = bytes::Buf::remaining(src);
+        bytes::Buf::advance(src, remaining);
+        Ok(Some(()))
+    }
+}
+
+/// An error with its causes, which say what went wrong (refused, TLS).
+fn chain(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(cause) = source {
         message.push_str(": ");
         message.push_str(&cause.to_string());
