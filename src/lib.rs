@@ -27,5 +27,6 @@ pub mod increase;
 pub mod server;
 pub mod startup;
 pub mod report;
+pub mod table;
 #[cfg(feature = "demo")]
 pub mod demo;

@@ -112,31 +112,12 @@ pub fn table(rows: &[Row]) -> String {
             ]
         })
         .collect();
-    let mut widths = HEADERS.map(str::len);
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cols: &[String]| {
-        let mut s = String::new();
-        for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
-            let pad = w - c.chars().count();
-            // Text columns are left-aligned, numbers right-aligned.
-            if i < 2 || i == 4 {
-                s.push_str(c);
-                s.push_str(&" ".repeat(pad));
-            } else {
-                s.push_str(&" ".repeat(pad));
-                s.push_str(c);
-            }
-            s.push_str("  ");
-        }
-        s.trim_end().to_owned() + "\n"
-    };
+    // Text columns are left-aligned, numbers right-aligned; every group shares the widths.
+    let cells: Vec<Vec<String>> = cells.into_iter().map(Vec::from).collect();
+    let (header, lines) = crate::table::lines(&HEADERS, &cells, &[2, 3, 5, 6]);
     let mut out = String::new();
     let mut group: Option<(String, Option<String>)> = None;
-    for (r, row) in rows.iter().zip(&cells) {
+    for (r, line) in rows.iter().zip(&lines) {
         let this = (r.region.clone(), r.family.clone());
         if group.as_ref() != Some(&this) {
             if group.is_some() {
@@ -146,10 +127,12 @@ pub fn table(rows: &[Row]) -> String {
                 Some(f) => out.push_str(&format!("{} {} — {f}\n", r.service_code, r.region)),
                 None => out.push_str(&format!("{} {}\n", r.service_code, r.region)),
             }
-            out.push_str(&line(&HEADERS.map(String::from)));
+            out.push_str(&header);
+            out.push('\n');
             group = Some(this);
         }
-        out.push_str(&line(row));
+        out.push_str(line);
+        out.push('\n');
     }
     if rows.is_empty() {
         out.push_str("no quotas found\n");

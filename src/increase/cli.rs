@@ -36,30 +36,15 @@ pub fn table(entries: &[Entry]) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        s.trim_end().to_owned() + "\n"
-    };
-    let mut out = line(header.to_vec());
     // Cells come from alert labels: a control character in one must not move the
     // terminal's cursor or forge a line.
-    let rows: Vec<[String; 10]> =
-        rows.into_iter().map(|r| r.map(|c| super::escape_controls(&c).into_owned())).collect();
-    for row in &rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    let rows: Vec<Vec<String>> =
+        rows.into_iter().map(|r| r.map(|c| super::escape_controls(&c).into_owned()).into()).collect();
+    let (header, lines) = crate::table::lines(&header, &rows, &[]);
+    let mut out = header + "\n";
+    for line in lines {
+        out.push_str(&line);
+        out.push('\n');
     }
     if rows.is_empty() {
         out.push_str("(no entries)\n");
