@@ -7,7 +7,7 @@
   strictly (an unknown field is an error).
 * What a schema cannot see: the workload's kind and shape for its shard count,
   QUOTA_EXPORTER_SHARD=$(POD_NAME)/N after POD_NAME, every QUOTA_EXPORTER_* name the chart
-  sets or its values and docs mention is one the exporter knows (src/config.rs), the
+  sets or its values and docs mention is one the exporter knows (src/config/mod.rs), the
   pod's hardening, probes, the ledger volume only with the receiver, selectors that
   match the pods, the IRSA annotation.
 * The Prometheus Operator kinds, structurally: the ServiceMonitor selects the Service
@@ -98,8 +98,8 @@ def helm(helm_bin, *args, expect_failure=False):
 
 
 def known_variables():
-    """The QUOTA_EXPORTER_* names of `VARIABLES` in src/config.rs (what --help lists)."""
-    with open(os.path.join(ROOT, "src", "config.rs")) as f:
+    """The QUOTA_EXPORTER_* names of `VARIABLES` in src/config/mod.rs (what --help lists)."""
+    with open(os.path.join(ROOT, "src", "config", "mod.rs")) as f:
         source = f.read()
     start = source.index("pub const VARIABLES: &[Variable] = &[")
     block = source[start : source.index("\n];", start)]
@@ -119,7 +119,7 @@ def check_mentioned_variables(known):
         # A trailing `_` or `*` is a family of names (QUOTA_EXPORTER_INCREASE_*), not one.
         for name in set(re.findall(r"QUOTA_EXPORTER_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])", text)):
             if name not in known:
-                problem(f"{os.path.relpath(path, ROOT)} names {name}, which src/config.rs does not define")
+                problem(f"{os.path.relpath(path, ROOT)} names {name}, which src/config/mod.rs does not define")
 
 
 def by_kind(docs):
@@ -177,7 +177,7 @@ def check_workload(case, expect, kinds, known):
         problem(f"{case}: an environment variable is set twice: {names}")
     for e in env:
         if e["name"].startswith("QUOTA_EXPORTER_") and e["name"] not in known:
-            problem(f"{case}: the pod sets {e['name']}, which src/config.rs does not define (the exporter would refuse to start)")
+            problem(f"{case}: the pod sets {e['name']}, which src/config/mod.rs does not define (the exporter would refuse to start)")
         if re.fullmatch(r"[0-9.]+e[+-]?[0-9]+", e.get("value", "")):
             problem(f"{case}: {e['name']}={e['value']}: a number rendered in exponent form")
     shard = next((e for e in env if e["name"] == "QUOTA_EXPORTER_SHARD"), None)

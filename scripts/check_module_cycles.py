@@ -3,8 +3,8 @@
 
 A module is a file of src/ (src/aws/mod.rs is `aws`, src/aws/dynamodb.rs is
 `aws::dynamodb`). Module A depends on module B when A's code names a `crate::` path
-that resolves to B (the longest module prefix of the path), `use` groups included;
-comments are not code. A module's dependence on its own parent or child is not an edge:
+(or a `super::` or `self::` path, resolved from A) that resolves to B (the longest
+module prefix of the path), `use` groups included; comments and strings are not code. A module's dependence on its own parent or child is not an edge:
 a parent holds its children, and that is not a cycle between layers.
 
 Prints each cycle (strongly connected set of modules) with one path through it, or the
@@ -71,11 +71,18 @@ def use_tree(text, i, prefix, out):
         i = m.end()
 
 
-def dependencies(text):
+def dependencies(text, module=()):
+    """The paths `text` names, absolute from the crate root; `module` is its own path."""
     text = strip_comments(text)
     paths = []
     for m in re.finditer(r"\bcrate\s*::", text):
         use_tree(text, m.end(), [], paths)
+    for m in re.finditer(r"(?<![A-Za-z0-9_:])((?:super\s*::\s*)+|self\s*::)", text):
+        ups = m.group(1).count("super")
+        if ups > len(module):
+            continue
+        base = list(module[: len(module) - ups]) if ups else list(module)
+        use_tree(text, m.end(), base, paths)
     return paths
 
 
@@ -96,7 +103,7 @@ def graph(src):
     edges = {m: set() for m in mods}
     for m, path in mods.items():
         with open(path) as f:
-            for dep in dependencies(f.read()):
+            for dep in dependencies(f.read(), tuple(m.split("::"))):
                 target = resolve(dep, mods)
                 if target and not related(m, target):
                     edges[m].add(target)
@@ -165,7 +172,8 @@ def self_test():
         "lib.rs": "pub mod a; pub mod b; pub mod c;",
         "a.rs": "use crate::{b::{Thing, other}, c};\n// crate::c::in_a_comment\n",
         "b/mod.rs": "pub mod inner;\nfn f() { crate::c::call(); }",
-        "b/inner.rs": "use crate::b::Parent; // a child naming its parent is no cycle",
+        "b/inner.rs": "use crate::b::Parent; // a child naming its parent is no cycle\nuse super::sibling::X;",
+        "b/sibling.rs": "fn f() { super::super::c::g(); }",
         "c.rs": "const S: &str = \"crate::a::in_a_string\";",
     }
     with tempfile.TemporaryDirectory() as root:
@@ -174,7 +182,8 @@ def self_test():
             with open(os.path.join(root, name), "w") as f:
                 f.write(text)
         edges = graph(root)
-        assert edges == {"a": {"b", "c"}, "b": {"c"}, "b::inner": set(), "c": set()}, edges
+        assert edges == {"a": {"b", "c"}, "b": {"c"}, "b::inner": {"b::sibling"}, "b::sibling": {"c"},
+                         "c": set()}, edges
         assert cycles(edges) == [], "a one-way tree"
         with open(os.path.join(root, "c.rs"), "w") as f:
             f.write("use crate::a::Thing;")
