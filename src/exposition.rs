@@ -129,17 +129,14 @@ pub struct Exposition {
     pub openmetrics_bytes: usize,
     /// Samples in one rendering.
     pub series: usize,
-    /// Samples of each family of the catalog, in catalog order.
-    pub family_series: Vec<usize>,
 }
 
 impl Exposition {
     /// Renders every family of the catalog in both formats.
     pub fn render(families: &[Family], inputs: &Inputs<'_>) -> Exposition {
-        let (text_gzip, text_bytes, family_series) = gzip_render(families, inputs, Format::Text);
+        let (text_gzip, text_bytes, series) = gzip_render(families, inputs, Format::Text);
         let (openmetrics_gzip, openmetrics_bytes, _) = gzip_render(families, inputs, Format::OpenMetrics);
-        let series = family_series.iter().sum();
-        Exposition { text_gzip, openmetrics_gzip, text_bytes, openmetrics_bytes, series, family_series }
+        Exposition { text_gzip, openmetrics_gzip, text_bytes, openmetrics_bytes, series }
     }
 
     /// The compressed body for a format.
@@ -181,7 +178,7 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-fn gzip_render(families: &[Family], inputs: &Inputs<'_>, format: Format) -> (Bytes, usize, Vec<usize>) {
+fn gzip_render(families: &[Family], inputs: &Inputs<'_>, format: Format) -> (Bytes, usize, usize) {
     // Fast compression: the text is highly repetitive, and rendering happens on every refresh.
     let encoder = GzEncoder::new(Vec::new(), Compression::new(3));
     let mut counting = Counting { inner: io::BufWriter::with_capacity(64 * 1024, encoder), bytes: 0 };
@@ -193,24 +190,16 @@ fn gzip_render(families: &[Family], inputs: &Inputs<'_>, format: Format) -> (Byt
 }
 
 /// Writes the whole exposition, every family of the catalog in order; returns the
-/// number of samples of each family.
-pub fn render(
-    families: &[Family],
-    inputs: &Inputs<'_>,
-    format: Format,
-    out: &mut impl Write,
-) -> io::Result<Vec<usize>> {
+/// number of samples.
+pub fn render(families: &[Family], inputs: &Inputs<'_>, format: Format, out: &mut impl Write) -> io::Result<usize> {
     let mut w = Writer { out, format, series: 0, name: String::new() };
-    let mut counts = Vec::with_capacity(families.len());
     for family in families {
-        let before = w.series;
         w.header(family.name, family.kind, &family.help, family.unit)?;
         w.name = family.sample_name();
         family.samples(inputs, &mut w)?;
-        counts.push(w.series - before);
     }
     w.finish()?;
-    Ok(counts)
+    Ok(w.series)
 }
 
 /// Writes families and samples in one format.
