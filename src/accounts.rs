@@ -198,7 +198,7 @@ pub struct FleetParts {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub regions: Vec<String>,
-    pub hub: Arc<Store>,
+    pub store: Arc<Store>,
 }
 
 /// Every target of every account this replica collects.
@@ -416,7 +416,7 @@ impl Fleet {
             if let Some(task) = t.task {
                 task.abort();
             }
-            self.p.hub.unregister(t.slot);
+            self.p.store.unregister(t.slot);
         }
         if let Some(id) = member.spec.id.as_deref() {
             self.p.parts.metrics.forget_account(id);
@@ -447,9 +447,9 @@ impl Fleet {
                     clock: self.p.clock.clone(),
                     publishes_global_quotas: global.as_deref() == Some(region.as_str()),
                 };
-                let slot = self.p.hub.register();
+                let slot = self.p.store.register();
                 let target = Target { region: region.clone() };
-                let runner = TargetRunner::new(slot, target, ctx, self.p.hub.clone(), identity.clone());
+                let runner = TargetRunner::new(slot, target, ctx, self.p.store.clone(), identity.clone());
                 let patches = runner.patches();
                 TargetHandle {
                     region: region.clone(),
@@ -464,7 +464,7 @@ impl Fleet {
         Member { spec, targets }
     }
 
-    /// Tells the hub which accounts are covered, with their names, and whether they
+    /// Tells the store which accounts are covered, with their names, and whether they
     /// are known.
     async fn publish_accounts(&self, settled: bool) {
         let members = self.members.lock().await;
@@ -483,7 +483,7 @@ impl Fleet {
             region: org.region().to_owned(),
             status,
         });
-        self.p.hub.set_accounts(accounts, discovery, settled);
+        self.p.store.set_accounts(accounts, discovery, settled);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Start-up: turns a configuration and an AWS SDK configuration into a running exporter.
 //!
 //! [`build`] binds the listener (port 0 in tests), creates one runner per target and
-//! the snapshot hub; [`App::run_until`] serves and, when scheduling is on, refreshes
+//! the snapshot store; [`App::run_until`] serves and, when scheduling is on, refreshes
 //! each target on its own cadences until shutdown. Tests keep scheduling off and drive
 //! refreshes through [`AppHandle`].
 
@@ -152,8 +152,8 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         history_days: config.forecast_history_days,
         refresh_intervals: refresh_intervals(&config),
     };
-    let hub = Store::new();
-    let renderer = Renderer::new(hub.clone(), Arc::new(crate::metrics::catalog(&help)), metrics.clone());
+    let store = Store::new();
+    let renderer = Renderer::new(store.clone(), Arc::new(crate::metrics::catalog(&help)), metrics.clone());
     let config = Arc::new(config);
     let fleet = Arc::new(Fleet::new(FleetParts {
         base: sdk_config.clone(),
@@ -161,7 +161,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         config: config.clone(),
         clock: clock.clone(),
         regions: regions.clone(),
-        hub: hub.clone(),
+        store: store.clone(),
     }));
     let discovered = fleet.sync().await;
     // The write roles' sessions: named apart from the read roles' in CloudTrail.
@@ -174,7 +174,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         };
         let receiver = Receiver::new(ReceiverParts {
             config: Arc::new(config.increase.clone()),
-            hub: hub.clone(),
+            store: store.clone(),
             clock: clock.clone(),
             sdk_config: receiver_sdk.clone(),
             ledger_sdk_config: sdk_config.clone(),
@@ -194,7 +194,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
     let otlp = otlp
         .map(|s| {
             let source = crate::otlp::Source {
-                store: hub.clone(),
+                store: store.clone(),
                 families: renderer.families().clone(),
                 metrics: metrics.clone(),
                 on_push: Arc::new({
@@ -208,7 +208,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
     Ok(App {
         listener,
         local_addr,
-        handle: AppHandle { store: hub, renderer, metrics, receiver: receiver.clone(), fleet },
+        handle: AppHandle { store, renderer, metrics, receiver: receiver.clone(), fleet },
         schedule,
         limits_interval: config.limits_refresh_interval,
         usage_interval: config.usage_refresh_interval,
@@ -238,7 +238,8 @@ fn limit_refresh(clock: Arc<dyn Clock>, fleet: Arc<Fleet>) -> LimitRefresh {
                     && let Some(generation) = patches.apply(patch.clone())
                 {
                     tracing::info!(quota = %key, aws.region = %region, limit = value, "limit raised after an approved increase");
-                    let _ = tokio::time::timeout(Duration::from_secs(2), patches.hub().wait_rendered(generation)).await;
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(2), patches.store().wait_rendered(generation)).await;
                 }
             }
         })

@@ -29,19 +29,19 @@ pub struct LimitPatch {
 }
 
 /// Raises a published limit at once, without waiting for (or locking) the target's
-/// refresh: the patch goes into the hub now and into the runner's own data when it
+/// refresh: the patch goes into the store now and into the runner's own data when it
 /// next publishes. Shared by the runner and the increase receiver.
 #[derive(Debug)]
 pub struct LimitPatches {
     index: usize,
-    hub: Arc<Store>,
+    store: Arc<Store>,
     pending: Mutex<Vec<LimitPatch>>,
 }
 
 impl LimitPatches {
-    /// The hub the target publishes into.
-    pub fn hub(&self) -> &Arc<Store> {
-        &self.hub
+    /// The store the target publishes into.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     /// Applies `patch` to the target's published snapshot and keeps it for the runner.
@@ -49,7 +49,7 @@ impl LimitPatches {
     /// the quota.
     pub fn apply(&self, patch: LimitPatch) -> Option<u64> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let generation = self.hub.patch(self.index, |snapshot| {
+        let generation = self.store.patch(self.index, |snapshot| {
             let mut quotas = (*snapshot.quotas).clone();
             patch_inventory(&mut quotas, &patch)
                 .then(|| TargetSnapshot { quotas: Arc::new(quotas), ..snapshot.clone() })
@@ -83,21 +83,21 @@ pub struct TargetRunner {
     data: TargetData,
     statuses: BTreeMap<Source, SourceStatus>,
     full_refreshes: u64,
-    hub: Arc<Store>,
+    store: Arc<Store>,
     patches: Arc<LimitPatches>,
 }
 
 impl TargetRunner {
-    /// A runner publishing into `hub`'s slot `index`; `identity` is shared by the
+    /// A runner publishing into `store`'s slot `index`; `identity` is shared by the
     /// account's targets, so that STS is asked once per account.
     pub fn new(
         index: usize,
         target: Target,
         ctx: TargetContext,
-        hub: Arc<Store>,
+        store: Arc<Store>,
         identity: Arc<crate::identity::Identity>,
     ) -> TargetRunner {
-        let patches = Arc::new(LimitPatches { index, hub: hub.clone(), pending: Mutex::new(Vec::new()) });
+        let patches = Arc::new(LimitPatches { index, store: store.clone(), pending: Mutex::new(Vec::new()) });
         TargetRunner {
             index,
             target,
@@ -106,7 +106,7 @@ impl TargetRunner {
             data: TargetData::default(),
             statuses: BTreeMap::new(),
             full_refreshes: 0,
-            hub,
+            store,
             patches,
         }
     }
@@ -287,6 +287,6 @@ impl TargetRunner {
             statuses: self.statuses.clone(),
             complete_rounds: self.full_refreshes,
         };
-        self.hub.publish(self.index, Arc::new(snapshot))
+        self.store.publish(self.index, Arc::new(snapshot))
     }
 }

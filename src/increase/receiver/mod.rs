@@ -154,7 +154,7 @@ pub struct Receiver {
     ledger: Mutex<LedgerSlot>,
     /// Set while one caller opens the ledger, so that others do not wait for it.
     opening: std::sync::atomic::AtomicBool,
-    hub: Arc<Store>,
+    store: Arc<Store>,
     clock: Arc<dyn Clock>,
     /// The SDK configuration of the receiver's calls: the write role's, if one is set.
     sdk_config: aws_config::SdkConfig,
@@ -201,7 +201,7 @@ impl Drop for Inflight<'_> {
 /// Everything a receiver needs from start-up.
 pub struct ReceiverParts {
     pub config: Arc<IncreaseConfig>,
-    pub hub: Arc<Store>,
+    pub store: Arc<Store>,
     pub clock: Arc<dyn Clock>,
     /// The receiver's AWS calls: the write role's configuration, if one is set.
     pub sdk_config: aws_config::SdkConfig,
@@ -233,7 +233,7 @@ impl Receiver {
                 wait: LEDGER_RETRY_FIRST,
             }),
             opening: std::sync::atomic::AtomicBool::new(false),
-            hub: parts.hub,
+            store: parts.store,
             clock: parts.clock,
             sdk_config: parts.sdk_config,
             ledger_sdk_config: parts.ledger_sdk_config,
@@ -409,7 +409,7 @@ impl Receiver {
             Ok(a) => a,
             Err(e) => return self.fail_unclaimed(l, entry, &e).await,
         };
-        let snapshot = self.hub.snapshot();
+        let snapshot = self.store.snapshot();
         let cx = decision::Context {
             config: &self.config,
             own_account: &own_account,

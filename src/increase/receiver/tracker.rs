@@ -75,7 +75,7 @@ impl Receiver {
         }
         // With nothing open and nothing shown, the pass changed nothing: no re-render
         // of the whole exposition every poll.
-        if had_open || !self.hub.snapshot().increase_requests.is_empty() {
+        if had_open || !self.store.snapshot().increase_requests.is_empty() {
             self.publish_view(l).await;
         }
         Ok(())
@@ -225,8 +225,8 @@ impl Receiver {
     pub async fn publish_view(&self, l: &Ledger) {
         match l.list(Listing::Open, 10_000).await {
             Ok(open) => {
-                let generation = self.hub.set_increase_requests(open);
-                let _ = tokio::time::timeout(Duration::from_secs(2), self.hub.wait_rendered(generation)).await;
+                let generation = self.store.set_increase_requests(open);
+                let _ = tokio::time::timeout(Duration::from_secs(2), self.store.wait_rendered(generation)).await;
             }
             Err(e) => tracing::warn!(error = %e, "cannot list open increase requests for the metrics"),
         }
