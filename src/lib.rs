@@ -9,6 +9,7 @@
 pub mod config;
 pub mod model;
 pub mod clock;
+pub mod errors;
 pub mod ratelimit;
 pub mod supervise;
 pub mod aws;
@@ -26,6 +27,7 @@ pub mod otlp;
 pub mod increase;
 pub mod server;
 pub mod startup;
+pub mod check;
 pub mod report;
 pub mod table;
 #[cfg(feature = "demo")]

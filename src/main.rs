@@ -2,7 +2,9 @@
 //! logs, then the library does the work.
 
 use anyhow::bail;
-use aws_quota_exporter::{config, increase, otlp, report, startup};
+use std::process::ExitCode;
+
+use aws_quota_exporter::{check, config, increase, otlp, report, startup};
 use clap::Parser;
 
 /// The command line. `--help` prints the configuration table too, so clap's own help
@@ -34,6 +36,20 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Whether a change fits the quotas: exit 0 fits, 1 exceeds, 2 cannot assess.
+    #[command(disable_help_flag = true)]
+    Check {
+        #[arg(long)]
+        needs: std::path::PathBuf,
+        /// A running exporter's /metrics instead of AWS.
+        #[arg(long)]
+        from: Option<String>,
+        /// The share of the limit a quota must stay below, from 0.01 to 1.
+        #[arg(long, default_value_t = 0.9)]
+        threshold: f64,
+        #[arg(long, value_enum, default_value_t = CheckOutput::Table)]
+        output: CheckOutput,
+    },
     /// The automatic increase ledger.
     #[command(disable_help_flag = true)]
     Requests {
@@ -60,19 +76,26 @@ enum Action {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CheckOutput {
+    Table,
+    Json,
+    Junit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Output {
     Table,
     Json,
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     // The error and its causes on one line, without the backtrace `RUST_BACKTRACE` would add:
     // a configuration mistake is not a crash.
     match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("Error: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
@@ -97,15 +120,21 @@ fn usage_error(e: &clap::Error) -> anyhow::Error {
     }
 }
 
-fn run() -> anyhow::Result<()> {
+fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::try_parse().map_err(|e| usage_error(&e))?;
     if cli.help {
         print!("{}", config::help_text());
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     if cli.version {
         println!("aws-quota-exporter {}", env!("CARGO_PKG_VERSION"));
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(Command::Check { threshold, .. }) = &cli.command
+        && !(0.01..=1.0).contains(threshold)
+    {
+        eprintln!("Error: --threshold {threshold} is not a share of the limit from 0.01 to 1, e.g. 0.9");
+        return Ok(ExitCode::from(2));
     }
     let service = match &cli.command {
         Some(Command::Quotas { service: None, .. }) => bail!("quotas needs --service, e.g. quotas --service ec2"),
@@ -129,11 +158,29 @@ fn run() -> anyhow::Result<()> {
     };
     init_logging(&log_level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        None => runtime.block_on(startup::serve(config, otlp, shutdown_signal())),
+        None => done(runtime.block_on(startup::serve(config, otlp, shutdown_signal()))),
         Some(Command::Quotas { regions, output, .. }) => {
             let service = service.unwrap_or_default();
-            runtime.block_on(report::run(config, &service, regions, output == Output::Json))
+            done(runtime.block_on(report::run(config, &service, regions, output == Output::Json)))
+        }
+        Some(Command::Check { needs, from, threshold, output }) => {
+            let output = match output {
+                CheckOutput::Table => check::Output::Table,
+                CheckOutput::Json => check::Output::Json,
+                CheckOutput::Junit => check::Output::Junit,
+            };
+            // Exit 2, never 1: a change that cannot be assessed is not a pass, nor a
+            // verdict on the change.
+            Ok(match runtime.block_on(check::run(config, &needs, from.as_deref(), threshold, output)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("Error: cannot assess the change: {e}");
+                    ExitCode::from(2)
+                }
+            })
         }
         Some(Command::Requests { open, limit, output, by, action }) => {
             let what = match action {
@@ -141,7 +188,7 @@ fn run() -> anyhow::Result<()> {
                 Some(Action::Approve { id }) => increase::cli::Requests::Approve(id),
                 Some(Action::Reject { id }) => increase::cli::Requests::Reject(id),
             };
-            runtime.block_on(increase::cli::run(config, what, by))
+            done(runtime.block_on(increase::cli::run(config, what, by)))
         }
     }
 }

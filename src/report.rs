@@ -166,7 +166,6 @@ pub async fn run(
     regions: Vec<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    use std::sync::Arc;
     if !regions.is_empty() {
         config.regions = regions;
     }
@@ -174,31 +173,10 @@ pub async fn run(
     config.exclude_services.clear();
     // Bedrock's runtime metrics only serve the Bedrock report.
     config.bedrock = service == "bedrock";
-    let asked_to_discover = config.accounts.organizations.is_some();
-    let (_sim, sdk_config) = crate::startup::sdk_config(&mut config).await?;
-    // The demo's report is the management account's, unless discovery was asked for.
-    if config.demo && !asked_to_discover {
-        config.accounts.organizations = None;
-    }
-    let settings = crate::startup::Settings {
-        config,
-        sdk_config,
-        clock: Arc::new(crate::clock::SystemClock),
-        schedule: false,
-        otlp: None,
-    };
-    let snapshot = crate::startup::collect_once(settings).await?;
+    let snapshot = crate::startup::collect_for_command(config).await?;
     let rows = rows(&snapshot, service);
     print!("{}", if json { self::json(&rows) } else { table(&rows) });
-    let failures: Vec<String> = snapshot
-        .targets
-        .iter()
-        .flat_map(|t| t.statuses.iter().map(move |(source, s)| (t, source, s)))
-        .filter_map(|(t, source, s)| {
-            let error = s.error.as_ref()?;
-            Some(format!("{} {}: {error}", t.target.region, source.as_str()))
-        })
-        .collect();
+    let failures = snapshot.failures();
     if !failures.is_empty() {
         anyhow::bail!("some of the data could not be read:\n  {}", failures.join("\n  "));
     }

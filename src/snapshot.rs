@@ -83,6 +83,17 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Every source that failed at its latest refresh, as `region source: error`.
+    pub fn failures(&self) -> Vec<String> {
+        self.targets
+            .iter()
+            .flat_map(|t| t.statuses.iter().map(move |(source, s)| (t, source, s)))
+            .filter_map(|(t, source, s)| {
+                Some(format!("{} {}: {}", t.target.region, source.as_str(), s.error.as_ref()?))
+            })
+            .collect()
+    }
+
     /// Whether an account's collection works: at its latest refresh, some source of
     /// some region succeeded. `None` until a target of the account has refreshed.
     pub fn account_up(&self, account_id: &str) -> Option<bool> {

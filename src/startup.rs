@@ -401,3 +401,16 @@ pub async fn serve(
     tracing::info!("stopped");
     Ok(())
 }
+
+/// One full refresh with `config` for a one-shot command (`quotas`, `check`): of the
+/// demo estate (its management account only, unless discovery was asked for) or of AWS.
+pub async fn collect_for_command(mut config: Config) -> anyhow::Result<crate::snapshot::Snapshot> {
+    let asked_to_discover = config.accounts.organizations.is_some();
+    let (_sim, sdk_config) = sdk_config(&mut config).await?;
+    if config.demo && !asked_to_discover {
+        config.accounts.organizations = None;
+    }
+    let settings =
+        Settings { config, sdk_config, clock: Arc::new(crate::clock::SystemClock), schedule: false, otlp: None };
+    Ok(collect_once(settings).await?)
+}

@@ -118,7 +118,7 @@ impl Transport {
         match self {
             Transport::Grpc { client, metadata } => {
                 let mut client = client.clone();
-                client.ready().await.map_err(|e| SendError::Connection(chain(&e)))?;
+                client.ready().await.map_err(|e| SendError::Connection(crate::errors::chain(&e)))?;
                 let mut call = tonic::Request::new(Bytes::from(request));
                 *call.metadata_mut() = metadata.clone();
                 let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
@@ -150,7 +150,7 @@ impl HttpTransport {
                 HttpClient::Plain(c) => c.request(req).await,
                 HttpClient::Tls(c) => c.request(req).await,
             }
-            .map_err(|e| SendError::Connection(chain(&e)))?;
+            .map_err(|e| SendError::Connection(crate::errors::chain(&e)))?;
             let status = response.status();
             let body = response.into_body().collect().await.map_err(|e| SendError::Connection(e.to_string()))?;
             if status.is_success() {
@@ -207,16 +207,4 @@ impl tonic::codec::Decoder for Raw {
         bytes::Buf::advance(src, remaining);
         Ok(Some(()))
     }
-}
-
-/// An error with its causes, which say what went wrong (refused, TLS).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

@@ -9,6 +9,7 @@ compile_error!(
 
 mod bedrock;
 mod calls;
+mod check;
 mod cli;
 mod dynamodb;
 mod estate;

@@ -1,0 +1,134 @@
+//! `aws-quota-exporter check`, the deployment gate, as CI runs it: the binary, a needs
+//! file, and either the demo estate through the collectors or a running exporter's
+//! `/metrics` (then no AWS call at all). Exit 0 fits, 1 exceeds, 2 cannot assess.
+
+use std::process::{Command, Output};
+
+use crate::helpers::spawn_app;
+
+fn check(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aws-quota-exporter"))
+        .arg("check")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .expect("the binary runs")
+}
+
+fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A needs file in a temporary directory, removed on drop.
+struct NeedsFile(std::path::PathBuf);
+
+impl NeedsFile {
+    fn new(text: &str) -> NeedsFile {
+        let path = std::env::temp_dir().join(format!("aqe-needs-{}-{}.yaml", std::process::id(), fastrand::u64(..)));
+        std::fs::write(&path, text).expect("written");
+        NeedsFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 path")
+    }
+}
+
+impl Drop for NeedsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn against_the_demo_the_example_that_fits_exits_0_and_the_other_exits_1_with_its_arithmetic() {
+    let fits = check(&["--demo", "--needs", &example("needs-fits.yaml")]);
+    assert_eq!(fits.status.code(), Some(0), "{}", String::from_utf8_lossy(&fits.stderr));
+    let table = String::from_utf8(fits.stdout).expect("utf-8");
+    assert_eq!(table.lines().filter(|l| l.ends_with("fits")).count(), 2, "{table}");
+
+    let exceeds = check(&["--demo", "--needs", &example("needs-exceeds.yaml")]);
+    assert_eq!(exceeds.status.code(), Some(1), "{}", String::from_utf8_lossy(&exceeds.stderr));
+    let table = String::from_utf8(exceeds.stdout).expect("utf-8");
+    assert!(
+        table.contains("ec2/L-1216C47A (Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances) in 111122223333 \
+                        us-east-1: 544 now + 64 added = 608 of 640, 95.0% of the limit, at or above the threshold of 90.0%"),
+        "{table}"
+    );
+    assert_eq!(table.lines().filter(|l| l.ends_with("EXCEEDS")).count(), 1, "only the Standard vCPUs: {table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_a_running_exporter_it_reads_metrics_makes_no_aws_call_and_judges_at_the_threshold() {
+    let app = spawn_app().await;
+    let m = app.refresh().await;
+    let labels = [("cloud_region", "eu-west-1"), ("service_code", "ec2"), ("quota_code", "L-1216C47A")];
+    let limit = m.value("aws_quota_limit", &labels).expect("a limit");
+    let usage = m.value("aws_quota_usage", &labels).expect("a usage");
+    let room = 0.9 * limit - usage;
+    assert!(room > 2.0, "the test estate leaves room below 90 %: {usage} of {limit}");
+    let url = format!("{}/metrics", app.address);
+    let calls = app.sim.calls().total();
+
+    let needs = |add: f64| NeedsFile::new(&format!("- region: eu-west-1\n  quota: ec2/L-1216C47A\n  add: {add}\n"));
+    let below = needs((room - 1.0).floor());
+    let out = check(&["--from", &url, "--needs", below.path(), "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["fits"], true);
+    assert_eq!(json["quotas"][0]["limit"], limit);
+    assert_eq!(json["quotas"][0]["usage"], usage);
+    assert_eq!(json["quotas"][0]["after"], usage + (room - 1.0).floor());
+
+    let at = needs(room.ceil());
+    let out = check(&["--from", &url, "--needs", at.path(), "--output", "junit"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let xml = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(xml.contains("tests=\"1\" failures=\"1\"") && xml.contains("<failure message="), "{xml}");
+    // A lower threshold of its own turns the fitting change into one that does not.
+    let out = check(&["--from", &url, "--needs", below.path(), "--threshold", "0.5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(app.sim.calls().total(), calls, "the gate made no AWS call");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_be_assessed_exits_2_with_a_clear_message_never_a_pass() {
+    let app = spawn_app().await;
+    app.refresh().await;
+    let url = format!("{}/metrics", app.address);
+    let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    let unknown = NeedsFile::new("- {region: eu-west-1, quota: ec2/L-00000000, add: 1}\n");
+    let out = check(&["--from", &url, "--needs", unknown.path()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("ec2/L-00000000 in eu-west-1: no such quota in the data"), "{}", stderr(&out));
+
+    let negative = NeedsFile::new("- {region: eu-west-1, quota: ec2/L-1216C47A, add: -4}\n");
+    let out = check(&["--from", &url, "--needs", negative.path()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("entry 1: add -4 is not an amount of at least 0"), "{}", stderr(&out));
+
+    let plan = NeedsFile::new(r#"{"format_version": "1.2", "resource_changes": [{"type": "aws_instance"}]}"#);
+    let out = check(&["--from", &url, "--needs", plan.path()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not a needs file"), "{}", stderr(&out));
+
+    let fine = NeedsFile::new("- {region: eu-west-1, quota: ec2/L-1216C47A, add: 1}\n");
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let dead = format!("http://{}/metrics", closed.local_addr().expect("bound"));
+    drop(closed);
+    let out = check(&["--from", &dead, "--needs", fine.path()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(&format!("cannot read the exporter's metrics at {dead}")), "{}", stderr(&out));
+
+    let out = check(&["--from", &url, "--needs", fine.path(), "--threshold", "90"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--threshold 90 is not a share of the limit from 0.01 to 1"), "{}", stderr(&out));
+
+    let out = check(&["--from", &url, "--needs", "/nonexistent/needs.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot read /nonexistent/needs.yaml"), "{}", stderr(&out));
+    app.stop().await;
+}
