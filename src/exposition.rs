@@ -50,7 +50,12 @@ pub struct Renderer {
     /// Set once an exposition of a complete store has been rendered.
     ready: AtomicBool,
     requested: Notify,
+    /// When a render for live counters was last asked for.
+    last_live_request: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// The shortest time between two renders asked for by live counters alone.
+pub const LIVE_RENDER_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Renderer {
     /// A renderer of `store` with the catalog `families`, with a first exposition (of
@@ -63,6 +68,7 @@ impl Renderer {
             exposition: RwLock::new(Arc::new(Exposition::default())),
             ready: AtomicBool::new(false),
             requested: Notify::new(),
+            last_live_request: std::sync::Mutex::new(None),
         });
         renderer.render();
         renderer
@@ -84,9 +90,20 @@ impl Renderer {
         self.ready.load(Ordering::SeqCst)
     }
 
-    /// Asks for a render without new data: the live counters changed (an OTLP push).
-    pub fn request_render(&self) {
+    /// Asks for a render without new data, because live counters changed (an OTLP
+    /// push counted its requests), unless such a render was asked for less than
+    /// [`LIVE_RENDER_EVERY`] ago: a render of the whole exposition costs far more than a
+    /// push, so `/metrics` counts pushes at most that late and a short push interval
+    /// does not multiply renders. Returns whether a render was asked for.
+    pub fn request_render(&self) -> bool {
+        let now = std::time::Instant::now();
+        let mut last = self.last_live_request.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| now.duration_since(at) < LIVE_RENDER_EVERY) {
+            return false;
+        }
+        *last = Some(now);
         self.requested.notify_one();
+        true
     }
 
     /// Renders the current snapshot and swaps it in.
@@ -324,6 +341,16 @@ fn write_value(out: &mut impl Write, v: f64) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_counters_ask_for_a_render_at_most_once_a_minute() {
+        let store = Store::new();
+        let renderer = Renderer::new(store, Arc::new(Vec::new()), Arc::new(SelfMetrics::new()));
+        assert!(renderer.request_render(), "the first push is counted at once");
+        assert!(!renderer.request_render(), "the next within a minute waits for the next render");
+        *renderer.last_live_request.lock().expect("not poisoned") = Some(std::time::Instant::now() - LIVE_RENDER_EVERY);
+        assert!(renderer.request_render(), "a minute later, again");
+    }
 
     fn label(v: &str) -> String {
         let mut out = Vec::new();

@@ -199,7 +199,9 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
                 metrics: metrics.clone(),
                 on_push: Arc::new({
                     let renderer = renderer.clone();
-                    move || renderer.request_render()
+                    move || {
+                        renderer.request_render();
+                    }
                 }),
             };
             crate::otlp::OtlpOutput::start(&s, source, config.otlp_max_points_per_request)
