@@ -377,22 +377,12 @@ async fn scrape(
 }
 
 /// nginx from Debian (`apt-get install nginx-light`), serving one pre-compressed file at
-/// `/metrics` on a loopback port, as a static file server does; stopped on drop.
+/// `/metrics` on a loopback port, as a static file server does; stopped, and its
+/// directory removed, on drop.
 struct Nginx {
     url: String,
     child: std::process::Child,
-    _dir: tempdir::Dir,
-}
-
-mod tempdir {
-    /// A directory removed on drop.
-    pub struct Dir(pub std::path::PathBuf);
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    dir: std::path::PathBuf,
 }
 
 impl Nginx {
@@ -425,7 +415,7 @@ impl Nginx {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Nginx { url: format!("http://127.0.0.1:{port}/metrics"), child, _dir: tempdir::Dir(dir) }
+        Nginx { url: format!("http://127.0.0.1:{port}/metrics"), child, dir }
     }
 }
 
@@ -433,6 +423,7 @@ impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -288,7 +288,7 @@ pub fn assess(needs: &[Need], inventory: &Inventory, threshold: f64) -> Result<V
 }
 
 fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v:.2}") }
+    crate::report::number(Some(v))
 }
 
 fn percent(ratio: f64) -> String {
@@ -397,8 +397,8 @@ pub fn junit(rows: &[Row], threshold: f64) -> String {
     out
 }
 
-/// How the result is printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the result is printed (`--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
     Table,
     Json,

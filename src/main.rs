@@ -47,8 +47,8 @@ enum Command {
         /// The share of the limit a quota must stay below, from 0.01 to 1.
         #[arg(long, default_value_t = 0.9)]
         threshold: f64,
-        #[arg(long, value_enum, default_value_t = CheckOutput::Table)]
-        output: CheckOutput,
+        #[arg(long, value_enum, default_value_t = check::Output::Table)]
+        output: check::Output,
     },
     /// The automatic increase ledger.
     #[command(disable_help_flag = true)]
@@ -73,13 +73,6 @@ enum Action {
     Approve { id: String },
     #[command(disable_help_flag = true)]
     Reject { id: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum CheckOutput {
-    Table,
-    Json,
-    Junit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -166,11 +159,6 @@ fn run() -> anyhow::Result<ExitCode> {
             done(runtime.block_on(report::run(config, &service, regions, output == Output::Json)))
         }
         Some(Command::Check { needs, from, threshold, output }) => {
-            let output = match output {
-                CheckOutput::Table => check::Output::Table,
-                CheckOutput::Json => check::Output::Json,
-                CheckOutput::Junit => check::Output::Junit,
-            };
             // Exit 2, never 1: a change that cannot be assessed is not a pass, nor a
             // verdict on the change.
             Ok(match runtime.block_on(check::run(config, &needs, from.as_deref(), threshold, output)) {

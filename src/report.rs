@@ -141,7 +141,9 @@ pub fn table(rows: &[Row]) -> String {
 }
 
 /// A value for the table: whole numbers with thousands separators, others to two places.
-fn number(v: Option<f64>) -> String {
+/// A number as the command line prints it: whole numbers grouped by thousands, others
+/// with two decimals, `-` for none.
+pub(crate) fn number(v: Option<f64>) -> String {
     let Some(v) = v else { return "-".into() };
     if v.fract() == 0.0 && v.abs() < 1e15 {
         let digits = (v.abs() as u64).to_string();

@@ -225,11 +225,6 @@ impl Store {
         self.published.subscribe()
     }
 
-    /// The latest generation.
-    pub fn generation(&self) -> u64 {
-        *self.published.borrow()
-    }
-
     /// Said by the renderer: its exposition now includes `generation`.
     pub fn mark_rendered(&self, generation: u64) {
         self.rendered.send_if_modified(|g| {

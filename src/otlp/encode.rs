@@ -108,8 +108,8 @@ pub fn encode(
     push: Push<'_>,
     emit: &mut dyn FnMut(Vec<u8>) -> bool,
 ) -> usize {
-    let Push { resource, max_points, max_bytes, output_start, now, counters } = push;
-    let mut requests = Requests::new(resource, max_points, max_bytes, output_start, now, counters, emit);
+    let now = push.now;
+    let mut requests = Requests::new(push, emit);
     for (index, family) in families.iter().enumerate() {
         requests.begin_metric(index, Header::of(family));
         // Walking into memory cannot fail; a stop leaves the rest unwalked.
@@ -226,16 +226,8 @@ struct Requests<'p, 'e> {
 }
 
 impl<'p, 'e> Requests<'p, 'e> {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        resource: &[(String, String)],
-        max_points: usize,
-        max_bytes: usize,
-        output_start: u64,
-        now: u64,
-        counters: &'p mut CounterStarts,
-        emit: &'e mut dyn FnMut(Vec<u8>) -> bool,
-    ) -> Requests<'p, 'e> {
+    fn new(push: Push<'p>, emit: &'e mut dyn FnMut(Vec<u8>) -> bool) -> Requests<'p, 'e> {
+        let Push { resource, max_points, max_bytes, output_start, now, counters } = push;
         let mut encoded_resource = Vec::new();
         for (k, v) in resource {
             put_key_value(&mut encoded_resource, FIELD_1, k, v);
@@ -423,7 +415,8 @@ mod tests {
             true
         };
         let resource = [("service.name".to_owned(), "aws-quota-exporter".to_owned())];
-        let mut r = Requests::new(&resource, max_points, max_bytes, 100, 200, counters, &mut emit);
+        let push = Push { resource: &resource, max_points, max_bytes, output_start: 100, now: 200, counters };
+        let mut r = Requests::new(push, &mut emit);
         for (i, (h, points)) in metrics.iter().enumerate() {
             r.begin_metric(i, h.clone());
             for (labels, v) in points {
@@ -541,7 +534,15 @@ mod tests {
         };
         let mut counters = CounterStarts::default();
         let resource = [("service.name".to_owned(), "x".to_owned())];
-        let mut r = Requests::new(&resource, 10, MAX_REQUEST_BYTES, 0, 200, &mut counters, &mut emit);
+        let push = Push {
+            resource: &resource,
+            max_points: 10,
+            max_bytes: MAX_REQUEST_BYTES,
+            output_start: 0,
+            now: 200,
+            counters: &mut counters,
+        };
+        let mut r = Requests::new(push, &mut emit);
         r.begin_metric(0, Header { name: "c".into(), description: String::new(), unit: String::new(), counter: true });
         r.point(&[("k", ""), ("a", "b")], 0.0);
         r.end_metric();

@@ -145,7 +145,8 @@ impl OtlpOutput {
 
 impl Pusher {
     /// One push of the whole snapshot: requests are encoded on a blocking thread and sent
-    /// one at a time as they come, so at most two requests' worth of points exist at once.
+    /// one at a time as they come, so at most three requests' bytes exist at once (one
+    /// being sent, one handed over, one being written).
     async fn push(self: &Arc<Self>) -> Pushed {
         let mut counters = self.counters.lock().await;
         let taken = std::mem::take(&mut *counters);

@@ -7,11 +7,16 @@ use std::process::{Command, Output};
 use crate::helpers::spawn_app;
 
 fn check(args: &[&str]) -> Output {
+    check_with(args, &[])
+}
+
+fn check_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aws-quota-exporter"))
         .arg("check")
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
         .output()
         .expect("the binary runs")
 }
@@ -69,11 +74,20 @@ async fn from_a_running_exporter_it_reads_metrics_makes_no_aws_call_and_judges_a
     let room = 0.9 * limit - usage;
     assert!(room > 2.0, "the test estate leaves room below 90 %: {usage} of {limit}");
     let url = format!("{}/metrics", app.address);
+    // The binary could reach the simulated AWS: were it to call AWS, the call log would say.
+    let endpoint = app.sim.endpoint_url();
+    let aws = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", crate::estate::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", "test-secret"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
     let calls = app.sim.calls().total();
 
     let needs = |add: f64| NeedsFile::new(&format!("- region: eu-west-1\n  quota: ec2/L-1216C47A\n  add: {add}\n"));
     let below = needs((room - 1.0).floor());
-    let out = check(&["--from", &url, "--needs", below.path(), "--output", "json"]);
+    let out = check_with(&["--from", &url, "--needs", below.path(), "--output", "json"], &aws);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(json["fits"], true);
@@ -82,12 +96,12 @@ async fn from_a_running_exporter_it_reads_metrics_makes_no_aws_call_and_judges_a
     assert_eq!(json["quotas"][0]["after"], usage + (room - 1.0).floor());
 
     let at = needs(room.ceil());
-    let out = check(&["--from", &url, "--needs", at.path(), "--output", "junit"]);
+    let out = check_with(&["--from", &url, "--needs", at.path(), "--output", "junit"], &aws);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let xml = String::from_utf8(out.stdout).expect("utf-8");
     assert!(xml.contains("tests=\"1\" failures=\"1\"") && xml.contains("<failure message="), "{xml}");
     // A lower threshold of its own turns the fitting change into one that does not.
-    let out = check(&["--from", &url, "--needs", below.path(), "--threshold", "0.5"]);
+    let out = check_with(&["--from", &url, "--needs", below.path(), "--threshold", "0.5"], &aws);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(app.sim.calls().total(), calls, "the gate made no AWS call");
     app.stop().await;
