@@ -40,7 +40,16 @@ enum Command {
     #[command(disable_help_flag = true)]
     Check {
         #[arg(long)]
-        needs: std::path::PathBuf,
+        needs: Option<std::path::PathBuf>,
+        /// A Terraform plan in JSON (terraform show -json plan.out).
+        #[arg(long)]
+        plan: Option<std::path::PathBuf>,
+        /// The region of plan resources whose region the plan does not say.
+        #[arg(long)]
+        region: Option<String>,
+        /// The account the plan is for.
+        #[arg(long)]
+        account: Option<String>,
         /// A running exporter's /metrics instead of AWS.
         #[arg(long)]
         from: Option<String>,
@@ -123,11 +132,21 @@ fn run() -> anyhow::Result<ExitCode> {
         println!("aws-quota-exporter {}", env!("CARGO_PKG_VERSION"));
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some(Command::Check { threshold, .. }) = &cli.command
-        && !(0.01..=1.0).contains(threshold)
-    {
-        eprintln!("Error: --threshold {threshold} is not a share of the limit from 0.01 to 1, e.g. 0.9");
-        return Ok(ExitCode::from(2));
+    if let Some(Command::Check { threshold, region, account, .. }) = &cli.command {
+        let problem = if !(0.01..=1.0).contains(threshold) {
+            Some(format!("--threshold {threshold} is not a share of the limit from 0.01 to 1, e.g. 0.9"))
+        } else if let Some(r) = region.as_ref().filter(|r| !config::is_region_code(r)) {
+            Some(format!("--region {r:?} is not a region code such as us-east-1"))
+        } else {
+            account
+                .as_ref()
+                .filter(|a| !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())))
+                .map(|a| format!("--account {a:?} is not a 12-digit account id"))
+        };
+        if let Some(problem) = problem {
+            eprintln!("Error: {problem}");
+            return Ok(ExitCode::from(2));
+        }
     }
     let service = match &cli.command {
         Some(Command::Quotas { service: None, .. }) => bail!("quotas needs --service, e.g. quotas --service ec2"),
@@ -158,10 +177,11 @@ fn run() -> anyhow::Result<ExitCode> {
             let service = service.unwrap_or_default();
             done(runtime.block_on(report::run(config, &service, regions, output == Output::Json)))
         }
-        Some(Command::Check { needs, from, threshold, output }) => {
+        Some(Command::Check { needs, plan, region, account, from, threshold, output }) => {
             // Exit 2, never 1: a change that cannot be assessed is not a pass, nor a
             // verdict on the change.
-            Ok(match runtime.block_on(check::run(config, &needs, from.as_deref(), threshold, output)) {
+            let inputs = check::Inputs { needs, plan, region, account };
+            Ok(match runtime.block_on(check::run(config, &inputs, from.as_deref(), threshold, output)) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {

@@ -1,5 +1,6 @@
 //! `aws-quota-exporter check`: will a change fit? A needs file (YAML or JSON) says how
-//! much each quota gains; the limits and usage come from a running exporter's
+//! much each quota gains, a Terraform plan says it through the resource table of
+//! [`plan`]; the limits and usage come from a running exporter's
 //! `/metrics` (no AWS call, no AWS permission) or from AWS through the collectors. Each
 //! quota's usage after the change is compared with the threshold (the critical tier by
 //! default).
@@ -7,6 +8,9 @@
 //! Exit codes: 0 every quota fits, 1 one exceeds the threshold, 2 the change cannot be
 //! assessed (a needs file that cannot be read, a quota the data does not have, a quota
 //! without usage, an exporter that cannot be reached): never a pass by default.
+
+pub mod instances;
+pub mod plan;
 
 use std::collections::BTreeMap;
 
@@ -308,8 +312,62 @@ fn arithmetic(r: &Row, threshold: f64) -> String {
     )
 }
 
-/// The rows as a table a person reads, with the arithmetic of each quota that exceeds.
-pub fn table(rows: &[Row], threshold: f64) -> String {
+/// A signed amount: `+8`, `-4`.
+fn signed(v: f64) -> String {
+    if v < 0.0 { format!("-{}", number(-v)) } else { format!("+{}", number(v)) }
+}
+
+/// The plan's resource changes as lines a person reads: what each adds to which quota,
+/// or why it adds nothing or cannot be assessed.
+fn plan_lines(plan: &plan::Plan) -> String {
+    let header = ["RESOURCE", "ACTION", "EFFECT"];
+    let mut cells = Vec::new();
+    for c in &plan.changes {
+        let effects: Vec<String> = match &c.effect {
+            plan::Effect::Demand(d) if d.is_empty() => vec!["changes no quota".into()],
+            plan::Effect::Demand(d) => d
+                .iter()
+                .map(|d| {
+                    format!("{} {}/{} in {}: {}", signed(d.amount), d.service_code, d.quota_code, d.region, d.what)
+                })
+                .collect(),
+            plan::Effect::NoQuota(why) => vec![format!("no quota: {why}")],
+            plan::Effect::NotAssessed(why) => vec![format!("NOT ASSESSED: {why}")],
+        };
+        for (i, e) in effects.into_iter().enumerate() {
+            let (address, action) =
+                if i == 0 { (c.address.clone(), c.action.as_str().to_owned()) } else { (String::new(), String::new()) };
+            cells.push(vec![address, action, e]);
+        }
+    }
+    let cells: Vec<Vec<String>> = cells
+        .into_iter()
+        .map(|r| r.into_iter().map(|c| crate::increase::escape_controls(&c).into_owned()).collect())
+        .collect();
+    let (head, lines) = crate::table::lines(&header, &cells, &[]);
+    let mut out = format!("\n{head}\n");
+    for l in lines {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    let families = plan.vcpus_by_family();
+    if !families.is_empty() {
+        let list: Vec<String> = families.iter().map(|(f, v)| format!("{f} {}", signed(*v))).collect();
+        out.push_str(&format!("EC2 On-Demand vCPUs the plan adds, by family: {}\n", list.join(", ")));
+    }
+    let missing = plan.not_assessed().count();
+    if missing > 0 {
+        out.push_str(&format!(
+            "{missing} resource change(s) not assessed: their quota use is not counted above; check them by hand \
+             or add them to a needs file\n"
+        ));
+    }
+    out
+}
+
+/// The rows as a table a person reads, with the arithmetic of each quota that exceeds,
+/// then the plan's resource changes.
+pub fn table(rows: &[Row], threshold: f64, plan: Option<&plan::Plan>) -> String {
     let header =
         ["QUOTA", "NAME", "ACCOUNT", "REGION", "LIMIT", "USAGE NOW", "ADDED", "AFTER", "% OF LIMIT", "VERDICT"];
     let cells: Vec<Vec<String>> = rows
@@ -350,13 +408,23 @@ pub fn table(rows: &[Row], threshold: f64) -> String {
             arithmetic(r, threshold)
         ));
     }
+    if let Some(p) = plan {
+        out.push_str(&plan_lines(p));
+    }
     out
 }
 
-/// The rows as JSON.
-pub fn json(rows: &[Row], threshold: f64) -> String {
+/// The rows as JSON, with the plan's resource changes and vCPUs by family.
+pub fn json(rows: &[Row], threshold: f64, plan: Option<&plan::Plan>) -> String {
     let fits = rows.iter().all(|r| r.fits);
-    let value = serde_json::json!({ "threshold": threshold, "fits": fits, "quotas": rows });
+    let mut value = serde_json::json!({ "threshold": threshold, "fits": fits, "quotas": rows });
+    if let Some(p) = plan {
+        let families: serde_json::Map<String, serde_json::Value> =
+            p.vcpus_by_family().into_iter().map(|(f, v)| (f.to_owned(), v.into())).collect();
+        value["resource_changes"] = serde_json::json!(p.changes);
+        value["vcpus_by_family"] = families.into();
+        value["not_assessed"] = p.not_assessed().count().into();
+    }
     serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
 }
 
@@ -374,13 +442,16 @@ fn xml_escape(s: &str) -> String {
         .collect()
 }
 
-/// The rows as JUnit XML: one test case per quota, a failure for each that exceeds.
-pub fn junit(rows: &[Row], threshold: f64) -> String {
+/// The rows as JUnit XML: one test case per quota, a failure for each that exceeds, and
+/// a skipped case for each resource change of the plan that could not be assessed.
+pub fn junit(rows: &[Row], threshold: f64, plan: Option<&plan::Plan>) -> String {
     let failures = rows.iter().filter(|r| !r.fits).count();
+    let skipped: Vec<(&plan::Change, &str)> = plan.map(|p| p.not_assessed().collect()).unwrap_or_default();
+    let tests = rows.len() + skipped.len();
     let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"aws-quota-exporter check\" tests=\"{}\" failures=\"{failures}\">\n  <testsuite name=\"quotas\" tests=\"{}\" failures=\"{failures}\">\n",
-        rows.len(),
-        rows.len()
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"aws-quota-exporter check\" tests=\"{tests}\" failures=\"{failures}\" skipped=\"{}\">\n  <testsuite name=\"quotas\" tests=\"{tests}\" failures=\"{failures}\" skipped=\"{}\">\n",
+        skipped.len(),
+        skipped.len()
     );
     for r in rows {
         let name = xml_escape(&format!("{}/{} {} {}", r.service_code, r.quota_code, r.account, r.region));
@@ -392,6 +463,13 @@ pub fn junit(rows: &[Row], threshold: f64) -> String {
             let message = xml_escape(&arithmetic(r, threshold));
             out.push_str(&format!(">\n      <failure message=\"{message}\" type=\"quota\"/>\n    </testcase>\n"));
         }
+    }
+    for (c, why) in skipped {
+        out.push_str(&format!(
+            "    <testcase classname=\"not assessed\" name=\"{}\">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+            xml_escape(&c.address),
+            xml_escape(why)
+        ));
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
@@ -405,16 +483,23 @@ pub enum Output {
     Junit,
 }
 
-/// Reads `/metrics` from a running exporter (plain HTTP, within 30 seconds).
+/// Reads `/metrics` from a running exporter (HTTP, or HTTPS trusting the system's root
+/// certificates, within 30 seconds).
 pub async fn fetch(url: &str) -> Result<String, CannotAssess> {
     use http_body_util::{BodyExt, Empty};
     let unreachable = |why: String| CannotAssess(format!("cannot read the exporter's metrics at {url}: {why}"));
     let uri: http::Uri = url.parse().map_err(|e| unreachable(format!("not a URL ({e})")))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(unreachable("only http:// URLs are read, e.g. http://exporter:9767/metrics".into()));
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(unreachable("not an http:// or https:// URL, e.g. http://exporter:9767/metrics".into()));
     }
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+        .map_err(|e| unreachable(format!("no trusted root certificates: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .build();
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Empty<bytes::Bytes>>();
+        .build::<_, Empty<bytes::Bytes>>(https);
     let request = http::Request::get(uri)
         .header("accept", "text/plain;version=0.0.4")
         .body(Empty::new())
@@ -455,28 +540,61 @@ async fn from_aws(mut config: crate::config::Config, needs: &[Need]) -> Result<I
     Ok(from_snapshot(&snapshot))
 }
 
+/// What a change is: a needs file, a Terraform plan, or both.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub needs: Option<std::path::PathBuf>,
+    pub plan: Option<std::path::PathBuf>,
+    /// The region of plan resources whose region the plan does not say.
+    pub region: Option<String>,
+    /// The account the plan is for; by default the one account that has each quota.
+    pub account: Option<String>,
+}
+
+fn read(path: &std::path::Path) -> Result<(String, String), CannotAssess> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| CannotAssess(format!("cannot read {name}: {e}")))?;
+    Ok((text, name))
+}
+
 /// The `check` subcommand: prints the assessment; true when every quota fits.
 pub async fn run(
     config: crate::config::Config,
-    needs_path: &std::path::Path,
+    inputs: &Inputs,
     from: Option<&str>,
     threshold: f64,
     output: Output,
 ) -> Result<bool, CannotAssess> {
-    let name = needs_path.display().to_string();
-    let text = std::fs::read_to_string(needs_path).map_err(|e| CannotAssess(format!("cannot read {name}: {e}")))?;
-    let needs = parse_needs(&text, &name)?;
-    let inventory = match from {
-        Some(url) => from_exposition(&fetch(url).await?),
-        None => from_aws(config, &needs).await?,
+    let mut needs = Vec::new();
+    if let Some(path) = &inputs.needs {
+        let (text, name) = read(path)?;
+        needs = parse_needs(&text, &name)?;
+    }
+    let plan = match &inputs.plan {
+        Some(path) => {
+            let (text, name) = read(path)?;
+            let plan = plan::read(&text, &name, inputs.region.as_deref())?;
+            needs.extend(plan.needs(inputs.account.as_deref()));
+            Some(plan)
+        }
+        None => None,
+    };
+    if inputs.needs.is_none() && inputs.plan.is_none() {
+        return Err(CannotAssess("name the change: --needs FILE, --plan FILE (terraform show -json), or both".into()));
+    }
+    let inventory = match (from, needs.is_empty()) {
+        (_, true) => Inventory::new(),
+        (Some(url), false) => from_exposition(&fetch(url).await?),
+        (None, false) => from_aws(config, &needs).await?,
     };
     let rows = assess(&needs, &inventory, threshold)?;
+    let plan = plan.as_ref();
     print!(
         "{}",
         match output {
-            Output::Table => table(&rows, threshold),
-            Output::Json => json(&rows, threshold),
-            Output::Junit => junit(&rows, threshold),
+            Output::Table => table(&rows, threshold, plan),
+            Output::Json => json(&rows, threshold, plan),
+            Output::Junit => junit(&rows, threshold, plan),
         }
     );
     Ok(rows.iter().all(|r| r.fits))
@@ -572,7 +690,7 @@ mod tests {
     #[test]
     fn junit_has_a_failure_per_quota_that_exceeds() {
         let rows = assess(&[need(None, "L-1216C47A", 64.0)], &inventory(), 0.9).expect("assessed");
-        let xml = junit(&rows, 0.9);
+        let xml = junit(&rows, 0.9, None);
         assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
         assert!(
             xml.contains(
