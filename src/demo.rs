@@ -22,6 +22,16 @@ pub async fn start(config: &mut Config) -> std::io::Result<(SimAws, aws_config::
     if config.regions.is_empty() {
         config.regions = simaws::demo::REGIONS.iter().map(|r| (*r).to_owned()).collect();
     }
+    // us-east-1 fails over to eu-west-1, whose G and VT vCPU limit is short of
+    // us-east-1's peak: the failover report and alert have a gap to show.
+    let both = simaws::demo::REGIONS.iter().all(|r| config.regions.iter().any(|c| c == r));
+    if config.failover_pairs.is_empty() && both {
+        config.failover_pairs = vec![crate::config::FailoverPair {
+            account: None,
+            primary: simaws::demo::REGIONS[0].to_owned(),
+            standby: simaws::demo::REGIONS[1].to_owned(),
+        }];
+    }
     // The demo estate is an organization: discover it, unless told otherwise.
     if config.accounts.organizations.is_none() && config.accounts.roles.is_empty() {
         config.accounts.organizations = Some(crate::config::OrganizationsConfig {

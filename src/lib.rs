@@ -28,6 +28,7 @@ pub mod increase;
 pub mod server;
 pub mod startup;
 pub mod check;
+pub mod failover;
 pub mod report;
 pub mod table;
 #[cfg(feature = "demo")]

@@ -4,7 +4,7 @@
 use anyhow::bail;
 use std::process::ExitCode;
 
-use aws_quota_exporter::{check, config, increase, otlp, report, startup};
+use aws_quota_exporter::{check, config, failover, increase, otlp, report, startup};
 use clap::Parser;
 
 /// The command line. `--help` prints the configuration table too, so clap's own help
@@ -56,6 +56,30 @@ enum Command {
         /// The share of the limit a quota must stay below, from 0.01 to 1.
         #[arg(long, default_value_t = 0.9)]
         threshold: f64,
+        #[arg(long, value_enum, default_value_t = check::Output::Table)]
+        output: check::Output,
+    },
+    /// Whether a standby region can carry its primary's load: exit 0 carries, 1 short, 2 cannot assess.
+    #[command(disable_help_flag = true)]
+    Failover {
+        #[arg(long)]
+        primary: String,
+        #[arg(long)]
+        standby: String,
+        #[arg(long)]
+        account: Option<String>,
+        /// A running exporter's /metrics instead of AWS (no 7-day peak).
+        #[arg(long)]
+        from: Option<String>,
+        /// The share of the primary's peak the standby must carry, from 0.1 to 10.
+        #[arg(long, default_value_t = 1.0)]
+        coverage: f64,
+        /// List every quota compared, not only the gaps.
+        #[arg(long)]
+        all: bool,
+        /// Propose the increases that close the gaps through the increase path.
+        #[arg(long)]
+        request: bool,
         #[arg(long, value_enum, default_value_t = check::Output::Table)]
         output: check::Output,
     },
@@ -148,6 +172,26 @@ fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
+    if let Some(Command::Failover { primary, standby, account, coverage, output, .. }) = &cli.command {
+        let problem = if let Some(r) = [primary, standby].into_iter().find(|r| !config::is_region_code(r)) {
+            Some(format!("--primary and --standby are region codes such as us-east-1, not {r:?}"))
+        } else if primary == standby {
+            Some(format!("--primary and --standby are both {primary}: a standby is another region"))
+        } else if !(0.1..=10.0).contains(coverage) {
+            Some(format!("--coverage {coverage} is not a share of the primary's peak from 0.1 to 10, e.g. 1.2"))
+        } else if *output == check::Output::Junit {
+            Some("failover prints --output table or json".to_owned())
+        } else {
+            account
+                .as_ref()
+                .filter(|a| !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())))
+                .map(|a| format!("--account {a:?} is not a 12-digit account id"))
+        };
+        if let Some(problem) = problem {
+            eprintln!("Error: {problem}");
+            return Ok(ExitCode::from(2));
+        }
+    }
     let service = match &cli.command {
         Some(Command::Quotas { service: None, .. }) => bail!("quotas needs --service, e.g. quotas --service ec2"),
         Some(Command::Quotas { service: Some(s), .. }) => Some(s.clone()),
@@ -186,6 +230,17 @@ fn run() -> anyhow::Result<ExitCode> {
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {
                     eprintln!("Error: cannot assess the change: {e}");
+                    ExitCode::from(2)
+                }
+            })
+        }
+        Some(Command::Failover { primary, standby, account, from, coverage, all, request, output }) => {
+            let options = failover::Options { primary, standby, account, from, coverage, all, request, output };
+            Ok(match runtime.block_on(failover::run(config, &options)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("Error: cannot assess the failover pair: {e}");
                     ExitCode::from(2)
                 }
             })

@@ -32,6 +32,8 @@ pub struct HelpContext {
     pub history_days: u32,
     /// Each enabled source's refresh interval, in seconds.
     pub refresh_intervals: Vec<(&'static str, f64)>,
+    /// The configured failover pairs, published for the failover rules.
+    pub failover_pairs: Vec<crate::config::FailoverPair>,
 }
 
 /// Receives a family's samples.
@@ -194,6 +196,30 @@ fn accounts(snapshot: &Snapshot) -> Vec<(&str, Option<&str>, Option<&str>)> {
         }
     }
     out.into_iter().map(|(id, (name, unit))| (id, name, unit)).collect()
+}
+
+/// The failover pairs of the accounts this process covers.
+fn failover_family(help: &HelpContext, out: &mut Vec<Family>) {
+    let pairs = help.failover_pairs.clone();
+    out.push(family(
+        "aws_quota_failover_pair",
+        Kind::Info,
+        None,
+        "",
+        "A configured failover pair of an account this process covers (value 1): the standby region must be able to \
+         carry the primary region's load (QUOTA_EXPORTER_FAILOVER_PAIRS; the failover rules join on it)."
+            .to_owned(),
+        move |inputs, sink| {
+            for (id, _, _) in accounts(inputs.snapshot) {
+                for p in pairs.iter().filter(|p| p.covers(id)) {
+                    let labels =
+                        [("cloud_account_id", id), ("primary_region", &*p.primary), ("standby_region", &*p.standby)];
+                    sink.sample(&labels, 1.0)?;
+                }
+            }
+            Ok(())
+        },
+    ));
 }
 
 fn account_families(out: &mut Vec<Family>) {
@@ -375,6 +401,7 @@ pub fn catalog(help: &HelpContext) -> Vec<Family> {
     bedrock_forecast_families(help, &mut out);
     increase_families(&mut out);
     account_families(&mut out);
+    failover_family(help, &mut out);
     self_families(help, &mut out);
     out
 }

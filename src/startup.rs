@@ -44,6 +44,11 @@ pub struct Settings {
 pub enum StartupError {
     #[error("no region configured: set QUOTA_EXPORTER_REGIONS (e.g. us-east-1,eu-west-1) or AWS_REGION")]
     NoRegion,
+    #[error(
+        "QUOTA_EXPORTER_FAILOVER_PAIRS pairs {primary}={standby}, but {missing} is not collected: add it to \
+         QUOTA_EXPORTER_REGIONS (now {collected})"
+    )]
+    FailoverRegion { primary: String, standby: String, missing: String, collected: String },
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -131,6 +136,16 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
     } else {
         config.regions.clone()
     };
+    for p in &config.failover_pairs {
+        if let Some(missing) = [&p.primary, &p.standby].into_iter().find(|r| !regions.contains(r)) {
+            return Err(StartupError::FailoverRegion {
+                primary: p.primary.clone(),
+                standby: p.standby.clone(),
+                missing: missing.clone(),
+                collected: regions.join(","),
+            });
+        }
+    }
     let listener = TcpListener::bind(config.listen_address)
         .await
         .map_err(|source| StartupError::Listen { address: config.listen_address, source })?;
@@ -151,6 +166,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         bedrock_lag: humanize(config.bedrock_lag),
         history_days: config.forecast_history_days,
         refresh_intervals: refresh_intervals(&config),
+        failover_pairs: config.failover_pairs.clone(),
     };
     let store = Store::new();
     let renderer = Renderer::new(store.clone(), Arc::new(crate::metrics::catalog(&help)), metrics.clone());
@@ -406,13 +422,40 @@ pub async fn serve(
 
 /// One full refresh with `config` for a one-shot command (`quotas`, `check`): of the
 /// demo estate (its management account only, unless discovery was asked for) or of AWS.
-pub async fn collect_for_command(mut config: Config) -> anyhow::Result<crate::snapshot::Snapshot> {
+pub async fn collect_for_command(config: Config) -> anyhow::Result<crate::snapshot::Snapshot> {
+    let (snapshot, _kept) = collect_for_command_with(config, false).await?;
+    Ok(snapshot)
+}
+
+/// What a one-shot command keeps after its refresh: the exporter (whose receiver, if
+/// asked for, acts on the refreshed data) and the simulated estate of the demo.
+pub struct Kept {
+    pub handle: AppHandle,
+    _sim: Option<Guard>,
+}
+
+/// As [`collect_for_command`], and with `receiver` the increase receiver too (its
+/// ledger open, as the configuration says; nothing served over HTTP), kept for what the
+/// command does next.
+pub async fn collect_for_command_with(
+    mut config: Config,
+    receiver: bool,
+) -> anyhow::Result<(crate::snapshot::Snapshot, Kept)> {
     let asked_to_discover = config.accounts.organizations.is_some();
-    let (_sim, sdk_config) = sdk_config(&mut config).await?;
+    let (sim, sdk_config) = sdk_config(&mut config).await?;
     if config.demo && !asked_to_discover {
         config.accounts.organizations = None;
     }
+    config.listen_address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.increase.receiver = receiver;
+    // The pairs are for the rules; a command reads the regions it asks for.
+    config.failover_pairs.clear();
     let settings =
         Settings { config, sdk_config, clock: Arc::new(crate::clock::SystemClock), schedule: false, otlp: None };
-    Ok(collect_once(settings).await?)
+    let app = build(settings).await?;
+    let handle = app.handle();
+    let renderer = tokio::spawn(handle.renderer.clone().run());
+    handle.refresh_all().await;
+    renderer.abort();
+    Ok((handle.store.snapshot(), Kept { handle, _sim: sim }))
 }

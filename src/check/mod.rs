@@ -107,6 +107,19 @@ pub struct Known {
     pub name: String,
     pub limit: Option<f64>,
     pub usage: Option<f64>,
+    pub adjustable: bool,
+    /// One quota for every region (IAM, S3 buckets), listed in each.
+    pub global: bool,
+    /// The highest daily peak of the last 7 days, where the data has one (from AWS with
+    /// its daily history; a `/metrics` text has none).
+    pub peak_7d: Option<f64>,
+}
+
+impl Known {
+    /// A quota with a name, limit and usage only.
+    pub fn new(name: &str, limit: Option<f64>, usage: Option<f64>) -> Known {
+        Known { name: name.to_owned(), limit, usage, adjustable: false, global: false, peak_7d: None }
+    }
 }
 
 /// Quotas by account, region, service code and quota code (account-level quotas only).
@@ -119,7 +132,14 @@ pub fn from_snapshot(snapshot: &crate::snapshot::Snapshot) -> Inventory {
         for q in t.quotas.quotas().filter(|q| q.resource.is_none()) {
             out.insert(
                 (t.account_label().to_owned(), t.target.region.clone(), q.service_code.to_string(), q.code.clone()),
-                Known { name: q.name.clone(), limit: q.limit, usage: crate::metrics::usage_of(t, q) },
+                Known {
+                    name: q.name.clone(),
+                    limit: q.limit,
+                    usage: crate::metrics::usage_of(t, q),
+                    adjustable: q.adjustable,
+                    global: q.global,
+                    peak_7d: t.forecasts.peaks.get(&(q.service_code.clone(), q.code.clone(), None)).copied(),
+                },
             );
         }
     }
@@ -140,11 +160,15 @@ pub fn from_exposition(text: &str) -> Inventory {
             continue;
         }
         let key = (get("cloud_account_id"), get("cloud_region"), get("service_code"), get("quota_code"));
-        let known = out.entry(key).or_insert(Known { name: String::new(), limit: None, usage: None });
+        let known = out.entry(key).or_insert(Known::new("", None, None));
         match name {
             "aws_quota_limit" => known.limit = Some(value),
             "aws_quota_usage" => known.usage = Some(value),
-            _ => known.name = get("quota_name"),
+            _ => {
+                known.name = get("quota_name");
+                known.adjustable = get("adjustable") == "true";
+                known.global = get("global") == "true";
+            }
         }
     }
     out
@@ -607,13 +631,10 @@ mod tests {
     fn inventory() -> Inventory {
         let mut i = Inventory::new();
         let key = |a: &str, c: &str| (a.to_owned(), "us-east-1".to_owned(), "ec2".to_owned(), c.to_owned());
-        i.insert(
-            key("111122223333", "L-1216C47A"),
-            Known { name: "Standard".into(), limit: Some(640.0), usage: Some(544.0) },
-        );
-        i.insert(key("111122223333", "L-0263D0A3"), Known { name: "EIPs".into(), limit: Some(15.0), usage: None });
-        i.insert(key("444455556666", "L-DB2E81BA"), Known { name: "G".into(), limit: Some(64.0), usage: Some(48.0) });
-        i.insert(key("111122223333", "L-DB2E81BA"), Known { name: "G".into(), limit: Some(64.0), usage: Some(8.0) });
+        i.insert(key("111122223333", "L-1216C47A"), Known::new("Standard", Some(640.0), Some(544.0)));
+        i.insert(key("111122223333", "L-0263D0A3"), Known::new("EIPs", Some(15.0), None));
+        i.insert(key("444455556666", "L-DB2E81BA"), Known::new("G", Some(64.0), Some(48.0)));
+        i.insert(key("111122223333", "L-DB2E81BA"), Known::new("G", Some(64.0), Some(8.0)));
         i
     }
 
@@ -679,12 +700,13 @@ mod tests {
         let text = "# HELP aws_quota_limit x\n\
             aws_quota_limit{cloud_account_id=\"1\",cloud_region=\"r\",service_code=\"s\",quota_code=\"q\",resource=\"\"} 640\n\
             aws_quota_usage{cloud_account_id=\"1\",cloud_region=\"r\",service_code=\"s\",quota_code=\"q\",resource=\"\"} 544.5\n\
-            aws_quota_info{cloud_account_id=\"1\",cloud_region=\"r\",service_code=\"s\",quota_code=\"q\",quota_name=\"A \\\"quoted\\\", name\",resource=\"\"} 1\n\
+            aws_quota_info{cloud_account_id=\"1\",cloud_region=\"r\",service_code=\"s\",quota_code=\"q\",quota_name=\"A \\\"quoted\\\", name\",adjustable=\"true\",global=\"false\",resource=\"\"} 1\n\
             aws_quota_limit{cloud_account_id=\"1\",cloud_region=\"r\",service_code=\"s\",quota_code=\"p\",resource=\"vpc-1\"} 5\n";
         let inv = from_exposition(text);
         assert_eq!(inv.len(), 1);
         let k = &inv[&("1".into(), "r".into(), "s".into(), "q".into())];
         assert_eq!((k.limit, k.usage, k.name.as_str()), (Some(640.0), Some(544.5), "A \"quoted\", name"));
+        assert_eq!((k.adjustable, k.global, k.peak_7d), (true, false, None));
     }
 
     #[test]

@@ -227,7 +227,14 @@ pub struct Forecasts {
     pub quotas: HashMap<QuotaKey, Forecast>,
     /// Per Bedrock model id and tokens-per-minute quota.
     pub bedrock: Vec<(String, Match, Forecast)>,
+    /// Per quota whose usage is a level read with `Maximum`: its highest daily peak over
+    /// the last [`PEAK_DAYS`] complete days and today, in the quota's terms (a count read
+    /// with `Sum` has daily means, not peaks, and has none).
+    pub peaks: HashMap<QuotaKey, f64>,
 }
+
+/// The days [`Forecasts::peaks`] look back.
+pub const PEAK_DAYS: u32 = 7;
 
 /// Fits every series against its quota.
 pub fn forecasts(data: &TargetData, now: f64, days: u32) -> Forecasts {
@@ -237,8 +244,18 @@ pub fn forecasts(data: &TargetData, now: f64, days: u32) -> Forecasts {
         let Some(series) = data.history.series.get(&SeriesKey::Usage(metric.clone())) else { continue };
         let points: Vec<(f64, f64)> =
             series.points(now, days).into_iter().map(|(d, v)| (d, usage_in_quota_terms(v, q.period))).collect();
+        let key = (q.service_code.clone(), q.code.clone(), q.resource.clone());
+        if series.aggregate == Aggregate::Peak
+            && let Some(peak) = series
+                .points(now, PEAK_DAYS)
+                .into_iter()
+                .map(|(_, v)| usage_in_quota_terms(v, q.period))
+                .reduce(f64::max)
+        {
+            out.peaks.insert(key.clone(), peak);
+        }
         if let Some(f) = forecast(&points, now, q.limit, q.adjustable) {
-            out.quotas.insert((q.service_code.clone(), q.code.clone(), q.resource.clone()), f);
+            out.quotas.insert(key, f);
         }
     }
     let adjustable = |code: &str| {

@@ -161,6 +161,11 @@ pub const VARIABLES: &[Variable] = &[
         description: "Days of daily usage history the forecasts are fitted on, 7 to 455.",
     },
     Variable {
+        name: "QUOTA_EXPORTER_FAILOVER_PAIRS",
+        default: "none",
+        description: "Comma-separated failover pairs PRIMARY=STANDBY, each for every account or for one as ACCOUNT:PRIMARY=STANDBY, e.g. us-east-1=us-west-2; published as aws_quota_failover_pair_info for the failover rules. Per account a region is the primary of one pair at most and the standby of one at most; both regions must be collected.",
+    },
+    Variable {
         name: "QUOTA_EXPORTER_OTLP_MAX_POINTS_PER_REQUEST",
         default: "10000",
         description: "Most data points in one OTLP request; a push is split into as many requests as it needs (100 to 1000000).",
@@ -377,6 +382,8 @@ pub struct Config {
     pub forecast_history_days: u32,
     /// The OTLP push is split so that no request holds more data points.
     pub otlp_max_points_per_request: usize,
+    /// Region pairs whose standby must carry the primary's load.
+    pub failover_pairs: Vec<FailoverPair>,
     /// The automatic increase request receiver.
     pub increase: crate::config::increase::IncreaseConfig,
     /// How long AWS calls may take (not configurable from the environment; tests
@@ -408,6 +415,7 @@ impl Default for Config {
             forecast: true,
             forecast_history_days: 30,
             otlp_max_points_per_request: 10_000,
+            failover_pairs: Vec::new(),
             increase: crate::config::increase::IncreaseConfig::default(),
             aws_timeouts: crate::aws::timeouts::Timeouts::default(),
             http: HttpLimits::default(),
@@ -472,6 +480,7 @@ struct Raw {
     forecast: Option<String>,
     forecast_history_days: Option<String>,
     otlp_max_points_per_request: Option<String>,
+    failover_pairs: Option<String>,
     max_connections: Option<String>,
     test_refresh_panics: Option<String>,
     demo: Option<String>,
@@ -548,6 +557,7 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
             d.otlp_max_points_per_request,
             parse_max_points,
         )?,
+        failover_pairs: parse(&raw.failover_pairs, "FAILOVER_PAIRS", Vec::new(), parse_failover_pairs)?,
         increase,
         aws_timeouts: d.aws_timeouts,
         http: HttpLimits {
@@ -899,6 +909,65 @@ fn parse_regions(v: &str) -> Result<Vec<String>, Problem> {
     Ok(out)
 }
 
+/// A primary region and the standby that must be able to carry its load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverPair {
+    /// `None`: the pair holds for every account.
+    pub account: Option<String>,
+    pub primary: String,
+    pub standby: String,
+}
+
+impl FailoverPair {
+    /// Whether the pair holds for an account.
+    pub fn covers(&self, account: &str) -> bool {
+        self.account.as_deref().is_none_or(|a| a == account)
+    }
+}
+
+const FAILOVER_FORM: &str = "a comma-separated list of PRIMARY=STANDBY region pairs, each optionally for one account as \
+     ACCOUNT:PRIMARY=STANDBY, e.g. us-east-1=us-west-2,111122223333:eu-west-1=eu-central-1; per account a region is the \
+     primary of one pair at most and the standby of one at most";
+
+fn parse_failover_pairs(v: &str) -> Result<Vec<FailoverPair>, Problem> {
+    let mut out: Vec<FailoverPair> = Vec::new();
+    for item in v.split(',').map(str::trim) {
+        let (account, pair) = match item.split_once(':') {
+            Some((a, p)) => (Some(a.trim().to_owned()), p),
+            None => (None, item),
+        };
+        if let Some(a) = &account
+            && !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(problem(format!("{a:?} in {item:?} is not a 12-digit account id"), FAILOVER_FORM));
+        }
+        let Some((primary, standby)) = pair.split_once('=').map(|(p, s)| (p.trim(), s.trim())) else {
+            return Err(problem(format!("{item:?} is not PRIMARY=STANDBY"), FAILOVER_FORM));
+        };
+        for r in [primary, standby] {
+            if !is_region_code(r) {
+                return Err(problem(format!("{r:?} in {item:?} is not a region code"), FAILOVER_FORM));
+            }
+        }
+        if primary == standby {
+            return Err(problem(format!("{item:?} pairs a region with itself"), FAILOVER_FORM));
+        }
+        let new = FailoverPair { account, primary: primary.to_owned(), standby: standby.to_owned() };
+        // Pairs that can hold for the same account: both for it, or one for every account.
+        let overlapping = |p: &&FailoverPair| p.account.is_none() || new.account.is_none() || p.account == new.account;
+        if let Some(p) = out.iter().filter(overlapping).find(|p| p.primary == new.primary || p.standby == new.standby) {
+            let (role, region) =
+                if p.primary == new.primary { ("primary", &p.primary) } else { ("standby", &p.standby) };
+            return Err(problem(
+                format!("{region} is the {role} of both {}={} and {}={}", p.primary, p.standby, primary, standby),
+                FAILOVER_FORM,
+            ));
+        }
+        out.push(new);
+    }
+    Ok(out)
+}
+
 /// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-northwest-1`, `ap-southeast-5`.
 pub fn is_region_code(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
@@ -1053,6 +1122,8 @@ pub fn help_text() -> String {
         "    aws-quota-exporter quotas --service CODE [--region REGION]... [--output table|json] [--demo]",
         "    aws-quota-exporter check [--needs FILE] [--plan PLAN.json [--region R] [--account ID]] [--from URL]",
         "                             [--threshold 0.9] [--output table|json|junit] [--demo]",
+        "    aws-quota-exporter failover --primary REGION --standby REGION [--account ID] [--from URL]",
+        "                                [--coverage 1] [--all] [--request] [--output table|json] [--demo]",
         "    aws-quota-exporter requests [--open] [--limit N] [--output table|json]",
         "    aws-quota-exporter requests approve ID | requests reject ID [--by NAME]",
         "    aws-quota-exporter --help | --version",
@@ -1072,6 +1143,10 @@ pub fn help_text() -> String {
         "                 quota demand (EC2 vCPUs by family, VPCs, load balancers, ...; other types are",
         "                 listed as not assessed); limits and usage from a running exporter's /metrics",
         "                 (--from http[s]://...) or AWS; exit 0 fits, 1 exceeds, 2 cannot assess",
+        "    failover     whether the standby region's limits carry the primary's peak of the last 7",
+        "                 days (its usage now from --from); --request proposes the increases that close",
+        "                 each gap through the increase path (its policy, ledger and dry-run default);",
+        "                 exit 0 carries, 1 short, 2 cannot assess",
         "    requests     list the automatic increase ledger (newest first), or approve or reject an",
         "                 entry awaiting approval (recorded as decided by cli:NAME, default the login name);",
         "                 the running receiver files an approval at its next poll",
@@ -1123,6 +1198,51 @@ mod tests {
 
     fn error_of(pairs: &[(&str, &str)]) -> String {
         from_vars(vars(pairs)).expect_err("the value must be refused").to_string()
+    }
+
+    #[test]
+    fn failover_pairs_are_region_pairs_for_every_account_or_one_and_never_ambiguous() {
+        let c = from_vars(vars(&[(
+            "QUOTA_EXPORTER_FAILOVER_PAIRS",
+            "us-east-1=us-west-2, us-west-2=us-east-1,111122223333:eu-west-1=eu-central-1",
+        )]))
+        .expect("valid");
+        let pair = |a: Option<&str>, p: &str, s: &str| FailoverPair {
+            account: a.map(str::to_owned),
+            primary: p.to_owned(),
+            standby: s.to_owned(),
+        };
+        assert_eq!(
+            c.failover_pairs,
+            [
+                pair(None, "us-east-1", "us-west-2"),
+                pair(None, "us-west-2", "us-east-1"),
+                pair(Some("111122223333"), "eu-west-1", "eu-central-1")
+            ]
+        );
+        assert!(c.failover_pairs[2].covers("111122223333") && !c.failover_pairs[2].covers("444455556666"));
+        let e = |v: &str| error_of(&[("QUOTA_EXPORTER_FAILOVER_PAIRS", v)]);
+        assert!(
+            e("us-east-1")
+                .contains("\"us-east-1\" is not PRIMARY=STANDBY; expected a comma-separated list of PRIMARY=STANDBY")
+        );
+        assert!(e("us-east-1=mars").contains("\"mars\" in \"us-east-1=mars\" is not a region code"));
+        assert!(e("us-east-1=us-east-1").contains("pairs a region with itself"));
+        assert!(
+            e("1234:us-east-1=us-west-2")
+                .contains("\"1234\" in \"1234:us-east-1=us-west-2\" is not a 12-digit account id")
+        );
+        assert!(
+            e("us-east-1=us-west-2,111122223333:us-east-2=us-west-2")
+                .contains("us-west-2 is the standby of both us-east-1=us-west-2 and us-east-2=us-west-2")
+        );
+        assert!(e("us-east-1=us-west-2,us-east-1=eu-west-1").contains("us-east-1 is the primary of both"));
+        // Pairs for two different accounts do not meet.
+        from_vars(vars(&[(
+            "QUOTA_EXPORTER_FAILOVER_PAIRS",
+            "111122223333:us-east-1=us-west-2,444455556666:us-east-1=eu-west-1",
+        )]))
+        .expect("valid");
     }
 
     #[test]

@@ -32,10 +32,42 @@ pub fn desired_value(
     if !(current.is_finite() && current >= 0.0) {
         return Err(NoAsk(format!("the current limit {current} is not a number to increase")));
     }
-    let (mut value, mut basis) = match recommended.filter(|r| *r > current) {
+    let (value, basis) = match recommended.filter(|r| *r > current) {
         Some(r) => (r, format!("the forecast's recommended limit, {}", show(r))),
         None => (current * config.factor, format!("the current limit {} times {}", show(current), config.factor)),
     };
+    capped(config, service_code, quota_code, current, value, basis)
+}
+
+/// The value to ask for so that a quota whose limit is `current` reaches `need`, with
+/// `why` saying where the need comes from ("us-east-1's peak of the last 7 days, 48");
+/// the same caps apply.
+pub fn desired_value_for_need(
+    config: &IncreaseConfig,
+    service_code: &str,
+    quota_code: &str,
+    current: f64,
+    need: f64,
+    why: String,
+) -> Result<Ask, NoAsk> {
+    if !(current.is_finite() && current >= 0.0) {
+        return Err(NoAsk(format!("the current limit {current} is not a number to increase")));
+    }
+    if !need.is_finite() {
+        return Err(NoAsk(format!("the need {need} is not a number")));
+    }
+    capped(config, service_code, quota_code, current, need, why)
+}
+
+/// `value` within the caps, rounded up, if still above `current`.
+fn capped(
+    config: &IncreaseConfig,
+    service_code: &str,
+    quota_code: &str,
+    current: f64,
+    mut value: f64,
+    mut basis: String,
+) -> Result<Ask, NoAsk> {
     let factor_cap = current * config.max_factor;
     if value > factor_cap {
         value = factor_cap;
@@ -105,6 +137,20 @@ mod tests {
         assert_eq!(a.desired, 700.0);
         assert!(a.basis.ends_with("capped at the configured maximum 700"), "{}", a.basis);
         assert_eq!(desired_value(&capped, "ec2", "L-2", 640.0, None).expect("another quota").desired, 960.0);
+    }
+
+    #[test]
+    fn a_need_is_asked_for_within_the_same_caps() {
+        let a =
+            desired_value_for_need(&config(), "ec2", "L-1", 32.0, 48.0, "us-east-1's peak, 48".into()).expect("an ask");
+        assert_eq!((a.desired, a.basis.as_str()), (48.0, "us-east-1's peak, 48"));
+        let a = desired_value_for_need(&config(), "ec2", "L-1", 32.0, 100.0, "a big peak, 100".into()).expect("an ask");
+        assert_eq!((a.desired, a.basis.as_str()), (64.0, "a big peak, 100, capped at 2 times the current limit"));
+        assert!(desired_value_for_need(&config(), "ec2", "L-1", 32.0, 30.0, "a peak".into()).is_err());
+        assert!(
+            desired_value_for_need(&config(), "ec2", "L-1", 32.0, 40.5, "a peak".into()).expect("an ask").desired
+                == 41.0
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::helpers::spawn_app;
+use crate::helpers::spawn_app_with;
 
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.2";
 
@@ -44,7 +44,14 @@ pub fn check(name: &str, actual: &str) {
 
 #[tokio::test]
 async fn the_metrics_output_matches_the_golden_files() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(crate::estate::test_estate(), crate::estate::ACCESS_KEY, |c| {
+        c.failover_pairs = vec![aws_quota_exporter::config::FailoverPair {
+            account: None,
+            primary: "us-east-1".into(),
+            standby: "eu-west-1".into(),
+        }];
+    })
+    .await;
     app.handle.refresh_all().await;
     check("metrics.prom", &mask(&app.get("/metrics").await.text()));
     check("metrics.openmetrics", &mask(&app.request("GET", "/metrics", &[("accept", PROMETHEUS_ACCEPT)]).await.text()));

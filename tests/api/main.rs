@@ -13,6 +13,7 @@ mod check;
 mod cli;
 mod dynamodb;
 mod estate;
+mod failover;
 mod faults;
 mod forecast;
 mod golden;

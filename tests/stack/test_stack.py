@@ -259,6 +259,10 @@ EXPECTED = [
     ("AwsQuotaUtilizationHigh", "info", {**P, "service_code": "ec2", "quota_code": "L-1216C47A"}, False),
     # Lambda above the warning tier in both accounts of us-east-1.
     ("AwsQuotaHotInSeveralAccounts", "warning", LAMBDA, False),
+    # eu-west-1, us-east-1's standby, may run 32 G and VT vCPUs; us-east-1 runs 48
+    # (43.2 in Payments): short in both accounts.
+    ("AwsQuotaFailoverCapacityShort", "warning", {**M, "primary_region": "us-east-1", "standby_region": "eu-west-1", "service_code": "ec2", "quota_code": "L-DB2E81BA"}, False),
+    ("AwsQuotaFailoverCapacityShort", "warning", {**P, "primary_region": "us-east-1", "standby_region": "eu-west-1", "service_code": "ec2", "quota_code": "L-DB2E81BA"}, False),
     # Sandbox's role cannot be assumed.
     ("AwsQuotaExporterAccountDown", "warning", {"cloud_account_id": SANDBOX, "account_name": "Sandbox"}, False),
 ]
@@ -267,6 +271,8 @@ EXPECTED = [
 # several accounts in eu-west-1 (Lambda is at 50 % there).
 NOT_EXPECTED = [
     ("AwsQuotaUtilizationHigh", "critical", {**P, **LAMBDA}),
+    # eu-west-1's Standard vCPUs (640) carry us-east-1's 544.
+    ("AwsQuotaFailoverCapacityShort", "warning", {"service_code": "ec2", "quota_code": "L-1216C47A"}),
     ("AwsQuotaHotInSeveralAccounts", "warning", {"cloud_region": "eu-west-1"}),
 ]
 

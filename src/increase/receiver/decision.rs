@@ -224,24 +224,8 @@ pub struct Context<'a> {
 pub fn judge(entry: &mut Entry, cx: &Context<'_>) -> Result<Claim, Stop> {
     let config = cx.config;
     let key = &entry.key;
-    if cx.own_account != key.account && config.role_name.is_none() {
-        let detail = format!(
-            "the alert is about account {}, this receiver files only in its own account {} \
-             (QUOTA_EXPORTER_INCREASE_ROLE_NAME names a role to file in the others)",
-            key.account, cx.own_account
-        );
-        return Err(Stop::Skip(Reason::OtherAccount, detail));
-    }
-    // With several accounts, one replica acts only on the accounts it collects (with
-    // shards, Alertmanager notifies every replica and the owning one files).
+    reachable(key, cx)?;
     let snapshot = cx.snapshot;
-    let covered = snapshot.accounts.iter().any(|a| a.id == key.account)
-        || snapshot.targets.iter().any(|t| t.account_label() == key.account);
-    if !snapshot.accounts.is_empty() && !covered {
-        let detail =
-            format!("this exporter does not collect account {} (another shard may, and files there)", key.account);
-        return Err(Stop::Skip(Reason::NotCollected, detail));
-    }
     let facts = match known_quota(snapshot, key, cx.regions) {
         Known::Quota(facts) => facts,
         // After a restart Alertmanager may notify before the first listing: a 503
@@ -249,7 +233,7 @@ pub fn judge(entry: &mut Entry, cx: &Context<'_>) -> Result<Claim, Stop> {
         Known::NotYet(detail) => return Err(Stop::Retry(Reason::NotReady, detail)),
         Known::Unknown(detail) => return Err(Stop::Skip(Reason::UnknownQuota, detail)),
     };
-    let Facts { quota, recommended, usage, usage_at, exhaustion, r2 } = *facts;
+    let Facts { quota, recommended, usage, usage_at, exhaustion, r2, .. } = *facts;
     let (service, quota_code) = (&key.service_code, &key.quota_code);
     if !quota.adjustable {
         return Err(Stop::Skip(Reason::NotAdjustable, format!("{service}/{quota_code} is not adjustable")));
@@ -277,6 +261,103 @@ pub fn judge(entry: &mut Entry, cx: &Context<'_>) -> Result<Claim, Stop> {
     Ok(Claim { desired: ask.desired, detail: format!("{backed_by}; asking for {}: {}", ask.desired, ask.basis) })
 }
 
+/// Whether this receiver files in the quota's account: its own, or another through
+/// the write role, and only in an account this replica collects.
+fn reachable(key: &QuotaKey, cx: &Context<'_>) -> Result<(), Stop> {
+    if cx.own_account != key.account && cx.config.role_name.is_none() {
+        let detail = format!(
+            "the alert is about account {}, this receiver files only in its own account {} \
+             (QUOTA_EXPORTER_INCREASE_ROLE_NAME names a role to file in the others)",
+            key.account, cx.own_account
+        );
+        return Err(Stop::Skip(Reason::OtherAccount, detail));
+    }
+    // With several accounts, one replica acts only on the accounts it collects (with
+    // shards, Alertmanager notifies every replica and the owning one files).
+    let snapshot = cx.snapshot;
+    let covered = snapshot.accounts.iter().any(|a| a.id == key.account)
+        || snapshot.targets.iter().any(|t| t.account_label() == key.account);
+    if !snapshot.accounts.is_empty() && !covered {
+        let detail =
+            format!("this exporter does not collect account {} (another shard may, and files there)", key.account);
+        return Err(Stop::Skip(Reason::NotCollected, detail));
+    }
+    Ok(())
+}
+
+/// A failover proposal (`aws-quota-exporter failover --request`): the quota's region
+/// (the entry's) is the standby of `primary_region`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failover {
+    pub primary_region: String,
+    /// The share of the primary's peak the standby must carry.
+    pub coverage: f64,
+}
+
+/// The second step for a failover proposal. The evidence is the exporter's own data,
+/// never the caller's figures: the standby's quota is in the inventory, adjustable and
+/// regional, and the primary's peak of the last 7 days (its usage now where no daily
+/// history has a peak) times the coverage is above the standby's limit; the policy's
+/// caps apply to that need.
+pub fn judge_failover(entry: &mut Entry, cx: &Context<'_>, f: &Failover) -> Result<Claim, Stop> {
+    let key = entry.key.clone();
+    reachable(&key, cx)?;
+    let known = |k: &QuotaKey| match known_quota(cx.snapshot, k, cx.regions) {
+        Known::Quota(facts) => Ok(facts),
+        Known::NotYet(detail) => Err(Stop::Retry(Reason::NotReady, detail)),
+        Known::Unknown(detail) => Err(Stop::Skip(Reason::UnknownQuota, detail)),
+    };
+    let standby = known(&key)?;
+    let (service, quota_code) = (key.service_code.as_str(), key.quota_code.as_str());
+    if !standby.quota.adjustable {
+        return Err(Stop::Skip(Reason::NotAdjustable, format!("{service}/{quota_code} is not adjustable")));
+    }
+    if standby.quota.global {
+        let detail =
+            format!("{service}/{quota_code} is global: one quota in every region, which failover does not move");
+        return Err(Stop::Skip(Reason::NotCorroborated, detail));
+    }
+    let Some(limit) = standby.quota.limit else {
+        return Err(Stop::Skip(Reason::UnknownLimit, "the quota has no known limit".into()));
+    };
+    entry.current_value = Some(limit);
+    let primary = known(&QuotaKey { region: f.primary_region.clone(), ..key.clone() })?;
+    let (used, basis) = match (primary.peak_7d, primary.usage) {
+        (Some(peak), usage) => (peak.max(usage.unwrap_or(0.0)), "peak of the last 7 days"),
+        (None, Some(usage)) => (usage, "usage now"),
+        (None, None) => {
+            let detail = format!("the exporter has no usage of {service}/{quota_code} in {}", f.primary_region);
+            return Err(Stop::Skip(Reason::NotCorroborated, detail));
+        }
+    };
+    let need = used * f.coverage;
+    let why = if f.coverage == 1.0 {
+        format!("{}'s {basis}, {}", f.primary_region, show(used))
+    } else {
+        format!("{}'s {basis}, {}, times {}", f.primary_region, show(used), f.coverage)
+    };
+    if need <= limit {
+        let detail = format!("the standby's limit {} carries {why}", show(limit));
+        return Err(Stop::Skip(Reason::NotCorroborated, detail));
+    }
+    let ask = policy::desired_value_for_need(cx.config, service, quota_code, limit, need, why)
+        .map_err(|no| Stop::Skip(Reason::Capped, no.0))?;
+    Ok(Claim {
+        desired: ask.desired,
+        detail: format!(
+            "failover from {}: the standby's limit {} is below the need; asking for {}: {}",
+            f.primary_region,
+            show(limit),
+            ask.desired,
+            ask.basis
+        ),
+    })
+}
+
+fn show(v: f64) -> String {
+    crate::report::number(Some(v)).replace(',', "")
+}
+
 /// What the exporter knows about an alert's quota.
 pub(super) struct Facts {
     pub quota: crate::model::Quota,
@@ -287,6 +368,8 @@ pub(super) struct Facts {
     pub usage_at: Option<f64>,
     pub exhaustion: Option<f64>,
     pub r2: Option<f64>,
+    /// The highest daily peak of the last 7 days, where the history has one.
+    pub peak_7d: Option<f64>,
 }
 
 /// What the exporter's inventory says about an alert's quota.
@@ -351,6 +434,7 @@ pub(super) fn known_quota(snapshot: &Snapshot, key: &QuotaKey, regions: &[String
         usage_at: quota.usage_metric.as_ref().and_then(|m| target.usage.readings.get(m)).map(|r| r.timestamp),
         exhaustion: forecast.and_then(|f| f.exhaustion),
         r2: forecast.map(|f| f.r2),
+        peak_7d: target.forecasts.peaks.get(&(quota.service_code.clone(), quota.code.clone(), None)).copied(),
         quota,
     }))
 }

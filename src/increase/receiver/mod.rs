@@ -55,6 +55,8 @@ use crate::snapshot::Store;
 pub const OPT_IN_LABEL: &str = "auto_increase";
 /// The identity labels an alert must carry.
 pub const IDENTITY_LABELS: [&str; 4] = ["cloud_account_id", "cloud_region", "service_code", "quota_code"];
+/// The `alertname` of the ledger entries `aws-quota-exporter failover --request` makes.
+pub const FAILOVER_SOURCE: &str = "aws-quota-exporter failover";
 /// Region where AWS takes increase requests for global quotas.
 pub const GLOBAL_REGION: &str = "us-east-1";
 /// How long another replica's filing is left alone before it is settled against AWS's
@@ -422,6 +424,58 @@ impl Receiver {
             Ok(claim) => claim,
             Err(stop) => return self.stop(l, entry, stop).await,
         };
+        self.claim_and_file(l, entry, claim).await
+    }
+
+    /// Proposes raising a standby region's limit of a quota (`key`, in the standby) to
+    /// carry its primary's load (`aws-quota-exporter failover --request`): the same
+    /// policy, ledger, AWS checks, approval, daily maximum and dry-run as an alert, with
+    /// the exporter's own data for both regions as the evidence
+    /// ([`decision::judge_failover`]).
+    pub async fn propose_failover(&self, key: QuotaKey, failover: &decision::Failover) -> AlertOutcome {
+        let now = self.clock.now();
+        let mut entry = Entry::new(key, State::Skipped, now);
+        entry.dry_run = self.config.dry_run;
+        entry.alertname = Some(FAILOVER_SOURCE.to_owned());
+        let l = match self.ledger().await {
+            Ok(l) => l,
+            Err(e) => return outcome_for_ledger_error(&entry, e),
+        };
+        let outcome = self.propose_in(&l, entry, failover, now).await;
+        self.count(&outcome);
+        self.publish_view(&l).await;
+        outcome
+    }
+
+    async fn propose_in(&self, l: &Ledger, mut entry: Entry, failover: &decision::Failover, now: f64) -> AlertOutcome {
+        if let Err(detail) = decision::valid_identity(&entry.key) {
+            return self.skip(l, entry, Reason::InvalidLabels, detail).await;
+        }
+        if let Err(why) = self.config.allows(&entry.key.service_code, &entry.key.quota_code) {
+            return self.skip(l, entry, Reason::Policy, why).await;
+        }
+        let own_account = match self.own_account().await {
+            Ok(a) => a,
+            Err(e) => return self.fail_unclaimed(l, entry, &e).await,
+        };
+        let snapshot = self.store.snapshot();
+        let cx = decision::Context {
+            config: &self.config,
+            own_account: &own_account,
+            snapshot: &snapshot,
+            regions: &self.regions,
+            now,
+            max_usage_age: self.max_usage_age,
+        };
+        match decision::judge_failover(&mut entry, &cx, failover) {
+            Ok(claim) => self.claim_and_file(l, entry, claim).await,
+            Err(stop) => self.stop(l, entry, stop).await,
+        }
+    }
+
+    /// Claims the quota in the ledger for `claim`, then AWS's rules and filing.
+    async fn claim_and_file(&self, l: &Ledger, mut entry: Entry, claim: decision::Claim) -> AlertOutcome {
+        let now = self.clock.now();
         entry.desired_value = Some(claim.desired);
         entry.detail = claim.detail;
         entry.state = State::Checking;
