@@ -276,7 +276,7 @@ fn common(region: &str, now: f64, scale: f64) -> RegionBuilder {
                     Usage::Flat(0.0),
                 ),
                 q(Quota::new("L-0263D0A3", "EC2-VPC Elastic IPs", 5.0).applied(15.0).adjustable()),
-                q(Quota::new("L-74FC7D96", "Running Dedicated c5 Hosts", 2.0).adjustable()),
+                q(Quota::new("L-74FC7D96", "Running On-Demand F instances", 0.0).adjustable()),
             ],
         )
         .service(
