@@ -209,6 +209,8 @@ pub struct Fleet {
     own_aws: TargetAws,
     organizations: Option<Organizations>,
     members: Mutex<BTreeMap<String, Member>>,
+    /// Bedrock model names from every target's inventory.
+    model_book: Arc<crate::bedrock::ModelBook>,
     last_org: StdMutex<Option<Vec<OrgAccount>>>,
     discovery: StdMutex<Option<SourceStatus>>,
     scheduler: StdMutex<Option<Scheduler>>,
@@ -231,6 +233,7 @@ impl Fleet {
             own_aws,
             organizations,
             members: Mutex::new(BTreeMap::new()),
+            model_book: Arc::default(),
             last_org: StdMutex::new(None),
             discovery: StdMutex::new(None),
             scheduler: StdMutex::new(None),
@@ -446,6 +449,7 @@ impl Fleet {
                     config: self.p.config.clone(),
                     clock: self.p.clock.clone(),
                     publishes_global_quotas: global.as_deref() == Some(region.as_str()),
+                    model_book: self.model_book.clone(),
                 };
                 let slot = self.p.store.register();
                 let target = Target { region: region.clone() };

@@ -657,14 +657,94 @@ fn bedrock_families(help: &HelpContext, out: &mut Vec<Family>) {
             Ok(())
         },
     ));
-    out.push(per_model(
+    out.push(family(
         "aws_bedrock_model_quota_matched",
         Kind::Gauge,
         None,
         "",
-        "1 if a tokens-per-minute quota was matched to a ModelId with traffic in the lookback window, 0 if none was."
+        "1 if a tokens-per-minute quota was matched to a ModelId with traffic in the lookback window, 0 if none was; \
+         method says how: usage_metric (the quota's usage metric in Service Quotas names the ModelId), name (the \
+         quota's name names its model), none."
             .to_owned(),
-        |r| r.recent.then_some(if r.matched { 1.0 } else { 0.0 }),
+        |inputs, sink| {
+            for t in &inputs.snapshot.targets {
+                for r in t.bedrock_runtime.reports.iter().filter(|r| r.recent) {
+                    let [a, g] = place(t);
+                    let method = r.matched.map_or("none", |m| m.as_str());
+                    let value = if r.matched.is_some() { 1.0 } else { 0.0 };
+                    sink.sample(&[a, g, ("model_id", r.model_id.as_str()), ("method", method)], value)?;
+                }
+            }
+            Ok(())
+        },
+    ));
+    out.push(family(
+        "aws_bedrock_throttle_onset_per_minute",
+        Kind::Gauge,
+        None,
+        "1/min",
+        "The load at which a ModelId's throttling begins, estimated from the minutes of the last 3 days that had \
+         throttles (at least 10): the lowest of their loads once the lowest tenth is set aside. kind \
+         tokens_per_minute is EstimatedTPMQuotaUsage, requests_per_minute is invocations plus throttles. Absent \
+         for a ModelId without enough throttled minutes. Costs no invocation."
+            .to_owned(),
+        |inputs, sink| {
+            for t in &inputs.snapshot.targets {
+                for r in &t.bedrock_runtime.reports {
+                    for o in &r.onsets {
+                        let [a, g] = place(t);
+                        sink.sample(
+                            &[a, g, ("model_id", r.model_id.as_str()), ("kind", o.kind.as_str())],
+                            o.per_minute,
+                        )?;
+                    }
+                }
+            }
+            Ok(())
+        },
+    ));
+    out.push(family(
+        "aws_bedrock_throttle_onset_ratio",
+        Kind::Gauge,
+        None,
+        "1",
+        "aws_bedrock_throttle_onset_per_minute over the limit of the quota of that kind that governs the ModelId. Well \
+         below 1: something other than that quota throttles (reserved max_tokens, a shared cross-region pool, a lower \
+         value applied elsewhere)."
+            .to_owned(),
+        |inputs, sink| {
+            for t in &inputs.snapshot.targets {
+                for r in &t.bedrock_runtime.reports {
+                    for o in &r.onsets {
+                        let Some((code, ratio)) = &o.quota else { continue };
+                        let [a, g] = place(t);
+                        let labels =
+                            [a, g, ("model_id", r.model_id.as_str()), ("kind", o.kind.as_str()), ("quota_code", code)];
+                        sink.sample(&labels, *ratio)?;
+                    }
+                }
+            }
+            Ok(())
+        },
+    ));
+    out.push(family(
+        "aws_quota_exporter_bedrock_model_names",
+        Kind::Info,
+        None,
+        "",
+        "Where a target's Bedrock model ids were named for matching them to quotas (value 1): inventory (the \
+         region's own ListFoundationModels), other_regions (its list is missing, denied or failing since start: other \
+         regions' lists), model_ids (some id is in no list: its words were read from the id)."
+            .to_owned(),
+        |inputs, sink| {
+            for t in &inputs.snapshot.targets {
+                if let Some(source) = t.bedrock_runtime.names.filter(|_| !t.bedrock_runtime.reports.is_empty()) {
+                    let [a, g] = place(t);
+                    sink.sample(&[a, g, ("source", source.as_str())], 1.0)?;
+                }
+            }
+            Ok(())
+        },
     ));
 }
 

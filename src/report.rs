@@ -32,6 +32,23 @@ pub struct Row {
     pub global: bool,
     pub usage: Option<f64>,
     pub utilization: Option<f64>,
+    /// For a Bedrock quota: the model ids it governs, how each was linked, and what the
+    /// quota had left at the last complete minute (per-minute quotas).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<Linked>,
+}
+
+/// A model id a Bedrock quota governs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Linked {
+    pub model_id: String,
+    /// `usage_metric` (Service Quotas names the model id in the quota's usage metric) or
+    /// `name` (the quota's name names the model).
+    pub method: &'static str,
+    /// Tokens or requests the quota had left in the last complete minute, shared by every
+    /// model id it governs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_per_minute: Option<f64>,
 }
 
 /// The rows of one service, sorted by region, family, name and resource.
@@ -65,6 +82,7 @@ pub fn rows(snapshot: &Snapshot, service_code: &str) -> Vec<Row> {
                 global: q.global,
                 usage,
                 utilization: ratio,
+                models: linked(t, &q.code),
             });
         }
     }
@@ -72,6 +90,20 @@ pub fn rows(snapshot: &Snapshot, service_code: &str) -> Vec<Row> {
         (&a.region, &a.family, &a.quota_name, &a.resource).cmp(&(&b.region, &b.family, &b.quota_name, &b.resource))
     });
     out
+}
+
+/// The model ids a Bedrock quota governs in a target, with how each was linked.
+fn linked(t: &TargetSnapshot, quota_code: &str) -> Vec<Linked> {
+    let left = t.bedrock_runtime.left.get(quota_code).copied();
+    t.bedrock_runtime
+        .links
+        .get(quota_code)
+        .map(|ids| {
+            ids.iter()
+                .map(|(id, m)| Linked { model_id: id.clone(), method: m.as_str(), left_per_minute: left })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The provider of the model a Bedrock quota is named for; the quota name's first word
@@ -93,8 +125,11 @@ pub fn json(rows: &[Row]) -> String {
 
 /// The rows as a table, one block per region (and per family for Bedrock).
 pub fn table(rows: &[Row]) -> String {
-    const HEADERS: [&str; 7] = ["CODE", "NAME", "LIMIT", "DEFAULT", "ADJUSTABLE", "USAGE", "UTILISATION"];
-    let cells: Vec<[String; 7]> = rows
+    const HEADERS: [&str; 8] =
+        ["CODE", "NAME", "LIMIT", "DEFAULT", "ADJUSTABLE", "USAGE", "UTILISATION", "MODEL IDS (LINKED BY)"];
+    let with_links = rows.iter().any(|r| !r.models.is_empty());
+    let headers = if with_links { &HEADERS[..] } else { &HEADERS[..7] };
+    let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
             let name = match &r.resource {
@@ -109,12 +144,14 @@ pub fn table(rows: &[Row]) -> String {
                 if r.adjustable { "yes".into() } else { "no".into() },
                 number(r.usage),
                 r.utilization.map_or_else(|| "-".into(), |u| format!("{:.1}%", u * 100.0)),
+                r.models.iter().map(|m| format!("{} ({})", m.model_id, m.method)).collect::<Vec<_>>().join(", "),
             ]
         })
         .collect();
     // Text columns are left-aligned, numbers right-aligned; every group shares the widths.
-    let cells: Vec<Vec<String>> = cells.into_iter().map(Vec::from).collect();
-    let (header, lines) = crate::table::lines(&HEADERS, &cells, &[2, 3, 5, 6]);
+    let cells: Vec<Vec<String>> =
+        cells.into_iter().map(|c| Vec::from(c).into_iter().take(headers.len()).collect()).collect();
+    let (header, lines) = crate::table::lines(headers, &cells, &[2, 3, 5, 6]);
     let mut out = String::new();
     let mut group: Option<(String, Option<String>)> = None;
     for (r, line) in rows.iter().zip(&lines) {

@@ -1,13 +1,17 @@
 //! Which Service Quotas quota governs a Bedrock model id.
 //!
-//! AWS publishes no mapping: Bedrock quotas (service code `bedrock`) are named per
-//! model, in several generations of wording, and CloudWatch's `ModelId` may be a
-//! foundation model, a cross-region or global inference profile (`us.`, `eu.`, `apac.`,
-//! `global.` …) or an application inference profile. Matching therefore works on
-//! names: a quota name is parsed into its kind (tokens or requests per minute, tokens
-//! per day), its scope (on-demand, cross-region, global) and its model, and the model
-//! part is compared, normalised, with the model's provider and name from
-//! `ListFoundationModels`.
+//! AWS's own link comes first: a quota whose usage metric in Service Quotas carries a
+//! `ModelId` dimension governs exactly that model id ([`Method::UsageMetric`]). Only
+//! the rest is matched by name ([`Method::Name`]): Bedrock quotas (service code
+//! `bedrock`) are named per model, in several generations of wording, and CloudWatch's
+//! `ModelId` may be a foundation model, a cross-region or global inference profile
+//! (`us.`, `eu.`, `apac.`, `global.` …) or an application inference profile. A quota
+//! name is parsed into its kind (tokens or requests per minute, tokens per day), its
+//! scope (on-demand, cross-region, global) and its model, and the model part is
+//! compared, normalised, with the model's provider and name from `ListFoundationModels`
+//! (or, where that list is missing, another region's or the id's own words: see
+//! [`derived_model`]). A quota linked by its usage metric is never matched by name to
+//! another model id.
 
 use super::Inventory;
 
@@ -186,11 +190,69 @@ pub fn resolve(model_id: &str, inventory: &Inventory) -> ModelRef {
 }
 
 /// A quota as the matcher sees it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct QuotaCandidate {
     pub code: String,
     pub name: String,
     pub limit: Option<f64>,
+    /// The `ModelId` dimension of the quota's usage metric, where Service Quotas gives one.
+    pub usage_model_id: Option<String>,
+    /// The name of that usage metric (for the kind, where the quota's name says none).
+    pub usage_metric_name: Option<String>,
+}
+
+impl QuotaCandidate {
+    /// A quota of the `bedrock` service, with its usage metric's link, if any.
+    pub fn of(q: &crate::model::Quota) -> QuotaCandidate {
+        let metric = q.usage_metric.as_deref();
+        QuotaCandidate {
+            code: q.code.clone(),
+            name: q.name.clone(),
+            limit: q.limit,
+            usage_model_id: metric
+                .and_then(|m| m.dimensions.iter().find(|(k, _)| k == "ModelId"))
+                .map(|(_, v)| v.clone()),
+            usage_metric_name: metric.map(|m| m.name.clone()),
+        }
+    }
+
+    /// What the quota limits: from its name, else from its usage metric's name.
+    fn kind(&self) -> Option<Kind> {
+        if let Some(parsed) = parse_quota_name(&self.name) {
+            return Some(parsed.kind);
+        }
+        let lower = self.name.to_ascii_lowercase();
+        if lower.contains("tokens per minute") {
+            return Some(Kind::TokensPerMinute);
+        }
+        if lower.contains("requests per minute") {
+            return Some(Kind::RequestsPerMinute);
+        }
+        match self.usage_metric_name.as_deref()? {
+            "EstimatedTPMQuotaUsage" | "InputTokenCount" | "OutputTokenCount" => Some(Kind::TokensPerMinute),
+            "Invocations" => Some(Kind::RequestsPerMinute),
+            _ => None,
+        }
+    }
+}
+
+/// How a quota was linked to a model id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Method {
+    /// Service Quotas names the model id in the quota's usage metric.
+    UsageMetric,
+    /// The quota's name names the model.
+    Name,
+}
+
+impl Method {
+    /// The `method` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::UsageMetric => "usage_metric",
+            Method::Name => "name",
+        }
+    }
 }
 
 /// A quota matched to a model id.
@@ -201,31 +263,86 @@ pub struct Match {
     pub quota_code: String,
     /// The limit that applies to this model id (doubled where AWS says so).
     pub limit: f64,
+    pub method: Method,
 }
 
-/// The quotas that govern `model_id`: at most one per kind. Tokens-per-day quotas apply
-/// whatever the scope; the others must match the model id's scope.
+/// The quotas that govern `model_id`: at most one per kind. First the quotas whose
+/// usage metric names this model id; then, for the kinds still open, the quotas named
+/// for its model (never one that AWS links to another model id). Tokens-per-day quotas
+/// apply whatever the scope; the others must match the model id's scope.
 pub fn match_quotas(model_id: &str, inventory: &Inventory, quotas: &[QuotaCandidate]) -> Vec<Match> {
     let r = resolve(model_id, inventory);
-    let Some(model) = inventory.model(&r.base_model_id) else { return Vec::new() };
-    let keys = model_keys(model);
     let mut out: Vec<Match> = Vec::new();
-    for q in quotas {
-        let (Some(parsed), Some(limit)) = (parse_quota_name(&q.name), q.limit) else { continue };
-        let scope_fits = parsed.scope == r.scope || parsed.kind == Kind::TokensPerDay;
-        if !scope_fits || !keys.contains(&parsed.model) || out.iter().any(|m| m.kind == parsed.kind) {
+    for q in quotas.iter().filter(|q| q.usage_model_id.as_deref() == Some(model_id)) {
+        let (Some(kind), Some(limit)) = (q.kind(), q.limit) else { continue };
+        if out.iter().any(|m| m.kind == kind) {
             continue;
         }
-        let doubled = parsed.doubled_for_cross_region && r.scope != Scope::OnDemand;
-        out.push(Match {
-            kind: parsed.kind,
-            scope: if parsed.kind == Kind::TokensPerDay { r.scope } else { parsed.scope },
-            quota_code: q.code.clone(),
-            limit: if doubled { limit * 2.0 } else { limit },
-        });
+        out.push(Match { kind, scope: r.scope, quota_code: q.code.clone(), limit, method: Method::UsageMetric });
+    }
+    if let Some(model) = inventory.model(&r.base_model_id) {
+        let keys = model_keys(model);
+        for q in quotas.iter().filter(|q| q.usage_model_id.is_none()) {
+            let (Some(parsed), Some(limit)) = (parse_quota_name(&q.name), q.limit) else { continue };
+            let scope_fits = parsed.scope == r.scope || parsed.kind == Kind::TokensPerDay;
+            if !scope_fits || !keys.contains(&parsed.model) || out.iter().any(|m| m.kind == parsed.kind) {
+                continue;
+            }
+            let doubled = parsed.doubled_for_cross_region && r.scope != Scope::OnDemand;
+            out.push(Match {
+                kind: parsed.kind,
+                scope: if parsed.kind == Kind::TokensPerDay { r.scope } else { parsed.scope },
+                quota_code: q.code.clone(),
+                limit: if doubled { limit * 2.0 } else { limit },
+                method: Method::Name,
+            });
+        }
     }
     out.sort_by_key(|m| m.kind);
     out
+}
+
+/// A foundation model known only by its id, for matching where no region's
+/// `ListFoundationModels` has it: the provider is the id's first part, the name its
+/// words without the date and version (`anthropic.claude-3-5-sonnet-20241022-v2:0` is
+/// Anthropic's "claude 3 5 sonnet", version 2), a letter run followed by digits split
+/// (`llama3` reads "llama 3"). Names AWS writes differently from the id (Titan's
+/// "Text Embeddings") are not recovered this way.
+pub fn derived_model(id: &str) -> Option<super::FoundationModel> {
+    let (provider, rest) = id.split_once('.')?;
+    // Drop the revision and any context suffix (`:0`, `:0:48k`), then the version.
+    let base = rest.split(':').next().unwrap_or(rest);
+    let base = match base.rsplit_once("-v") {
+        Some((b, v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => b,
+        _ => base,
+    };
+    let mut words = Vec::new();
+    for w in base.split('-') {
+        // A date (`20241022`) is no part of the name.
+        if w.len() == 8 && w.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        // A version word (`v3` in `rerank-v3-5`) is its number.
+        if let Some(n) = w.strip_prefix('v').filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())) {
+            words.push(n.to_owned());
+            continue;
+        }
+        match w.find(|c: char| c.is_ascii_digit()) {
+            Some(i)
+                if i > 0
+                    && w[..i].chars().all(|c| c.is_ascii_alphabetic())
+                    && w[i..].chars().all(|c| c.is_ascii_digit()) =>
+            {
+                words.push(w[..i].to_owned());
+                words.push(w[i..].to_owned());
+            }
+            _ => words.push(w.to_owned()),
+        }
+    }
+    if words.is_empty() {
+        return None;
+    }
+    Some(super::FoundationModel { id: id.to_owned(), provider: provider.to_owned(), name: words.join(" ") })
 }
 
 #[cfg(test)]
@@ -366,7 +483,12 @@ mod tests {
             ("L-M", "Cross-Region InvokeModel tokens per minute for Anthropic Claude Sonnet 4.5 V1 1M Context Length", 1e6),
         ]
         .into_iter()
-        .map(|(code, name, limit)| QuotaCandidate { code: code.into(), name: name.into(), limit: Some(limit) })
+        .map(|(code, name, limit)| QuotaCandidate {
+            code: code.into(),
+            name: name.into(),
+            limit: Some(limit),
+            ..QuotaCandidate::default()
+        })
         .collect()
     }
 
@@ -410,6 +532,78 @@ mod tests {
             codes("anthropic.claude-sonnet-4-5-20250929-v1:0"),
             vec![(Kind::TokensPerDay, Scope::OnDemand, "L-C".into(), 1e9)]
         );
+    }
+
+    #[test]
+    fn a_quota_whose_usage_metric_names_a_model_id_governs_exactly_that_one() {
+        let v2 = "anthropic.claude-3-5-sonnet-20241022-v2:0";
+        let mut quotas = quotas();
+        // The newer generation, for the us profile only, linked by AWS through its usage
+        // metric; its name ends in a note the name parser cannot read.
+        quotas.push(QuotaCandidate {
+            code: "L-NEW".into(),
+            name: "Cross-Region InvokeModel tokens per minute for Anthropic Claude 3.5 Sonnet V2 (us profile)".into(),
+            limit: Some(1e6),
+            usage_model_id: Some(format!("us.{v2}")),
+            usage_metric_name: Some("EstimatedTPMQuotaUsage".into()),
+        });
+        fn got(id: &str, quotas: &[QuotaCandidate]) -> Vec<(Kind, String, Method)> {
+            match_quotas(id, &inventory(), quotas).into_iter().map(|m| (m.kind, m.quota_code, m.method)).collect()
+        }
+        assert_eq!(got(&format!("us.{v2}"), &quotas), [(Kind::TokensPerMinute, "L-NEW".into(), Method::UsageMetric)]);
+        // The eu profile has no quota of its own: the older one, by name.
+        assert_eq!(got(&format!("eu.{v2}"), &quotas), [(Kind::TokensPerMinute, "L-F".into(), Method::Name)]);
+        // A link needs no inventory: an unknown model id linked by AWS is still matched.
+        quotas.push(QuotaCandidate {
+            code: "L-RPM".into(),
+            name: "Some future wording for a model's requests".into(),
+            limit: Some(50.0),
+            usage_model_id: Some("acme.rocket-v9:0".into()),
+            usage_metric_name: Some("Invocations".into()),
+        });
+        assert_eq!(got("acme.rocket-v9:0", &quotas), [(Kind::RequestsPerMinute, "L-RPM".into(), Method::UsageMetric)]);
+        // Several quotas of one kind linked to one id: the first holds the kind.
+        quotas.push(QuotaCandidate { code: "L-NEW2".into(), ..quotas[quotas.len() - 2].clone() });
+        assert_eq!(got(&format!("us.{v2}"), &quotas)[0].1, "L-NEW");
+    }
+
+    #[test]
+    fn an_application_profile_is_linked_by_its_own_id_or_resolved_to_its_model() {
+        let arn = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/k3j9x2m7p4q1";
+        let mut quotas = quotas();
+        assert_eq!(
+            match_quotas(arn, &inventory(), &quotas)[0],
+            Match {
+                kind: Kind::TokensPerMinute,
+                scope: Scope::OnDemand,
+                quota_code: "L-D".into(),
+                limit: 2e6,
+                method: Method::Name
+            },
+            "by name, through the profile's model"
+        );
+        quotas.push(QuotaCandidate {
+            code: "L-APP".into(),
+            name: "On-demand InvokeModel tokens per minute for support-bot".into(),
+            limit: Some(3e5),
+            usage_model_id: Some(arn.into()),
+            usage_metric_name: Some("EstimatedTPMQuotaUsage".into()),
+        });
+        let m = match_quotas(arn, &inventory(), &quotas);
+        assert_eq!((m[0].quota_code.as_str(), m[0].method), ("L-APP", Method::UsageMetric));
+        assert_eq!((m[1].quota_code.as_str(), m[1].method), ("L-E", Method::Name), "the other kinds still by name");
+    }
+
+    #[test]
+    fn a_model_known_only_by_its_id_reads_as_its_provider_and_words() {
+        let keys = |id: &str| model_keys(&derived_model(id).expect("derived"));
+        assert!(keys("anthropic.claude-3-5-sonnet-20241022-v2:0").contains(&"anthropic claude 3 5 sonnet v2".into()));
+        assert!(keys("anthropic.claude-sonnet-4-5-20250929-v1:0").contains(&"anthropic claude sonnet 4 5".into()));
+        assert!(keys("anthropic.claude-3-haiku-20240307-v1:0:48k").contains(&"anthropic claude 3 haiku".into()));
+        assert!(keys("meta.llama3-1-70b-instruct-v1:0").contains(&"meta llama 3 1 70b instruct".into()));
+        assert!(keys("cohere.command-r-plus-v1:0").contains(&"cohere command r plus".into()));
+        assert!(keys("cohere.rerank-v3-5:0").contains(&"cohere rerank 3 5".into()));
+        assert_eq!(derived_model("no-dot"), None);
     }
 
     #[test]

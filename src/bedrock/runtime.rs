@@ -99,6 +99,29 @@ pub struct ModelState {
     pub minutes: BTreeMap<i64, Minute>,
     /// Input plus output tokens of the trailing 24 hours.
     pub tokens_24h: Option<f64>,
+    /// The minutes of the last [`ONSET_WINDOW_SECONDS`] that had throttles, by minute
+    /// start: the requests tried (invocations plus throttles) and the estimated TPM
+    /// quota usage, for the throttling onset.
+    pub throttled: BTreeMap<i64, (f64, Option<f64>)>,
+}
+
+/// How far back throttled minutes are kept for the onset: three days.
+pub const ONSET_WINDOW_SECONDS: f64 = 3.0 * 86_400.0;
+/// Fewer throttled minutes than this give no onset.
+pub const ONSET_MIN_MINUTES: usize = 10;
+
+/// The load at which throttling begins, from the loads of the minutes that had
+/// throttles: the lowest of them once the lowest tenth (rounded down) is set aside. The
+/// minimum alone would follow one odd minute (a burst of a few seconds throttles within
+/// a quiet minute); the median would report where throttling is usual, not where it
+/// begins. `None` with fewer than [`ONSET_MIN_MINUTES`] minutes.
+pub fn onset(loads: &[f64]) -> Option<f64> {
+    if loads.len() < ONSET_MIN_MINUTES {
+        return None;
+    }
+    let mut sorted: Vec<f64> = loads.iter().copied().filter(|v| v.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 10).copied()
 }
 
 /// The runtime state of one target.
@@ -146,7 +169,10 @@ impl RuntimeState {
             counted_any: false,
             minutes: BTreeMap::new(),
             tokens_24h: None,
+            throttled: BTreeMap::new(),
         });
+        // The minutes counted now, older than the lookback window too (a catch-up).
+        let mut fresh: BTreeMap<i64, Minute> = BTreeMap::new();
         if start > state.watermark {
             self.skipped_minutes += ((start - state.watermark) / 60.0).round() as u64;
             state.watermark = start;
@@ -157,15 +183,28 @@ impl RuntimeState {
                 if minute >= end || minute < end - lookback.max(MAX_CATCH_UP_SECONDS) {
                     continue;
                 }
-                if metric.is_counter() && minute >= state.watermark {
-                    state.totals[metric.index()] += v;
-                    state.counted_any = true;
+                if minute >= state.watermark {
+                    if metric.is_counter() {
+                        state.totals[metric.index()] += v;
+                        state.counted_any = true;
+                    }
+                    fresh.entry(minute as i64).or_default().0[metric.index()] = Some(v);
                 }
                 if minute >= end - lookback {
                     state.minutes.entry(minute as i64).or_default().0[metric.index()] = Some(v);
                 }
             }
         }
+        // The newly counted minutes that had throttles, for the onset.
+        for (minute, values) in &fresh {
+            let throttles = values.get(Metric::Throttles).unwrap_or(0.0);
+            if throttles > 0.0 {
+                let tried = values.get(Metric::Invocations).unwrap_or(0.0) + throttles;
+                state.throttled.insert(*minute, (tried, values.get(Metric::EstimatedTpm)));
+            }
+        }
+        let oldest_throttled = (end - ONSET_WINDOW_SECONDS) as i64;
+        state.throttled.retain(|m, _| *m >= oldest_throttled);
         state.watermark = state.watermark.max(end);
         let oldest = (end - lookback) as i64;
         state.minutes.retain(|m, _| *m >= oldest);
@@ -187,8 +226,22 @@ pub struct ModelReport {
     /// Each matched quota with this model id's consumption (in the quota's unit) and
     /// its utilisation.
     pub utilization: Vec<Utilization>,
-    /// Whether a tokens-per-minute quota governs this model id.
-    pub matched: bool,
+    /// How the tokens-per-minute quota that governs this model id was linked to it, if
+    /// one does.
+    pub matched: Option<crate::bedrock::matching::Method>,
+    /// Where throttling begins, per minute, by kind (tokens or requests per minute), with
+    /// the governing quota of that kind and the onset's share of its limit.
+    pub onsets: Vec<Onset>,
+}
+
+/// The load at which a model id's throttling begins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Onset {
+    pub kind: Kind,
+    /// Tokens or requests per minute.
+    pub per_minute: f64,
+    /// The governing quota's code and `per_minute / limit`.
+    pub quota: Option<(String, f64)>,
 }
 
 /// One quota's consumption by one model id, or by every model id it governs.
@@ -239,8 +292,59 @@ pub fn report(model_id: &str, state: &ModelState, matches: &[Match]) -> ModelRep
         estimated_tpm: latest(state, Metric::EstimatedTpm),
         recent,
         utilization,
-        matched: matches.iter().any(|m| m.kind == Kind::TokensPerMinute),
+        matched: matches.iter().find(|m| m.kind == Kind::TokensPerMinute).map(|m| m.method),
+        onsets: onsets(state, matches),
     }
+}
+
+/// The throttling onset of each per-minute kind with enough throttled minutes.
+fn onsets(state: &ModelState, matches: &[Match]) -> Vec<Onset> {
+    let loads = |kind: Kind| -> Vec<f64> {
+        state
+            .throttled
+            .values()
+            .filter_map(|(tried, tpm)| if kind == Kind::TokensPerMinute { *tpm } else { Some(*tried) })
+            .collect()
+    };
+    [Kind::TokensPerMinute, Kind::RequestsPerMinute]
+        .into_iter()
+        .filter_map(|kind| {
+            let per_minute = onset(&loads(kind))?;
+            let quota = matches
+                .iter()
+                .find(|m| m.kind == kind && m.limit > 0.0)
+                .map(|m| (m.quota_code.clone(), per_minute / m.limit));
+            Some(Onset { kind, per_minute, quota })
+        })
+        .collect()
+}
+
+/// What each per-minute quota has left at the last complete minute any of its model ids
+/// has: its limit minus their combined tokens (`EstimatedTPMQuotaUsage`) or requests
+/// (invocations) in that minute. A client can size its own token bucket from it. Keyed
+/// by quota code; tokens-per-day quotas are left out.
+pub fn left_at_last_minute<'a>(
+    models: impl IntoIterator<Item = (&'a ModelState, &'a [Match])> + Clone,
+) -> BTreeMap<String, f64> {
+    let per_minute = |m: &Match| m.kind != Kind::TokensPerDay && m.limit > 0.0;
+    let mut last: BTreeMap<String, (f64, i64)> = BTreeMap::new();
+    for (state, matches) in models.clone() {
+        let Some(minute) = state.minutes.keys().next_back() else { continue };
+        for m in matches.iter().filter(|m| per_minute(m)) {
+            let e = last.entry(m.quota_code.clone()).or_insert((m.limit, *minute));
+            e.1 = e.1.max(*minute);
+        }
+    }
+    let mut used: BTreeMap<String, f64> = BTreeMap::new();
+    for (state, matches) in models {
+        for m in matches.iter().filter(|m| per_minute(m)) {
+            let Some((_, minute)) = last.get(&m.quota_code) else { continue };
+            let metric = if m.kind == Kind::TokensPerMinute { Metric::EstimatedTpm } else { Metric::Invocations };
+            let v = state.minutes.get(minute).and_then(|x| x.get(metric)).unwrap_or(0.0);
+            *used.entry(m.quota_code.clone()).or_default() += v;
+        }
+    }
+    last.into_iter().map(|(code, (limit, _))| (code.clone(), limit - used.get(&code).copied().unwrap_or(0.0))).collect()
 }
 
 /// Each quota's consumption by all the model ids it governs together (a model called
@@ -290,7 +394,7 @@ pub fn shared_utilization<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bedrock::matching::Scope;
+    use crate::bedrock::matching::{Method, Scope};
 
     const LOOKBACK: f64 = 900.0;
 
@@ -391,7 +495,13 @@ mod tests {
         data[7] = vec![(59_880.0, 1_000_000.0), (59_940.0, 1_700_000.0)];
         s.apply("m", &data, 60_000.0, LOOKBACK);
         s.models.get_mut("m").expect("applied").tokens_24h = Some(1.44e9);
-        let m = |kind, limit: f64| Match { kind, scope: Scope::CrossRegion, quota_code: "L-X".into(), limit };
+        let m = |kind, limit: f64| Match {
+            kind,
+            scope: Scope::CrossRegion,
+            quota_code: "L-X".into(),
+            limit,
+            method: Method::Name,
+        };
         let matches =
             [m(Kind::TokensPerMinute, 2_000_000.0), m(Kind::RequestsPerMinute, 200.0), m(Kind::TokensPerDay, 2.88e9)];
         let r = report("m", &s.models["m"], &matches);
@@ -400,15 +510,15 @@ mod tests {
             ratios,
             vec![(Kind::TokensPerMinute, 0.85), (Kind::RequestsPerMinute, 0.85), (Kind::TokensPerDay, 0.5)]
         );
-        assert!(r.matched);
-        assert!(!report("m", &s.models["m"], &matches[1..]).matched, "matched means a TPM quota");
+        assert_eq!(r.matched, Some(Method::Name));
+        assert_eq!(report("m", &s.models["m"], &matches[1..]).matched, None, "matched means a TPM quota");
     }
 }
 
 #[cfg(test)]
 mod shared_tests {
     use super::*;
-    use crate::bedrock::matching::Scope;
+    use crate::bedrock::matching::{Method, Scope};
 
     fn minutes(values: &[(i64, f64, f64)]) -> ModelState {
         let mut minutes = BTreeMap::new();
@@ -418,13 +528,25 @@ mod shared_tests {
             m.0[Metric::EstimatedTpm as usize] = Some(*tpm);
             minutes.insert(*t, m);
         }
-        ModelState { watermark: 0.0, totals: [0.0; 6], counted_any: true, minutes, tokens_24h: None }
+        ModelState {
+            watermark: 0.0,
+            totals: [0.0; 6],
+            counted_any: true,
+            minutes,
+            tokens_24h: None,
+            throttled: BTreeMap::new(),
+        }
     }
 
     #[test]
     fn model_ids_sharing_a_quota_add_up_minute_by_minute() {
-        let tpm =
-            Match { kind: Kind::TokensPerMinute, scope: Scope::OnDemand, quota_code: "L-T".into(), limit: 1000.0 };
+        let tpm = Match {
+            kind: Kind::TokensPerMinute,
+            scope: Scope::OnDemand,
+            quota_code: "L-T".into(),
+            limit: 1000.0,
+            method: Method::Name,
+        };
         // Direct calls peak in minute 60, the profile's in minute 120; together they peak at 120.
         let direct = minutes(&[(60, 0.0, 500.0), (120, 0.0, 300.0)]);
         let profile = minutes(&[(60, 0.0, 100.0), (120, 0.0, 400.0)]);
@@ -435,7 +557,13 @@ mod shared_tests {
 
     #[test]
     fn daily_tokens_add_up_against_each_model_ids_own_limit() {
-        let tpd = |limit| Match { kind: Kind::TokensPerDay, scope: Scope::OnDemand, quota_code: "L-D".into(), limit };
+        let tpd = |limit| Match {
+            kind: Kind::TokensPerDay,
+            scope: Scope::OnDemand,
+            quota_code: "L-D".into(),
+            limit,
+            method: Method::Name,
+        };
         let mut direct = minutes(&[]);
         direct.tokens_24h = Some(100.0);
         let mut cross = minutes(&[]);
@@ -444,5 +572,38 @@ mod shared_tests {
         assert_eq!(shared["L-D"].used, 200.0);
         // 100/1000 + 100/2000, with float rounding.
         assert!((shared["L-D"].ratio - 0.15).abs() < 1e-12, "{}", shared["L-D"].ratio);
+    }
+
+    #[test]
+    fn the_onset_sets_the_lowest_tenth_of_throttled_minutes_aside_and_needs_ten_of_them() {
+        // Eleven throttled minutes at 60 % to 70 % of a quota, and one burst-throttled
+        // quiet minute at 20 %: the quiet one is set aside.
+        let mut loads = vec![0.2];
+        loads.extend((0..11).map(|i| 0.6 + 0.01 * f64::from(i)));
+        assert_eq!(onset(&loads), Some(0.6));
+        assert_eq!(onset(&loads[..9]), None, "nine minutes are too few");
+        assert_eq!(onset(&[0.5; 10]), Some(0.5));
+    }
+
+    #[test]
+    fn throttled_minutes_are_kept_for_three_days_with_the_load_tried() {
+        let mut s = RuntimeState::default();
+        let mut data: [Vec<(f64, f64)>; 8] = Default::default();
+        // Minute 0 and 1: 90 and 100 invocations; only minute 1 throttled, 10 times.
+        data[Metric::Invocations.index()] = vec![(0.0, 90.0), (60.0, 100.0)];
+        data[Metric::Throttles.index()] = vec![(0.0, 0.0), (60.0, 10.0)];
+        data[Metric::EstimatedTpm.index()] = vec![(0.0, 5000.0), (60.0, 6000.0)];
+        s.apply("m", &data, 120.0, 900.0);
+        assert_eq!(s.models["m"].throttled.iter().collect::<Vec<_>>(), [(&60, &(110.0, Some(6000.0)))]);
+        // Counted once: a later refresh over the same minutes adds nothing.
+        s.apply("m", &data, 180.0, 900.0);
+        assert_eq!(s.models["m"].throttled.len(), 1);
+        // A catch-up past the lookback window keeps the older throttled minutes too.
+        let mut late: [Vec<(f64, f64)>; 8] = Default::default();
+        late[Metric::Throttles.index()] = vec![(180.0, 1.0), (3000.0, 1.0)];
+        s.apply("m", &late, 3600.0, 900.0);
+        assert_eq!(s.models["m"].throttled.keys().collect::<Vec<_>>(), [&60, &180, &3000]);
+        s.apply("m", &Default::default(), ONSET_WINDOW_SECONDS + 3660.0, 900.0);
+        assert!(s.models["m"].throttled.is_empty(), "three days later it is gone");
     }
 }

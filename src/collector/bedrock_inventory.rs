@@ -22,7 +22,10 @@ impl Collector for BedrockInventoryCollector {
         let mut inventory = (*data.bedrock).clone();
         let mut errors = Vec::new();
         match models {
-            Ok(m) => inventory.models = m,
+            Ok(m) => {
+                ctx.model_book.learn(&m);
+                inventory.models = m;
+            }
             Err(e) => errors.push(e.to_string()),
         }
         match profiles {

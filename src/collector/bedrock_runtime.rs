@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::{CollectError, Collector, Source, TargetContext, TargetData};
 use crate::aws::cloudwatch::{MetricData, MetricQuery};
-use crate::bedrock::matching::{QuotaCandidate, match_quotas};
+use crate::bedrock::matching::{Method, QuotaCandidate, match_quotas};
 use crate::bedrock::runtime::{
     Metric, ModelReport, RuntimeState, Utilization, countable_end, report, shared_utilization,
 };
@@ -28,6 +28,14 @@ pub struct BedrockRuntime {
     pub reports: Vec<ModelReport>,
     /// Each matched quota's consumption by all the model ids it governs, by quota code.
     pub quotas: std::collections::BTreeMap<String, Utilization>,
+    /// The model ids each matched quota governs and how each was linked, by quota code.
+    pub links: std::collections::BTreeMap<String, Vec<(String, Method)>>,
+    /// Where the names the model ids were matched with came from, once matched.
+    pub names: Option<crate::bedrock::NameSource>,
+    /// What each per-minute quota had left at the last complete minute of its model ids
+    /// (limit minus their combined tokens or requests then; negative past the limit),
+    /// by quota code.
+    pub left: std::collections::BTreeMap<String, f64>,
 }
 
 /// Reads `AWS/Bedrock`.
@@ -96,20 +104,27 @@ impl Collector for BedrockRuntimeCollector {
             .quotas
             .services
             .get("bedrock")
-            .map(|s| {
-                s.quotas
-                    .iter()
-                    .filter(|q| q.resource.is_none())
-                    .map(|q| QuotaCandidate { code: q.code.clone(), name: q.name.clone(), limit: q.limit })
-                    .collect()
-            })
+            .map(|s| s.quotas.iter().filter(|q| q.resource.is_none()).map(QuotaCandidate::of).collect())
             .unwrap_or_default();
+        // Without the region's own model list, names come from other regions' lists or
+        // from the ids themselves; AWS's usage-metric links need no names at all.
+        let (inventory, names) =
+            crate::bedrock::names_for(&data.bedrock, runtime.state.models.keys().map(String::as_str), &ctx.model_book);
         let matches: Vec<_> = runtime
             .state
             .models
             .iter()
-            .map(|(id, state)| (id, state, match_quotas(id, &data.bedrock, &candidates)))
+            .map(|(id, state)| (id, state, match_quotas(id, &inventory, &candidates)))
             .collect();
+        runtime.names = Some(names);
+        runtime.links.clear();
+        for (id, _, ms) in &matches {
+            for m in ms {
+                runtime.links.entry(m.quota_code.clone()).or_default().push(((*id).clone(), m.method));
+            }
+        }
+        runtime.left =
+            crate::bedrock::runtime::left_at_last_minute(matches.iter().map(|(_, state, m)| (*state, m.as_slice())));
         runtime.reports = matches.iter().map(|(id, state, m)| report(id, state, m)).collect();
         runtime.quotas = shared_utilization(matches.iter().map(|(_, state, m)| (*state, m.as_slice())));
         if candidates.is_empty() {
@@ -126,7 +141,7 @@ impl Collector for BedrockRuntimeCollector {
         } else {
             runtime.state.reported_no_quotas = false;
         }
-        for r in runtime.reports.iter().filter(|r| r.recent && !r.matched && !candidates.is_empty()) {
+        for r in runtime.reports.iter().filter(|r| r.recent && r.matched.is_none() && !candidates.is_empty()) {
             if runtime.state.reported_unmatched.insert(r.model_id.clone()) {
                 tracing::warn!(
                     aws.region = %ctx.aws.labels.region,

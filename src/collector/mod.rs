@@ -115,6 +115,8 @@ pub struct TargetContext {
     /// Whether this target publishes global quotas. A global quota is the same in every
     /// region, so each account publishes it from one region only.
     pub publishes_global_quotas: bool,
+    /// Every region's Bedrock model names, for a region whose own list is missing.
+    pub model_book: Arc<crate::bedrock::ModelBook>,
 }
 
 impl TargetContext {

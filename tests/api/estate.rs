@@ -222,7 +222,7 @@ pub fn haiku_invocations(i: usize) -> f64 {
     100.0 + (i % 13) as f64
 }
 
-fn bedrock_series(model: &str, name: &str, shape: Shape) -> MetricSeries {
+pub fn bedrock_series(model: &str, name: &str, shape: Shape) -> MetricSeries {
     MetricSeries {
         namespace: "AWS/Bedrock".into(),
         name: name.into(),

@@ -53,6 +53,9 @@ async fn the_metrics_output_matches_the_golden_files() {
     })
     .await;
     app.handle.refresh_all().await;
+    // An hour more of Bedrock minutes: enough of Haiku's throttled ones for an onset.
+    app.sim.clock().advance(3600.0);
+    app.handle.refresh_usage().await;
     check("metrics.prom", &mask(&app.get("/metrics").await.text()));
     check("metrics.openmetrics", &mask(&app.request("GET", "/metrics", &[("accept", PROMETHEUS_ACCEPT)]).await.text()));
 }

@@ -4,7 +4,8 @@
 //! arrives 90 seconds late), and Bedrock quotas named the ways AWS names them.
 
 use crate::estate::{
-    Bedrock, FoundationModel, InferenceProfile, MetricSeries, ProvisionedThroughput, Quota, Service, Shape, dims,
+    Bedrock, FoundationModel, InferenceProfile, MetricSeries, ProvisionedThroughput, Quota, Service, Shape,
+    UsageMetric, dims,
 };
 
 pub const SONNET_45: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
@@ -226,6 +227,20 @@ pub fn quotas() -> Service {
                 "Cross-region model inference requests per minute for Anthropic Claude 3.5 Sonnet V2",
                 100.0,
             ),
+            // The newer generation for the same model, for its us profile only: Service
+            // Quotas links it through its usage metric, whose ModelId names the profile.
+            q(
+                "L-5E8B2C4A",
+                "Cross-Region InvokeModel tokens per minute for Anthropic Claude 3.5 Sonnet V2 (us profile)",
+                1_000_000.0,
+            )
+            .adjustable()
+            .usage(UsageMetric::new(
+                "AWS/Bedrock",
+                "EstimatedTPMQuotaUsage",
+                &[("ModelId", &format!("us.{SONNET_35_V2}"))],
+                "Sum",
+            )),
             q(
                 "L-9F2B5D4C",
                 "Cross-region model inference tokens per minute for Meta Llama 3.1 70B Instruct",
