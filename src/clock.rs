@@ -18,3 +18,21 @@ impl Clock for SystemClock {
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
     }
 }
+
+/// The UTC date and time of epoch seconds (whole seconds; the representable range, clamped).
+pub fn utc(epoch_seconds: f64) -> time::OffsetDateTime {
+    let secs = (epoch_seconds.floor() as i64).clamp(-377_705_116_800, 253_402_300_799);
+    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// `2026-11-22` (UTC) for epoch seconds.
+pub fn utc_day(epoch_seconds: f64) -> String {
+    let date = utc(epoch_seconds).date();
+    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+}
+
+/// `2026-11-22 05:13:13` (UTC) for epoch seconds.
+pub fn utc_time(epoch_seconds: f64) -> String {
+    let t = utc(epoch_seconds);
+    format!("{} {:02}:{:02}:{:02}", utc_day(epoch_seconds), t.hour(), t.minute(), t.second())
+}

@@ -29,6 +29,7 @@ pub mod server;
 pub mod startup;
 pub mod check;
 pub mod failover;
+pub mod overrides;
 pub mod report;
 pub mod table;
 #[cfg(feature = "demo")]

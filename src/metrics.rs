@@ -7,6 +7,7 @@
 //! A generator never calls AWS and never allocates per-series objects beyond its labels.
 
 use std::io;
+use std::sync::Arc;
 
 use crate::collector::Source;
 use crate::model::{Quota, usage_in_quota_terms, utilization};
@@ -34,6 +35,8 @@ pub struct HelpContext {
     pub refresh_intervals: Vec<(&'static str, f64)>,
     /// The configured failover pairs, published for the failover rules.
     pub failover_pairs: Vec<crate::config::FailoverPair>,
+    /// The alert overrides, when a file is configured.
+    pub overrides: Option<Arc<crate::overrides::Live>>,
 }
 
 /// Receives a family's samples.
@@ -196,6 +199,126 @@ fn accounts(snapshot: &Snapshot) -> Vec<(&str, Option<&str>, Option<&str>)> {
         }
     }
     out.into_iter().map(|(id, (name, unit))| (id, name, unit)).collect()
+}
+
+/// The identity an override selects by: account, region, service, quota, resource.
+fn override_identity<'a>(t: &'a TargetSnapshot, q: &'a Quota) -> [&'a str; 5] {
+    [t.account_label(), t.target.region.as_str(), &q.service_code, q.code.as_str(), q.resource.as_deref().unwrap_or("")]
+}
+
+/// Calls `f` with each quota's effective overrides, where they differ from the defaults.
+fn overridden(
+    live: &crate::overrides::Live,
+    inputs: &Inputs<'_>,
+    mut f: impl FnMut(&TargetSnapshot, &Quota, crate::overrides::Effective) -> io::Result<()>,
+) -> io::Result<()> {
+    let overrides = live.current();
+    let now = live.now();
+    for t in &inputs.snapshot.targets {
+        for q in t.quotas.quotas() {
+            let e = overrides.effective(override_identity(t, q), now);
+            if !e.is_default() {
+                f(t, q, e)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The per-quota alert thresholds and mutes that differ from the defaults, and the
+/// overrides file's own health.
+fn override_families(help: &HelpContext, out: &mut Vec<Family>) {
+    let Some(live) = help.overrides.clone() else { return };
+    let l = live.clone();
+    out.push(family(
+        "aws_quota_alert_threshold",
+        Kind::Gauge,
+        None,
+        "1",
+        "A quota's alert threshold where the overrides file (QUOTA_EXPORTER_ALERT_OVERRIDES) sets one, as a ratio of \
+         the limit, per tier (info, warning, critical); quotas without an override have none and the rules use \
+         their threshold:aws_quota_utilization:ratio defaults."
+            .to_owned(),
+        move |inputs, sink| {
+            overridden(&l, inputs, |t, q, e| {
+                for (k, (tier, _)) in crate::overrides::TIERS.iter().enumerate() {
+                    if let Some(v) = e.tiers[k] {
+                        let mut labels = identity(t, q);
+                        labels.push(("tier", tier));
+                        sink.sample(&labels, v)?;
+                    }
+                }
+                Ok(())
+            })
+        },
+    ));
+    let l = live.clone();
+    out.push(family(
+        "aws_quota_alert_muted_until_timestamp_seconds",
+        Kind::Gauge,
+        Some("seconds"),
+        "s",
+        "Unix time until which the overrides file mutes a quota's utilisation alerts, with its reason; absent for \
+         quotas that are not muted, and from the moment the mute ends."
+            .to_owned(),
+        move |inputs, sink| {
+            overridden(&l, inputs, |t, q, e| match e.mute {
+                Some((until, reason)) => {
+                    let mut labels = identity(t, q);
+                    labels.push(("reason", reason.as_str()));
+                    sink.sample(&labels, until)
+                }
+                None => Ok(()),
+            })
+        },
+    ));
+    let l = live.clone();
+    out.push(family(
+        "aws_quota_exporter_alert_overrides_reload_success",
+        Kind::Gauge,
+        None,
+        "",
+        "1 if the alert overrides file in use is the file on disk, 0 if its latest edit is not valid (the last good \
+         file stays in use; the log says why)."
+            .to_owned(),
+        move |_, sink| sink.sample(&[], if l.error().is_none() { 1.0 } else { 0.0 }),
+    ));
+    let l = live.clone();
+    out.push(family(
+        "aws_quota_exporter_alert_overrides_last_reload_success_timestamp_seconds",
+        Kind::Gauge,
+        Some("seconds"),
+        "s",
+        "Unix time the alert overrides file was last read successfully.".to_owned(),
+        move |_, sink| sink.sample(&[], l.loaded_at()),
+    ));
+    out.push(family(
+        "aws_quota_exporter_alert_override_quotas",
+        Kind::Gauge,
+        None,
+        "",
+        "How many quotas each entry of the alert overrides file (by its line) selects; 0 is an entry that selects \
+         nothing the exporter collects (a mistyped code or a glob that matches nothing)."
+            .to_owned(),
+        move |inputs, sink| {
+            let overrides = live.current();
+            let mut counts = vec![0usize; overrides.entries.len()];
+            for t in &inputs.snapshot.targets {
+                for q in t.quotas.quotas() {
+                    let id = override_identity(t, q);
+                    for (i, e) in overrides.entries.iter().enumerate() {
+                        if e.selects(id) {
+                            counts[i] += 1;
+                        }
+                    }
+                }
+            }
+            for (e, n) in overrides.entries.iter().zip(counts) {
+                sink.sample(&[("line", &e.line.to_string())], n as f64)?;
+            }
+            Ok(())
+        },
+    ));
 }
 
 /// The failover pairs of the accounts this process covers.
@@ -402,6 +525,7 @@ pub fn catalog(help: &HelpContext) -> Vec<Family> {
     increase_families(&mut out);
     account_families(&mut out);
     failover_family(help, &mut out);
+    override_families(help, &mut out);
     self_families(help, &mut out);
     out
 }

@@ -36,6 +36,33 @@ pub struct Row {
     /// quota had left at the last complete minute (per-minute quotas).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<Linked>,
+    /// The utilisation alert's tiers (info, warning, critical) in percent: the shipped
+    /// defaults, or what the overrides file sets.
+    pub alert_tiers: [f64; 3],
+    /// Until when (Unix time) and why the overrides file mutes the quota's alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted_reason: Option<String>,
+}
+
+/// Applies the overrides file to the rows: each quota's effective tiers and mute.
+pub fn apply_overrides(rows: &mut [Row], overrides: &crate::overrides::Overrides, now: f64) {
+    for r in rows {
+        let id = [
+            r.account_id.as_str(),
+            r.region.as_str(),
+            r.service_code.as_str(),
+            r.quota_code.as_str(),
+            r.resource.as_deref().unwrap_or(""),
+        ];
+        let e = overrides.effective(id, now);
+        r.alert_tiers = e.percents();
+        (r.muted_until, r.muted_reason) = match e.mute {
+            Some((until, reason)) => (Some(until), Some(reason)),
+            None => (None, None),
+        };
+    }
 }
 
 /// A model id a Bedrock quota governs.
@@ -83,6 +110,9 @@ pub fn rows(snapshot: &Snapshot, service_code: &str) -> Vec<Row> {
                 usage,
                 utilization: ratio,
                 models: linked(t, &q.code),
+                alert_tiers: crate::overrides::TIERS.map(|(_, d)| d),
+                muted_until: None,
+                muted_reason: None,
             });
         }
     }
@@ -128,8 +158,16 @@ pub fn table(rows: &[Row]) -> String {
     const HEADERS: [&str; 8] =
         ["CODE", "NAME", "LIMIT", "DEFAULT", "ADJUSTABLE", "USAGE", "UTILISATION", "MODEL IDS (LINKED BY)"];
     let with_links = rows.iter().any(|r| !r.models.is_empty());
-    let headers = if with_links { &HEADERS[..] } else { &HEADERS[..7] };
-    let cells: Vec<[String; 8]> = rows
+    let defaults = crate::overrides::TIERS.map(|(_, d)| d);
+    let tuned = rows.iter().any(|r| r.alert_tiers != defaults || r.muted_until.is_some());
+    let mut headers: Vec<&str> = HEADERS[..7].to_vec();
+    if tuned {
+        headers.push("ALERT AT % (INFO/WARNING/CRITICAL)");
+    }
+    if with_links {
+        headers.push(HEADERS[7]);
+    }
+    let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
             let name = match &r.resource {
@@ -144,14 +182,28 @@ pub fn table(rows: &[Row]) -> String {
                 if r.adjustable { "yes".into() } else { "no".into() },
                 number(r.usage),
                 r.utilization.map_or_else(|| "-".into(), |u| format!("{:.1}%", u * 100.0)),
+                tiers(r),
                 r.models.iter().map(|m| format!("{} ({})", m.model_id, m.method)).collect::<Vec<_>>().join(", "),
             ]
         })
         .collect();
     // Text columns are left-aligned, numbers right-aligned; every group shares the widths.
-    let cells: Vec<Vec<String>> =
-        cells.into_iter().map(|c| Vec::from(c).into_iter().take(headers.len()).collect()).collect();
-    let (header, lines) = crate::table::lines(headers, &cells, &[2, 3, 5, 6]);
+    let cells: Vec<Vec<String>> = cells
+        .into_iter()
+        .map(|c| {
+            let mut row = Vec::from(c);
+            let links = row.pop().unwrap_or_default();
+            let tiers = row.pop().unwrap_or_default();
+            if tuned {
+                row.push(tiers);
+            }
+            if with_links {
+                row.push(links);
+            }
+            row
+        })
+        .collect();
+    let (header, lines) = crate::table::lines(&headers, &cells, &[2, 3, 5, 6]);
     let mut out = String::new();
     let mut group: Option<(String, Option<String>)> = None;
     for (r, line) in rows.iter().zip(&lines) {
@@ -175,6 +227,17 @@ pub fn table(rows: &[Row]) -> String {
         out.push_str("no quotas found\n");
     }
     out
+}
+
+/// `70/80/90`, and the mute with its end and reason.
+fn tiers(r: &Row) -> String {
+    let t = r.alert_tiers.map(|v| if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v}") }).join("/");
+    match (r.muted_until, &r.muted_reason) {
+        (Some(until), Some(reason)) => {
+            format!("{t}, muted until {} ({reason})", crate::overrides::show_time(until))
+        }
+        _ => t,
+    }
 }
 
 /// A value for the table: whole numbers with thousands separators, others to two places.
@@ -210,10 +273,16 @@ pub async fn run(
     }
     config.services = Some(vec![service.to_owned()]);
     config.exclude_services.clear();
+    // The overrides are applied to the report here, not published.
+    let overrides_path = config.alert_overrides.take();
     // Bedrock's runtime metrics only serve the Bedrock report.
     config.bedrock = service == "bedrock";
     let snapshot = crate::startup::collect_for_command(config).await?;
-    let rows = rows(&snapshot, service);
+    let mut rows = rows(&snapshot, service);
+    if let Some(path) = &overrides_path {
+        let live = crate::overrides::Live::load(path, std::sync::Arc::new(crate::clock::SystemClock))?;
+        apply_overrides(&mut rows, &live.current(), live.now());
+    }
     print!("{}", if json { self::json(&rows) } else { table(&rows) });
     let failures = snapshot.failures();
     if !failures.is_empty() {

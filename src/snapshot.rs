@@ -148,6 +148,12 @@ impl Store {
         generation
     }
 
+    /// Announces a change that is not a target's (the alert overrides were reloaded):
+    /// the generation to wait for.
+    pub fn touch(&self) -> u64 {
+        self.changed()
+    }
+
     /// A slot for a new target; it counts towards completeness from now on.
     pub fn register(&self) -> usize {
         let index = self.next_slot.fetch_add(1, Ordering::SeqCst);

@@ -49,6 +49,8 @@ pub enum StartupError {
          QUOTA_EXPORTER_REGIONS (now {collected})"
     )]
     FailoverRegion { primary: String, standby: String, missing: String, collected: String },
+    #[error("QUOTA_EXPORTER_ALERT_OVERRIDES: {0}")]
+    Overrides(#[from] crate::overrides::OverridesError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -85,6 +87,8 @@ pub struct AppHandle {
     pub receiver: Option<Arc<Receiver>>,
     /// Every target of every account collected.
     pub fleet: Arc<Fleet>,
+    /// The alert overrides, when a file is configured.
+    pub overrides: Option<Arc<crate::overrides::Live>>,
 }
 
 impl AppHandle {
@@ -167,7 +171,12 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         history_days: config.forecast_history_days,
         refresh_intervals: refresh_intervals(&config),
         failover_pairs: config.failover_pairs.clone(),
+        overrides: match &config.alert_overrides {
+            Some(path) => Some(Arc::new(crate::overrides::Live::load(path, clock.clone())?)),
+            None => None,
+        },
     };
+    let overrides = help.overrides.clone();
     let store = Store::new();
     let renderer = Renderer::new(store.clone(), Arc::new(crate::metrics::catalog(&help)), metrics.clone());
     let config = Arc::new(config);
@@ -226,7 +235,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
     Ok(App {
         listener,
         local_addr,
-        handle: AppHandle { store, renderer, metrics, receiver: receiver.clone(), fleet },
+        handle: AppHandle { store, renderer, metrics, receiver: receiver.clone(), fleet, overrides },
         schedule,
         limits_interval: config.limits_refresh_interval,
         usage_interval: config.usage_refresh_interval,
@@ -317,6 +326,15 @@ impl App {
         {
             let receiver = receiver.clone();
             tasks.push(tokio::spawn(supervise("tracker", metrics.clone(), move || receiver.clone().run())));
+        }
+        if let Some(live) = &self.handle.overrides {
+            let (live, store) = (live.clone(), self.handle.store.clone());
+            tasks.push(tokio::spawn(supervise("overrides", metrics.clone(), move || {
+                let store = store.clone();
+                crate::overrides::watch(live.clone(), move || {
+                    store.touch();
+                })
+            })));
         }
         let server = crate::server::Server {
             renderer: self.handle.renderer.clone(),
@@ -448,8 +466,9 @@ pub async fn collect_for_command_with(
     }
     config.listen_address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     config.increase.receiver = receiver;
-    // The pairs are for the rules; a command reads the regions it asks for.
+    // The pairs and the alert overrides are for the rules; a command publishes nothing.
     config.failover_pairs.clear();
+    config.alert_overrides = None;
     let settings =
         Settings { config, sdk_config, clock: Arc::new(crate::clock::SystemClock), schedule: false, otlp: None };
     let app = build(settings).await?;

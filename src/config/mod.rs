@@ -161,6 +161,11 @@ pub const VARIABLES: &[Variable] = &[
         description: "Days of daily usage history the forecasts are fitted on, 7 to 455.",
     },
     Variable {
+        name: "QUOTA_EXPORTER_ALERT_OVERRIDES",
+        default: "none",
+        description: "A YAML file of per-quota alert thresholds and mutes (see Tuning alerts), published as aws_quota_alert_threshold and aws_quota_alert_muted for the shipped rules; read again when it changes or on SIGHUP (a bad edit keeps the last good file).",
+    },
+    Variable {
         name: "QUOTA_EXPORTER_FAILOVER_PAIRS",
         default: "none",
         description: "Comma-separated failover pairs PRIMARY=STANDBY, each for every account or for one as ACCOUNT:PRIMARY=STANDBY, e.g. us-east-1=us-west-2; published as aws_quota_failover_pair_info for the failover rules. Per account a region is the primary of one pair at most and the standby of one at most; both regions must be collected.",
@@ -384,6 +389,8 @@ pub struct Config {
     pub otlp_max_points_per_request: usize,
     /// Region pairs whose standby must carry the primary's load.
     pub failover_pairs: Vec<FailoverPair>,
+    /// The alert overrides file.
+    pub alert_overrides: Option<std::path::PathBuf>,
     /// The automatic increase request receiver.
     pub increase: crate::config::increase::IncreaseConfig,
     /// How long AWS calls may take (not configurable from the environment; tests
@@ -416,6 +423,7 @@ impl Default for Config {
             forecast_history_days: 30,
             otlp_max_points_per_request: 10_000,
             failover_pairs: Vec::new(),
+            alert_overrides: None,
             increase: crate::config::increase::IncreaseConfig::default(),
             aws_timeouts: crate::aws::timeouts::Timeouts::default(),
             http: HttpLimits::default(),
@@ -481,6 +489,7 @@ struct Raw {
     forecast_history_days: Option<String>,
     otlp_max_points_per_request: Option<String>,
     failover_pairs: Option<String>,
+    alert_overrides: Option<String>,
     max_connections: Option<String>,
     test_refresh_panics: Option<String>,
     demo: Option<String>,
@@ -558,6 +567,7 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
             parse_max_points,
         )?,
         failover_pairs: parse(&raw.failover_pairs, "FAILOVER_PAIRS", Vec::new(), parse_failover_pairs)?,
+        alert_overrides: raw.alert_overrides.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(Into::into),
         increase,
         aws_timeouts: d.aws_timeouts,
         http: HttpLimits {

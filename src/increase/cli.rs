@@ -2,13 +2,9 @@
 //! rejecting a request that awaits approval. It opens the ledger the receiver uses
 //! (same variables); an approval here is filed by the running receiver at its next poll.
 
-use super::ledger::{Entry, utc, utc_day};
+use super::ledger::Entry;
 
-/// `2026-11-22 05:13:13` (UTC) for epoch seconds.
-pub fn utc_time(epoch_seconds: f64) -> String {
-    let t = utc(epoch_seconds);
-    format!("{} {:02}:{:02}:{:02}", utc_day(epoch_seconds), t.hour(), t.minute(), t.second())
-}
+pub use crate::clock::utc_time;
 
 /// The entries as an aligned table, newest first, one line each.
 pub fn table(entries: &[Entry]) -> String {

@@ -189,17 +189,7 @@ pub fn new_id(now: f64) -> String {
     format!("{:013}-{:016x}", (now * 1000.0) as u64, h.finish())
 }
 
-/// The UTC calendar day of an instant, `YYYY-MM-DD`.
-pub fn utc_day(epoch_seconds: f64) -> String {
-    let date = utc(epoch_seconds).date();
-    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
-}
-
-/// The UTC date and time of epoch seconds (whole seconds; the representable range, clamped).
-pub fn utc(epoch_seconds: f64) -> time::OffsetDateTime {
-    let secs = (epoch_seconds.floor() as i64).clamp(-377_705_116_800, 253_402_300_799);
-    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
+pub use crate::clock::{utc, utc_day};
 
 /// Why the ledger refused a step: a rule, not a failure.
 #[derive(Debug, Clone, PartialEq)]

@@ -44,7 +44,29 @@ pub fn check(name: &str, actual: &str) {
 
 #[tokio::test]
 async fn the_metrics_output_matches_the_golden_files() {
-    let app = spawn_app_with(crate::estate::test_estate(), crate::estate::ACCESS_KEY, |c| {
+    // An overrides file: a glob's thresholds and a mute, and an entry that selects nothing.
+    let overrides = std::env::temp_dir().join(format!("aqe-golden-overrides-{}.yaml", std::process::id()));
+    std::fs::write(
+        &overrides,
+        r#"overrides:
+  - service: lambda
+    quota: "L-B99A*"
+    info: 50
+    warning: 60
+    critical: 75
+  - service: ec2
+    quota: L-0263D0A3
+    mute_until: 2099-01-01
+    reason: released nightly
+  - service: ec2
+    quota: L-NOSUCH
+    critical: 95
+"#,
+    )
+    .expect("written");
+    let path = overrides.clone();
+    let app = spawn_app_with(crate::estate::test_estate(), crate::estate::ACCESS_KEY, move |c| {
+        c.alert_overrides = Some(path);
         c.failover_pairs = vec![aws_quota_exporter::config::FailoverPair {
             account: None,
             primary: "us-east-1".into(),
@@ -58,4 +80,5 @@ async fn the_metrics_output_matches_the_golden_files() {
     app.handle.refresh_usage().await;
     check("metrics.prom", &mask(&app.get("/metrics").await.text()));
     check("metrics.openmetrics", &mask(&app.request("GET", "/metrics", &[("accept", PROMETHEUS_ACCEPT)]).await.text()));
+    let _ = std::fs::remove_file(&overrides);
 }

@@ -23,6 +23,7 @@ mod increase;
 mod ledger;
 mod organizations;
 mod otlp;
+mod overrides;
 #[path = "../common/otlp_points.rs"]
 mod otlp_points;
 mod quotas;

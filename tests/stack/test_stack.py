@@ -8,7 +8,12 @@ Alertmanager with the shipped configuration, all on 127.0.0.1.
    exporter's job makes AwsQuotaExporterDown fire).
 2. The demo's quotas at 70, 80 and 90 % fire the right tiers through Prometheus into
    Alertmanager, where the inhibition rules leave only the highest tier of each quota.
-3. The demo is a small organization: Management (the exporter's own account) and
+3. Tuning (the overrides file): Payments' Standard vCPUs (76.5 %) are made critical at
+   75 %, Management's muted until tomorrow; a threshold changed in the file moves the
+   next evaluation, without touching the rules, and a firing tier resolves only below
+   its threshold less the hysteresis margin. Through the real Alertmanager, each quota
+   and tier is notified once, whatever the number of evaluations.
+4. The demo is a small organization: Management (the exporter's own account) and
    Payments, whose usage is 0.9 times Management's, are collected; Sandbox's role
    refuses to be assumed (AwsQuotaExporterAccountDown, and no quota series); a
    suspended account is not collected at all. The Lambda quota at 95 % in Management
@@ -20,9 +25,11 @@ the promtool unit tests pin the real durations and CI cannot wait an hour.
 
 Usage: test_stack.py <exporter binary>
 """
+import http.server
 import json
 import os
 import re
+import threading
 import socket
 import subprocess
 import sys
@@ -238,8 +245,7 @@ EXPECTED = [
     ("AwsQuotaUtilizationHigh", "critical", {**M, **LAMBDA}, False),
     ("AwsQuotaUtilizationHigh", "warning", {**M, **LAMBDA}, True),
     ("AwsQuotaUtilizationHigh", "info", {**M, **LAMBDA}, True),
-    ("AwsQuotaUtilizationHigh", "warning", {**M, "service_code": "ec2", "quota_code": "L-1216C47A"}, False),
-    ("AwsQuotaUtilizationHigh", "info", {**M, "service_code": "ec2", "quota_code": "L-1216C47A"}, True),
+    # Management's Standard vCPUs (85 %) are muted by the overrides file: see NOT_EXPECTED.
     ("AwsQuotaUtilizationHigh", "info", {**M, "service_code": "ec2", "quota_code": "L-DB2E81BA"}, False),
     ("AwsQuotaForecastExhaustion", "warning", {**M, "service_code": "vpc", "quota_code": "L-F678F1CE"}, False),
     ("AwsQuotaBedrockUtilizationHigh", "critical", {**M, "model_id": "amazon.titan-embed-text-v2:0", "kind": "tokens_per_minute"}, False),
@@ -256,7 +262,10 @@ EXPECTED = [
     # inhibit it), EC2's 85 % becomes about 76 %, info.
     ("AwsQuotaUtilizationHigh", "warning", {**P, **LAMBDA}, False),
     ("AwsQuotaUtilizationHigh", "info", {**P, **LAMBDA}, True),
-    ("AwsQuotaUtilizationHigh", "info", {**P, "service_code": "ec2", "quota_code": "L-1216C47A"}, False),
+    # Payments' Standard vCPUs, 76.5 %, critical at 75 % by the overrides file.
+    ("AwsQuotaUtilizationHigh", "critical", {**P, "cloud_region": "us-east-1", "service_code": "ec2", "quota_code": "L-1216C47A"}, False),
+    ("AwsQuotaUtilizationHigh", "warning", {**P, "cloud_region": "us-east-1", "service_code": "ec2", "quota_code": "L-1216C47A"}, True),
+    ("AwsQuotaUtilizationHigh", "info", {**P, "cloud_region": "us-east-1", "service_code": "ec2", "quota_code": "L-1216C47A"}, True),
     # Lambda above the warning tier in both accounts of us-east-1.
     ("AwsQuotaHotInSeveralAccounts", "warning", LAMBDA, False),
     # eu-west-1, us-east-1's standby, may run 32 G and VT vCPUs; us-east-1 runs 48
@@ -271,6 +280,9 @@ EXPECTED = [
 # several accounts in eu-west-1 (Lambda is at 50 % there).
 NOT_EXPECTED = [
     ("AwsQuotaUtilizationHigh", "critical", {**P, **LAMBDA}),
+    # Muted by the overrides file.
+    ("AwsQuotaUtilizationHigh", "warning", {**M, "cloud_region": "us-east-1", "service_code": "ec2", "quota_code": "L-1216C47A"}),
+    ("AwsQuotaUtilizationHigh", "info", {**M, "cloud_region": "us-east-1", "service_code": "ec2", "quota_code": "L-1216C47A"}),
     # eu-west-1's Standard vCPUs (640) carry us-east-1's 544.
     ("AwsQuotaFailoverCapacityShort", "warning", {"service_code": "ec2", "quota_code": "L-1216C47A"}),
     ("AwsQuotaHotInSeveralAccounts", "warning", {"cloud_region": "eu-west-1"}),
@@ -282,9 +294,64 @@ def matches(alert_labels, name, severity, labels):
             and all(alert_labels.get(k) == v for k, v in labels.items()))
 
 
+def overrides(g_info=None):
+    """The overrides file of this run; `g_info` adds an info tier (percent) for
+    Management's G and VT vCPUs in us-east-1 (75 % used)."""
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 2 * 86400))
+    entries = [
+        {"account": PAYMENTS, "region": "us-east-1", "service": "ec2", "quota": "L-1216C47A",
+         "info": 60, "warning": 70, "critical": 75},
+        {"account": "1111*", "region": "us-east-1", "service": "ec2", "quota": "L-1216C47A",
+         "mute_until": tomorrow, "reason": "capacity reservation in progress"},
+    ]
+    if g_info is not None:
+        entries.append({"account": MANAGEMENT, "region": "us-east-1", "service": "ec2", "quota": "L-DB2E81BA",
+                        "info": g_info})
+    return yaml.safe_dump({"overrides": entries})
+
+
+def write_atomically(path, text):
+    with open(path + ".new", "w") as f:
+        f.write(text)
+    os.replace(path + ".new", path)
+
+
+class Sink:
+    """Records the notifications Alertmanager sends its default receiver."""
+
+    def __init__(self):
+        self.notifications = []
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                sink.notifications.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 def main():
     binary = sys.argv[1]
-    stack = Stack(binary)
+    sink = Sink()
+    tmp = tempfile.mkdtemp(prefix="aqe-overrides-")
+    overrides_file = os.path.join(tmp, "overrides.yaml")
+    write_atomically(overrides_file, overrides())
+
+    def notify_sink(config):
+        for receiver in config["receivers"]:
+            if receiver["name"] == "default":
+                receiver["webhook_configs"] = [{"url": sink.url, "send_resolved": False}]
+
+    stack = Stack(binary, exporter_env={"QUOTA_EXPORTER_ALERT_OVERRIDES": overrides_file},
+                  edit_alertmanager=notify_sink)
     failures = []
     try:
         stack.up()
@@ -365,7 +432,66 @@ def main():
             failures.append(f"Alertmanager: unexpected description of Sandbox's alert {description!r}")
         print(f"{len(found)} alerts checked in Alertmanager")
 
-        # 3. The organization, as the exporter publishes it.
+        # 3. Tuning. One notification per quota and tier: Prometheus has sent every
+        # alert many times by now, and each group is notified once.
+        quota_tiers = [(n, sev, l) for n, sev, l, suppressed in EXPECTED
+                       if n == "AwsQuotaUtilizationHigh" and not suppressed]
+
+        def notified():
+            sent = [(a["labels"], n) for n in sink.notifications for a in n["alerts"]]
+            missing = [e for e in quota_tiers if not any(matches(labels, *e) for labels, _ in sent)]
+            return not missing, f"not notified yet: {missing}"
+
+        wait_for("a notification of every quota tier", notified, timeout=120)
+        time.sleep(15)
+        identity = ("alertname", "severity", "cloud_account_id", "cloud_region", "service_code", "quota_code", "resource")
+        counts = {}
+        for n in sink.notifications:
+            tiers = [a for a in n["alerts"] if a["labels"].get("alertname") == "AwsQuotaUtilizationHigh"]
+            if len(tiers) > 1:
+                failures.append(f"Alertmanager: one notification carries {len(tiers)} quota tiers")
+            for a in tiers:
+                key = tuple(a["labels"].get(k, "") for k in identity)
+                counts[key] = counts.get(key, 0) + 1
+        twice = {k: v for k, v in counts.items() if v != 1}
+        if twice:
+            failures.append(f"Alertmanager: notified more than once: {twice}")
+        for name, severity, labels, suppressed in EXPECTED:
+            if suppressed and any(matches(a["labels"], name, severity, labels) for n in sink.notifications for a in n["alerts"]):
+                failures.append(f"Alertmanager: notified an inhibited alert {name} {severity} {labels}")
+        print(f"{len(counts)} quota tiers notified once each")
+
+        # The override's and the mute's series, as the rules join them.
+        def value(query):
+            result = stack.prometheus("/api/v1/query", query=query)["data"]["result"]
+            return float(result[0]["value"][1]) if result else None
+
+        crit = value(f'aws_quota_alert_threshold{{cloud_account_id="{PAYMENTS}",quota_code="L-1216C47A",tier="critical"}}')
+        if crit != 0.75:
+            failures.append(f"the override's critical threshold is {crit}")
+        if value(f'aws_quota_alert_muted_until_timestamp_seconds{{cloud_account_id="{MANAGEMENT}",quota_code="L-1216C47A",reason="capacity reservation in progress"}}') is None:
+            failures.append("the mute is not published")
+
+        # Hysteresis through a reload: Management's G and VT in us-east-1 (75 %) fires at
+        # the default 70 %; at 78 % it keeps firing (75 is above 78 - 5); at 81 % it resolves.
+        g = {**M, "cloud_region": "us-east-1", "service_code": "ec2", "quota_code": "L-DB2E81BA"}
+        g_threshold = f'aws_quota_alert_threshold{{cloud_account_id="{MANAGEMENT}",cloud_region="us-east-1",quota_code="L-DB2E81BA",tier="info"}}'
+
+        def g_firing():
+            alerts = stack.prometheus("/api/v1/alerts")["data"]["alerts"]
+            return any(a["state"] == "firing" and matches(a["labels"], "AwsQuotaUtilizationHigh", "info", g) for a in alerts)
+
+        write_atomically(overrides_file, overrides(g_info=78))
+        wait_for("the threshold of 78 % in Prometheus", lambda: (value(g_threshold) == 0.78, value(g_threshold)), timeout=60)
+        time.sleep(20)  # four evaluations with the new threshold
+        if not g_firing():
+            failures.append("hysteresis: G and VT at 75 % stopped firing at a threshold of 78 %")
+        write_atomically(overrides_file, overrides(g_info=81))
+        wait_for("the threshold of 81 % in Prometheus", lambda: (value(g_threshold) == 0.81, value(g_threshold)), timeout=60)
+        wait_for("G and VT at 75 % to resolve below 81 - 5 %", lambda: (not g_firing(), "still firing"), timeout=60)
+        print("override, mute, reload and hysteresis checked")
+
+        # 4. The organization, as the exporter publishes it.
         def series(query):
             result = stack.prometheus("/api/v1/query", query=query)
             return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in result["data"]["result"]}
