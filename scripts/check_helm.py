@@ -337,6 +337,37 @@ def check_dashboards(case, kinds):
             problem(f"{case}: the ConfigMap's {name} differs from grafana/dashboards/{name}")
 
 
+def check_alert_overrides(case, args, kinds):
+    """With alertOverrides, the entries reach the pod as the file the exporter reads:
+    a ConfigMap, mounted as a directory (so that updates arrive), named by
+    QUOTA_EXPORTER_ALERT_OVERRIDES; without, none of it."""
+    values = {}
+    for i, a in enumerate(args):
+        if a == "-f":
+            with open(args[i + 1]) as f:
+                values.update(yaml.safe_load(f) or {})
+    wanted = values.get("alertOverrides") or []
+    maps = [c for c in kinds.get("ConfigMap", []) if c["metadata"]["name"].endswith("-alert-overrides")]
+    pod = next(iter(kinds.get("Deployment", []) + kinds.get("StatefulSet", [])))["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    if not wanted:
+        if maps or "QUOTA_EXPORTER_ALERT_OVERRIDES" in env:
+            problem(f"{case}: alert overrides rendered though none are set")
+        return
+    if len(maps) != 1:
+        problem(f"{case}: expected one alert overrides ConfigMap, found {len(maps)}")
+        return
+    rendered = yaml.safe_load(maps[0]["data"]["overrides.yaml"])
+    if rendered != {"overrides": wanted}:
+        problem(f"{case}: the overrides file is {rendered}, the values say {wanted}")
+    path = env.get("QUOTA_EXPORTER_ALERT_OVERRIDES", "")
+    volume = next((v for v in pod.get("volumes", []) if v.get("configMap", {}).get("name") == maps[0]["metadata"]["name"]), None)
+    mount = next((m for m in container.get("volumeMounts", []) if volume and m["name"] == volume["name"]), None)
+    if not mount or "subPath" in mount or path != mount["mountPath"] + "/overrides.yaml":
+        problem(f"{case}: QUOTA_EXPORTER_ALERT_OVERRIDES={path!r} is not the mounted ConfigMap's file ({mount})")
+
+
 def check_case(helm_bin, promtool, tmp, known, case, args, expect):
     for version in KUBERNETES_VERSIONS:
         code, out, _ = helm(
@@ -355,6 +386,7 @@ def check_case(helm_bin, promtool, tmp, known, case, args, expect):
     if pod_labels is None:
         return
     svc = check_services(case, kinds, pod_labels)
+    check_alert_overrides(case, args, kinds)
     if extras:
         check_service_monitor(case, kinds, svc)
         check_prometheus_rule(case, kinds, promtool, tmp)

@@ -302,17 +302,7 @@ fn override_families(help: &HelpContext, out: &mut Vec<Family>) {
             .to_owned(),
         move |inputs, sink| {
             let overrides = live.current();
-            let mut counts = vec![0usize; overrides.entries.len()];
-            for t in &inputs.snapshot.targets {
-                for q in t.quotas.quotas() {
-                    let id = override_identity(t, q);
-                    for (i, e) in overrides.entries.iter().enumerate() {
-                        if e.selects(id) {
-                            counts[i] += 1;
-                        }
-                    }
-                }
-            }
+            let counts = overrides.selections(inputs.snapshot);
             for (e, n) in overrides.entries.iter().zip(counts) {
                 sink.sample(&[("line", &e.line.to_string())], n as f64)?;
             }

@@ -213,6 +213,28 @@ impl Overrides {
         Ok(Overrides { entries })
     }
 
+    /// How many quotas of the snapshot each entry selects, in file order.
+    pub fn selections(&self, snapshot: &crate::snapshot::Snapshot) -> Vec<usize> {
+        let mut counts = vec![0usize; self.entries.len()];
+        for t in &snapshot.targets {
+            for q in t.quotas.quotas() {
+                let id = [
+                    t.account_label(),
+                    t.target.region.as_str(),
+                    &q.service_code,
+                    q.code.as_str(),
+                    q.resource.as_deref().unwrap_or(""),
+                ];
+                for (n, e) in counts.iter_mut().zip(&self.entries) {
+                    if e.selects(id) {
+                        *n += 1;
+                    }
+                }
+            }
+        }
+        counts
+    }
+
     /// What applies to a quota: per tier and for the mute, the most specific entry
     /// that sets it (the later one on a tie). A mute that has ended is no mute.
     pub fn effective(&self, identity: [&str; 5], now: f64) -> Effective {
@@ -395,10 +417,13 @@ fn read(path: &Path) -> Result<(String, Option<(u64, std::time::SystemTime)>), O
 }
 
 /// Reads the file again whenever it changes (checked every two seconds) or on SIGHUP;
-/// `on_change` announces a change in what is published.
-pub async fn watch(live: Arc<Live>, on_change: impl Fn()) {
+/// `on_change` announces a change in what is published. Once a minute, with the
+/// collection complete, an entry that selects no quota is logged once, by its line.
+pub async fn watch(live: Arc<Live>, store: Arc<crate::snapshot::Store>, on_change: impl Fn()) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup()).ok();
+    let mut reported: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
+    let mut ticks: u32 = 0;
     loop {
         let sighup = async {
             match hangup.as_mut() {
@@ -413,7 +438,23 @@ pub async fn watch(live: Arc<Live>, on_change: impl Fn()) {
             _ = sighup => true,
         };
         if (forced || live.changed()) && live.reload(live.now()) {
+            reported.clear();
             on_change();
+        }
+        ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(30) && store.is_complete() {
+            let current = live.current();
+            let counts = current.selections(&store.snapshot());
+            for (e, n) in current.entries.iter().zip(counts) {
+                if n == 0 && reported.insert(e.line) {
+                    tracing::warn!(
+                        path = %live.path.display(),
+                        line = e.line,
+                        "an alert overrides entry selects no quota the exporter collects (a mistyped code, or a glob \
+                         that matches nothing)"
+                    );
+                }
+            }
         }
     }
 }

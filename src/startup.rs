@@ -331,7 +331,7 @@ impl App {
             let (live, store) = (live.clone(), self.handle.store.clone());
             tasks.push(tokio::spawn(supervise("overrides", metrics.clone(), move || {
                 let store = store.clone();
-                crate::overrides::watch(live.clone(), move || {
+                crate::overrides::watch(live.clone(), store.clone(), move || {
                     store.touch();
                 })
             })));

@@ -304,6 +304,8 @@ def overrides(g_info=None):
         {"account": "1111*", "region": "us-east-1", "service": "ec2", "quota": "L-1216C47A",
          "mute_until": tomorrow, "reason": "capacity reservation in progress"},
     ]
+    # A glob that matches no quota: reported by its line, never an error.
+    entries.append({"service": "ec2", "quota": "L-NOSUCH*", "critical": 95})
     if g_info is not None:
         entries.append({"account": MANAGEMENT, "region": "us-east-1", "service": "ec2", "quota": "L-DB2E81BA",
                         "info": g_info})
@@ -489,7 +491,19 @@ def main():
         write_atomically(overrides_file, overrides(g_info=81))
         wait_for("the threshold of 81 % in Prometheus", lambda: (value(g_threshold) == 0.81, value(g_threshold)), timeout=60)
         wait_for("G and VT at 75 % to resolve below 81 - 5 %", lambda: (not g_firing(), "still firing"), timeout=60)
-        print("override, mute, reload and hysteresis checked")
+        # The entry that selects nothing: its count is 0, and the log names its line.
+        nothing_line = [i + 1 for i, l in enumerate(overrides(g_info=81).splitlines()) if l.startswith("- ")][2]
+        count = value(f'aws_quota_exporter_alert_override_quotas{{line="{nothing_line}"}}')
+        if count != 0:
+            failures.append(f"the entry on line {nothing_line} selects {count} quotas, expected 0")
+
+        def logged():
+            with open(os.path.join(stack.tmp, "exporter.log")) as f:
+                log = f.read()
+            return "selects no quota" in log and f"line={nothing_line}" in log, "not logged yet"
+
+        wait_for("the exporter to log the entry that selects nothing", logged, timeout=90)
+        print("override, mute, reload, hysteresis and an entry that selects nothing checked")
 
         # 4. The organization, as the exporter publishes it.
         def series(query):

@@ -195,6 +195,10 @@ spec:
               key: {{ $.Values.receiver.tokenSecret.key }}
         {{- end }}
         {{- end }}
+        {{- if .Values.alertOverrides }}
+        - name: QUOTA_EXPORTER_ALERT_OVERRIDES
+          value: /etc/aws-quota-exporter/alert-overrides/overrides.yaml
+        {{- end }}
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -216,11 +220,18 @@ spec:
         {{- toYaml .Values.resources | nindent 8 }}
       securityContext:
         {{- toYaml .Values.securityContext | nindent 8 }}
-      {{- if or (include "aws-quota-exporter.sqliteLedger" .) .Values.extraVolumeMounts }}
+      {{- if or (include "aws-quota-exporter.sqliteLedger" .) .Values.alertOverrides .Values.extraVolumeMounts }}
       volumeMounts:
         {{- if include "aws-quota-exporter.sqliteLedger" . }}
         - name: ledger
           mountPath: /var/lib/aws-quota-exporter
+        {{- end }}
+        {{- if .Values.alertOverrides }}
+        # A directory mount (not subPath), so that the kubelet's updates of the
+        # ConfigMap reach the file and the exporter reads it again without a restart.
+        - name: alert-overrides
+          mountPath: /etc/aws-quota-exporter/alert-overrides
+          readOnly: true
         {{- end }}
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
@@ -228,8 +239,13 @@ spec:
       {{- end }}
   {{- $emptyDirLedger := and (include "aws-quota-exporter.sqliteLedger" .) (not .Values.receiver.persistence.enabled) }}
   {{- $claimLedger := and (include "aws-quota-exporter.sqliteLedger" .) .Values.receiver.persistence.enabled (eq $shards 1) }}
-  {{- if or $emptyDirLedger $claimLedger .Values.extraVolumes }}
+  {{- if or $emptyDirLedger $claimLedger .Values.alertOverrides .Values.extraVolumes }}
   volumes:
+    {{- if .Values.alertOverrides }}
+    - name: alert-overrides
+      configMap:
+        name: {{ include "aws-quota-exporter.fullname" . }}-alert-overrides
+    {{- end }}
     {{- if $emptyDirLedger }}
     # The ledger lasts as long as the pod: receiver.persistence.enabled keeps it
     # (cooldowns, the daily maximum, requests awaiting approval) across reschedules.
