@@ -153,6 +153,17 @@ impl Overrides {
     /// Parses a file. `now` (epoch seconds) refuses mutes that have already ended,
     /// except those `previous` had already (an old mute that ran out is harmless).
     pub fn parse(text: &str, name: &str, now: f64, previous: Option<&Overrides>) -> Result<Overrides, OverridesError> {
+        Self::parse_with(text, name, now, Some(previous))
+    }
+
+    /// As [`Overrides::parse`]; `past` of `None` accepts mutes that have ended (at
+    /// start-up, where a restart must not fail on a date: they are inert and logged).
+    fn parse_with(
+        text: &str,
+        name: &str,
+        now: f64,
+        past: Option<Option<&Overrides>>,
+    ) -> Result<Overrides, OverridesError> {
         let bad = |what: String| OverridesError(format!("{name}: {what}"));
         let file: File = serde_yaml::from_str(text).map_err(|e| bad(format!("{e}; expected {FORM}")))?;
         let lines = entry_lines(text);
@@ -202,10 +213,21 @@ impl Overrides {
             if let Some((until, _)) = &entry.mute
                 && *until <= now
             {
-                let known = previous
-                    .is_some_and(|p| p.entries.iter().any(|e| e.selectors == entry.selectors && e.mute == entry.mute));
-                if !known {
-                    return Err(at(format!("mute_until {} has already passed", show_time(*until))));
+                match past {
+                    None => tracing::warn!(
+                        file = name,
+                        line,
+                        "an alert overrides mute ended at {}; it mutes nothing (remove the entry)",
+                        show_time(*until)
+                    ),
+                    Some(previous) => {
+                        let known = previous.is_some_and(|p| {
+                            p.entries.iter().any(|e| e.selectors == entry.selectors && e.mute == entry.mute)
+                        });
+                        if !known {
+                            return Err(at(format!("mute_until {} has already passed", show_time(*until))));
+                        }
+                    }
                 }
             }
             entries.push(entry);
@@ -338,7 +360,7 @@ impl Live {
     pub fn load(path: &Path, clock: Arc<dyn crate::clock::Clock>) -> Result<Live, OverridesError> {
         let now = clock.now();
         let (text, seen) = read(path)?;
-        let parsed = Overrides::parse(&text, &path.display().to_string(), now, None)?;
+        let parsed = Overrides::parse_with(&text, &path.display().to_string(), now, None)?;
         Ok(Live {
             path: path.to_owned(),
             current: RwLock::new(Arc::new(parsed)),
@@ -524,6 +546,15 @@ mod tests {
         )
         .expect_err("in the past");
         assert_eq!(e.0, "f: line 2: mute_until 2020-01-01 00:00:00 has already passed");
+        // At start-up an ended mute is accepted and inert: a restart never fails on a date.
+        let started = Overrides::parse_with(
+            "overrides:\n  - service: ec2\n    mute_until: 2020-01-01\n    reason: old\n",
+            "f",
+            NOW,
+            None,
+        )
+        .expect("accepted at start-up");
+        assert_eq!(started.effective(id("1", "r", "ec2", "L-1"), NOW).mute, None);
     }
 
     #[test]
