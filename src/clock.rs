@@ -36,3 +36,22 @@ pub fn utc_time(epoch_seconds: f64) -> String {
     let t = utc(epoch_seconds);
     format!("{} {:02}:{:02}:{:02}", utc_day(epoch_seconds), t.hour(), t.minute(), t.second())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_days_are_civil_dates() {
+        assert_eq!(utc_day(0.0), "1970-01-01");
+        assert_eq!(utc_day(951_782_400.0), "2000-02-29");
+        assert_eq!(utc_day(1_795_391_999.0), "2026-11-22");
+        assert_eq!(utc_day(1_795_392_000.0), "2026-11-23");
+    }
+
+    #[test]
+    fn times_are_utc() {
+        assert_eq!(utc_time(0.0), "1970-01-01 00:00:00");
+        assert_eq!(utc_time(1_795_391_999.9), "2026-11-22 23:59:59");
+    }
+}

@@ -116,20 +116,20 @@ fn number(v: Option<f64>) -> String {
 
 /// The rows a person reads: the gaps (every row with `all`), then a summary.
 pub fn table(rows: &[Row], primary: &str, standby: &str, all: bool) -> String {
+    let (primary_now, primary_peak) = (format!("{primary} NOW"), format!("{primary} 7-DAY PEAK"));
+    let (standby_limit, standby_now) = (format!("{standby} LIMIT"), format!("{standby} NOW"));
     let header = [
         "QUOTA",
         "NAME",
         "ACCOUNT",
-        &format!("{primary} NOW"),
-        &format!("{primary} 7-DAY PEAK"),
+        &primary_now,
+        &primary_peak,
         "NEED",
-        &format!("{standby} LIMIT"),
-        &format!("{standby} NOW"),
+        &standby_limit,
+        &standby_now,
         "SHORT BY",
         "VERDICT",
-    ]
-    .map(|h| h.to_owned());
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    ];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .filter(|r| all || r.verdict != Verdict::Carries)
@@ -146,9 +146,6 @@ pub fn table(rows: &[Row], primary: &str, standby: &str, all: bool) -> String {
                 number(r.shortfall),
                 r.verdict.as_str().to_owned(),
             ]
-            .into_iter()
-            .map(|c| crate::increase::escape_controls(&c).into_owned())
-            .collect()
         })
         .collect();
     let mut out = String::new();

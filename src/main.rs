@@ -156,41 +156,35 @@ fn run() -> anyhow::Result<ExitCode> {
         println!("aws-quota-exporter {}", env!("CARGO_PKG_VERSION"));
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some(Command::Check { threshold, region, account, .. }) = &cli.command {
-        let problem = if !(0.01..=1.0).contains(threshold) {
-            Some(format!("--threshold {threshold} is not a share of the limit from 0.01 to 1, e.g. 0.9"))
-        } else if let Some(r) = region.as_ref().filter(|r| !config::is_region_code(r)) {
-            Some(format!("--region {r:?} is not a region code such as us-east-1"))
-        } else {
-            account
-                .as_ref()
-                .filter(|a| !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())))
-                .map(|a| format!("--account {a:?} is not a 12-digit account id"))
-        };
-        if let Some(problem) = problem {
-            eprintln!("Error: {problem}");
-            return Ok(ExitCode::from(2));
+    // A gate's bad arguments exit 2, as a change it cannot assess does.
+    let problem = match &cli.command {
+        Some(Command::Check { threshold, region, account, .. }) => {
+            if !(0.01..=1.0).contains(threshold) {
+                Some(format!("--threshold {threshold} is not a share of the limit from 0.01 to 1, e.g. 0.9"))
+            } else if let Some(r) = region.as_ref().filter(|r| !config::is_region_code(r)) {
+                Some(format!("--region {r:?} is not a region code such as us-east-1"))
+            } else {
+                account_problem(account.as_deref())
+            }
         }
-    }
-    if let Some(Command::Failover { primary, standby, account, coverage, output, .. }) = &cli.command {
-        let problem = if let Some(r) = [primary, standby].into_iter().find(|r| !config::is_region_code(r)) {
-            Some(format!("--primary and --standby are region codes such as us-east-1, not {r:?}"))
-        } else if primary == standby {
-            Some(format!("--primary and --standby are both {primary}: a standby is another region"))
-        } else if !(0.1..=10.0).contains(coverage) {
-            Some(format!("--coverage {coverage} is not a share of the primary's peak from 0.1 to 10, e.g. 1.2"))
-        } else if *output == check::Output::Junit {
-            Some("failover prints --output table or json".to_owned())
-        } else {
-            account
-                .as_ref()
-                .filter(|a| !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())))
-                .map(|a| format!("--account {a:?} is not a 12-digit account id"))
-        };
-        if let Some(problem) = problem {
-            eprintln!("Error: {problem}");
-            return Ok(ExitCode::from(2));
+        Some(Command::Failover { primary, standby, account, coverage, output, .. }) => {
+            if let Some(r) = [primary, standby].into_iter().find(|r| !config::is_region_code(r)) {
+                Some(format!("--primary and --standby are region codes such as us-east-1, not {r:?}"))
+            } else if primary == standby {
+                Some(format!("--primary and --standby are both {primary}: a standby is another region"))
+            } else if !(0.1..=10.0).contains(coverage) {
+                Some(format!("--coverage {coverage} is not a share of the primary's peak from 0.1 to 10, e.g. 1.2"))
+            } else if *output == check::Output::Junit {
+                Some("failover prints --output table or json".to_owned())
+            } else {
+                account_problem(account.as_deref())
+            }
         }
+        _ => None,
+    };
+    if let Some(problem) = problem {
+        eprintln!("Error: {problem}");
+        return Ok(ExitCode::from(2));
     }
     let service = match &cli.command {
         Some(Command::Quotas { service: None, .. }) => bail!("quotas needs --service, e.g. quotas --service ec2"),
@@ -222,28 +216,12 @@ fn run() -> anyhow::Result<ExitCode> {
             done(runtime.block_on(report::run(config, &service, regions, output == Output::Json)))
         }
         Some(Command::Check { needs, plan, region, account, from, threshold, output }) => {
-            // Exit 2, never 1: a change that cannot be assessed is not a pass, nor a
-            // verdict on the change.
             let inputs = check::Inputs { needs, plan, region, account };
-            Ok(match runtime.block_on(check::run(config, &inputs, from.as_deref(), threshold, output)) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => ExitCode::from(1),
-                Err(e) => {
-                    eprintln!("Error: cannot assess the change: {e}");
-                    ExitCode::from(2)
-                }
-            })
+            Ok(gate(runtime.block_on(check::run(config, &inputs, from.as_deref(), threshold, output)), "the change"))
         }
         Some(Command::Failover { primary, standby, account, from, coverage, all, request, output }) => {
             let options = failover::Options { primary, standby, account, from, coverage, all, request, output };
-            Ok(match runtime.block_on(failover::run(config, &options)) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => ExitCode::from(1),
-                Err(e) => {
-                    eprintln!("Error: cannot assess the failover pair: {e}");
-                    ExitCode::from(2)
-                }
-            })
+            Ok(gate(runtime.block_on(failover::run(config, &options)), "the failover pair"))
         }
         Some(Command::Requests { open, limit, output, by, action }) => {
             let what = match action {
@@ -252,6 +230,24 @@ fn run() -> anyhow::Result<ExitCode> {
                 Some(Action::Reject { id }) => increase::cli::Requests::Reject(id),
             };
             done(runtime.block_on(increase::cli::run(config, what, by)))
+        }
+    }
+}
+
+/// `--account`, if given, is a 12-digit account id.
+fn account_problem(account: Option<&str>) -> Option<String> {
+    account.filter(|a| !config::is_account_id(a)).map(|a| format!("--account {a:?} is not a 12-digit account id"))
+}
+
+/// A gate's exit code: 0 fits (or carries), 1 does not, 2 cannot assess `what` (never 1:
+/// what cannot be assessed is not a pass, nor a verdict).
+fn gate(result: Result<bool, check::CannotAssess>, what: &str) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("Error: cannot assess {what}: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -201,11 +201,6 @@ fn accounts(snapshot: &Snapshot) -> Vec<(&str, Option<&str>, Option<&str>)> {
     out.into_iter().map(|(id, (name, unit))| (id, name, unit)).collect()
 }
 
-/// The identity an override selects by: account, region, service, quota, resource.
-fn override_identity<'a>(t: &'a TargetSnapshot, q: &'a Quota) -> [&'a str; 5] {
-    [t.account_label(), t.target.region.as_str(), &q.service_code, q.code.as_str(), q.resource.as_deref().unwrap_or("")]
-}
-
 /// Calls `f` with each quota's effective overrides, where they differ from the defaults.
 fn overridden(
     live: &crate::overrides::Live,
@@ -216,7 +211,7 @@ fn overridden(
     let now = live.now();
     for t in &inputs.snapshot.targets {
         for q in t.quotas.quotas() {
-            let e = overrides.effective(override_identity(t, q), now);
+            let e = overrides.effective(crate::overrides::identity(t, q), now);
             if !e.is_default() {
                 f(t, q, e)?;
             }

@@ -91,6 +91,12 @@ fn glob(p: &[u8], v: &[u8]) -> bool {
     p[pi..].iter().all(|c| *c == b'*')
 }
 
+/// What an entry selects a quota by: account, region, service, quota, resource (empty
+/// for the account-level quota).
+pub fn identity<'a>(t: &'a crate::snapshot::TargetSnapshot, q: &'a crate::model::Quota) -> [&'a str; 5] {
+    [t.account_label(), t.target.region.as_str(), &q.service_code, q.code.as_str(), q.resource.as_deref().unwrap_or("")]
+}
+
 /// One entry of the file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -218,14 +224,17 @@ impl Overrides {
                         file = name,
                         line,
                         "an alert overrides mute ended at {}; it mutes nothing (remove the entry)",
-                        show_time(*until)
+                        crate::clock::utc_time(*until)
                     ),
                     Some(previous) => {
                         let known = previous.is_some_and(|p| {
                             p.entries.iter().any(|e| e.selectors == entry.selectors && e.mute == entry.mute)
                         });
                         if !known {
-                            return Err(at(format!("mute_until {} has already passed", show_time(*until))));
+                            return Err(at(format!(
+                                "mute_until {} has already passed",
+                                crate::clock::utc_time(*until)
+                            )));
                         }
                     }
                 }
@@ -240,13 +249,7 @@ impl Overrides {
         let mut counts = vec![0usize; self.entries.len()];
         for t in &snapshot.targets {
             for q in t.quotas.quotas() {
-                let id = [
-                    t.account_label(),
-                    t.target.region.as_str(),
-                    &q.service_code,
-                    q.code.as_str(),
-                    q.resource.as_deref().unwrap_or(""),
-                ];
+                let id = identity(t, q);
                 for (n, e) in counts.iter_mut().zip(&self.entries) {
                     if e.selects(id) {
                         *n += 1;
@@ -331,11 +334,6 @@ fn parse_time(s: &str) -> Option<f64> {
     Some(at.unix_timestamp() as f64)
 }
 
-/// `2027-03-01 00:00:00` (UTC).
-pub fn show_time(epoch_seconds: f64) -> String {
-    crate::clock::utc_time(epoch_seconds)
-}
-
 /// The overrides in use, replaced on a good reload.
 pub struct Live {
     pub path: PathBuf,
@@ -403,7 +401,8 @@ impl Live {
     /// Reads the file again. A good file replaces the current one; a bad one is
     /// reported and the last good one stays. True when something changed in what is
     /// published.
-    pub fn reload(&self, now: f64) -> bool {
+    pub fn reload(&self) -> bool {
+        let now = self.now();
         let previous = self.current();
         let result = read(&self.path).and_then(|(text, seen)| {
             *self.seen.write().unwrap_or_else(|p| p.into_inner()) = seen;
@@ -459,7 +458,7 @@ pub async fn watch(live: Arc<Live>, store: Arc<crate::snapshot::Store>, on_chang
             _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => false,
             _ = sighup => true,
         };
-        if (forced || live.changed()) && live.reload(live.now()) {
+        if (forced || live.changed()) && live.reload() {
             reported.clear();
             on_change();
         }

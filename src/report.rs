@@ -155,26 +155,25 @@ pub fn json(rows: &[Row]) -> String {
 
 /// The rows as a table, one block per region (and per family for Bedrock).
 pub fn table(rows: &[Row]) -> String {
-    const HEADERS: [&str; 8] =
-        ["CODE", "NAME", "LIMIT", "DEFAULT", "ADJUSTABLE", "USAGE", "UTILISATION", "MODEL IDS (LINKED BY)"];
+    // The tiers column only where some quota is tuned, the model ids only for Bedrock.
+    let tuned =
+        rows.iter().any(|r| r.alert_tiers != crate::overrides::TIERS.map(|(_, d)| d) || r.muted_until.is_some());
     let with_links = rows.iter().any(|r| !r.models.is_empty());
-    let defaults = crate::overrides::TIERS.map(|(_, d)| d);
-    let tuned = rows.iter().any(|r| r.alert_tiers != defaults || r.muted_until.is_some());
-    let mut headers: Vec<&str> = HEADERS[..7].to_vec();
+    let mut headers = vec!["CODE", "NAME", "LIMIT", "DEFAULT", "ADJUSTABLE", "USAGE", "UTILISATION"];
     if tuned {
         headers.push("ALERT AT % (INFO/WARNING/CRITICAL)");
     }
     if with_links {
-        headers.push(HEADERS[7]);
+        headers.push("MODEL IDS (LINKED BY)");
     }
-    let cells: Vec<[String; 9]> = rows
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             let name = match &r.resource {
                 Some(res) => format!("{} [{res}]", r.quota_name),
                 None => r.quota_name.clone(),
             };
-            [
+            let mut row = vec![
                 r.quota_code.clone(),
                 name,
                 number(r.limit),
@@ -182,27 +181,19 @@ pub fn table(rows: &[Row]) -> String {
                 if r.adjustable { "yes".into() } else { "no".into() },
                 number(r.usage),
                 r.utilization.map_or_else(|| "-".into(), |u| format!("{:.1}%", u * 100.0)),
-                tiers(r),
-                r.models.iter().map(|m| format!("{} ({})", m.model_id, m.method)).collect::<Vec<_>>().join(", "),
-            ]
-        })
-        .collect();
-    // Text columns are left-aligned, numbers right-aligned; every group shares the widths.
-    let cells: Vec<Vec<String>> = cells
-        .into_iter()
-        .map(|c| {
-            let mut row = Vec::from(c);
-            let links = row.pop().unwrap_or_default();
-            let tiers = row.pop().unwrap_or_default();
+            ];
             if tuned {
-                row.push(tiers);
+                row.push(tiers(r));
             }
             if with_links {
-                row.push(links);
+                row.push(
+                    r.models.iter().map(|m| format!("{} ({})", m.model_id, m.method)).collect::<Vec<_>>().join(", "),
+                );
             }
             row
         })
         .collect();
+    // Text columns are left-aligned, numbers right-aligned; every group shares the widths.
     let (header, lines) = crate::table::lines(&headers, &cells, &[2, 3, 5, 6]);
     let mut out = String::new();
     let mut group: Option<(String, Option<String>)> = None;
@@ -234,7 +225,7 @@ fn tiers(r: &Row) -> String {
     let t = r.alert_tiers.map(|v| if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v}") }).join("/");
     match (r.muted_until, &r.muted_reason) {
         (Some(until), Some(reason)) => {
-            format!("{t}, muted until {} ({reason})", crate::overrides::show_time(until))
+            format!("{t}, muted until {} ({reason})", crate::clock::utc_time(until))
         }
         _ => t,
     }

@@ -274,18 +274,27 @@ fn limit_refresh(clock: Arc<dyn Clock>, fleet: Arc<Fleet>) -> LimitRefresh {
 }
 
 /// Builds the exporter, runs one full refresh of every target and returns the snapshot,
-/// without serving (the `quotas` subcommand).
+/// without serving and without the receiver.
 pub async fn collect_once(mut settings: Settings) -> Result<crate::snapshot::Snapshot, StartupError> {
+    settings.config.increase.receiver = false;
+    Ok(refresh_once(settings).await?.store.snapshot())
+}
+
+/// Builds the exporter on loopback without scheduling, serving or pushing, and runs one
+/// full refresh. The failover pairs and the alert overrides are for the rules, which a
+/// one-shot command does not feed: they are left out.
+async fn refresh_once(mut settings: Settings) -> Result<AppHandle, StartupError> {
     settings.config.listen_address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.config.failover_pairs.clear();
+    settings.config.alert_overrides = None;
     settings.schedule = false;
     settings.otlp = None;
-    settings.config.increase.receiver = false;
     let app = build(settings).await?;
     let handle = app.handle();
     let renderer = tokio::spawn(handle.renderer.clone().run());
     handle.refresh_all().await;
     renderer.abort();
-    Ok(handle.store.snapshot())
+    Ok(handle)
 }
 
 impl App {
@@ -464,17 +473,9 @@ pub async fn collect_for_command_with(
     if config.demo && !asked_to_discover {
         config.accounts.organizations = None;
     }
-    config.listen_address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     config.increase.receiver = receiver;
-    // The pairs and the alert overrides are for the rules; a command publishes nothing.
-    config.failover_pairs.clear();
-    config.alert_overrides = None;
     let settings =
         Settings { config, sdk_config, clock: Arc::new(crate::clock::SystemClock), schedule: false, otlp: None };
-    let app = build(settings).await?;
-    let handle = app.handle();
-    let renderer = tokio::spawn(handle.renderer.clone().run());
-    handle.refresh_all().await;
-    renderer.abort();
+    let handle = refresh_once(settings).await?;
     Ok((handle.store.snapshot(), Kept { handle, _sim: sim }))
 }

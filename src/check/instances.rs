@@ -65,6 +65,9 @@ pub const DL: Family = family("L-6E869C2A", "DL");
 pub const HPC: Family = family("L-F7808C92", "HPC");
 pub const HIGH_MEMORY: Family = family("L-43DA4232", "High Memory");
 
+/// Every family's quota.
+pub const FAMILIES: [Family; 10] = [STANDARD, G_AND_VT, P, X, F, INF, TRN, DL, HPC, HIGH_MEMORY];
+
 /// The On-Demand vCPU quota an instance type counts against, or why it has none.
 pub fn family_of(instance_type: &str) -> Result<Family, String> {
     let class = instance_type.split('.').next().unwrap_or_default();

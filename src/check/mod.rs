@@ -76,7 +76,7 @@ pub fn parse_needs(text: &str, name: &str) -> Result<Vec<Need>, CannotAssess> {
             Some(other) => return Err(at(format!("account {other:?} is not a 12-digit account id"))),
         };
         if let Some(a) = &account
-            && !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+            && !crate::config::is_account_id(a)
         {
             return Err(at(format!("account {a:?} is not a 12-digit account id")));
         }
@@ -364,10 +364,6 @@ fn plan_lines(plan: &plan::Plan) -> String {
             cells.push(vec![address, action, e]);
         }
     }
-    let cells: Vec<Vec<String>> = cells
-        .into_iter()
-        .map(|r| r.into_iter().map(|c| crate::increase::escape_controls(&c).into_owned()).collect())
-        .collect();
     let (head, lines) = crate::table::lines(&header, &cells, &[]);
     let mut out = format!("\n{head}\n");
     for l in lines {
@@ -410,10 +406,6 @@ pub fn table(rows: &[Row], threshold: f64, plan: Option<&plan::Plan>) -> String 
                 if r.fits { "fits".into() } else { "EXCEEDS".into() },
             ]
         })
-        .collect();
-    let cells: Vec<Vec<String>> = cells
-        .into_iter()
-        .map(|r| r.into_iter().map(|c| crate::increase::escape_controls(&c).into_owned()).collect())
         .collect();
     let (head, lines) = crate::table::lines(&header, &cells, &[4, 5, 6, 7, 8]);
     let mut out = head + "\n";

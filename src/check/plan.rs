@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::instances::{self, Family};
+use super::instances;
 use super::{CannotAssess, Need};
 
 /// What Terraform will do to a resource.
@@ -111,7 +111,7 @@ impl Plan {
             _ => None,
         }) {
             for d in d.iter().filter(|d| d.service_code == "ec2") {
-                let Some(f) = FAMILIES.iter().find(|f| f.quota_code == d.quota_code) else { continue };
+                let Some(f) = instances::FAMILIES.iter().find(|f| f.quota_code == d.quota_code) else { continue };
                 match out.iter_mut().find(|(n, _)| *n == f.name) {
                     Some((_, v)) => *v += d.amount,
                     None => out.push((f.name, d.amount)),
@@ -121,19 +121,6 @@ impl Plan {
         out
     }
 }
-
-const FAMILIES: [Family; 10] = [
-    instances::STANDARD,
-    instances::G_AND_VT,
-    instances::P,
-    instances::X,
-    instances::F,
-    instances::INF,
-    instances::TRN,
-    instances::DL,
-    instances::HPC,
-    instances::HIGH_MEMORY,
-];
 
 /// A quota a resource counts against, one per resource.
 struct Counted {
@@ -169,42 +156,13 @@ const LOAD_BALANCERS: [(&str, Counted); 2] = [
 const NO_QUOTA: [(&str, &str); 1] =
     [("aws_launch_template", "a launch template uses no quota itself: its instances count where they run")];
 
-/// The resource types the table knows, for documentation and `--help`.
-pub fn table() -> Vec<(String, String)> {
-    let mut rows = vec![
-        (
-            "aws_instance".to_owned(),
-            "vCPUs of its instance type (or launch template's) against the On-Demand vCPU quota of its family \
-             (ec2/L-1216C47A Standard, L-DB2E81BA G and VT, L-417A185B P, L-7295265B X, L-74FC7D96 F, L-1945791B \
-             Inf, L-2C3B7624 Trn, L-6E869C2A DL, L-F7808C92 HPC, L-43DA4232 High Memory)"
-                .to_owned(),
-        ),
-        (
-            "aws_autoscaling_group".to_owned(),
-            "desired capacity (else minimum size) times the vCPUs of its launch template's instance type, as for \
-             aws_instance"
-                .to_owned(),
-        ),
-        (
-            "aws_eks_node_group".to_owned(),
-            "desired size times the vCPUs of its first instance type (t3.medium when unset), as for aws_instance"
-                .to_owned(),
-        ),
-        (
-            "aws_lambda_function".to_owned(),
-            "reserved concurrent executions against lambda/L-B99A9384 Concurrent executions".to_owned(),
-        ),
-    ];
-    for (t, c) in &ONE_EACH {
-        rows.push(((*t).to_owned(), format!("{}/{}: {}", c.service_code, c.quota_code, c.what)));
-    }
-    for (kind, c) in &LOAD_BALANCERS {
-        rows.push((format!("aws_lb ({kind})"), format!("{}/{}: {}", c.service_code, c.quota_code, c.what)));
-    }
-    for (t, why) in &NO_QUOTA {
-        rows.push(((*t).to_owned(), format!("none: {why}")));
-    }
-    rows
+/// Types counted by their own rule in [`uses`], beside the tables above.
+const OWN_RULE: [&str; 5] =
+    ["aws_instance", "aws_autoscaling_group", "aws_eks_node_group", "aws_lb", "aws_lambda_function"];
+
+/// Every resource type the table knows (the README's Terraform table lists them).
+pub fn known_types() -> Vec<&'static str> {
+    OWN_RULE.iter().chain(ONE_EACH.iter().map(|(t, _)| t)).chain(NO_QUOTA.iter().map(|(t, _)| t)).copied().collect()
 }
 
 /// Why a resource object gives no demand.
@@ -697,6 +655,22 @@ mod tests {
             "{}",
             why["aws_instance.huge"]
         );
+    }
+
+    #[test]
+    fn the_readme_lists_exactly_the_resource_types_the_table_knows() {
+        let readme = include_str!("../../README.md");
+        let section =
+            readme.split("### Terraform plans").nth(1).and_then(|s| s.split("\n### ").next()).expect("section");
+        let mut listed: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+            .filter(|t| t.starts_with("aws_"))
+            .collect();
+        listed.sort();
+        let mut known = known_types();
+        known.sort();
+        assert_eq!(listed, known);
     }
 
     #[test]

@@ -947,7 +947,7 @@ fn parse_failover_pairs(v: &str) -> Result<Vec<FailoverPair>, Problem> {
             None => (None, item),
         };
         if let Some(a) = &account
-            && !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+            && !is_account_id(a)
         {
             return Err(problem(format!("{a:?} in {item:?} is not a 12-digit account id"), FAILOVER_FORM));
         }

@@ -189,8 +189,6 @@ pub fn new_id(now: f64) -> String {
     format!("{:013}-{:016x}", (now * 1000.0) as u64, h.finish())
 }
 
-pub use crate::clock::{utc, utc_day};
-
 /// Why the ledger refused a step: a rule, not a failure.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
@@ -220,14 +218,6 @@ pub enum Listing {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_days_are_civil_dates() {
-        assert_eq!(utc_day(0.0), "1970-01-01");
-        assert_eq!(utc_day(951_782_400.0), "2000-02-29");
-        assert_eq!(utc_day(1_795_391_999.0), "2026-11-22");
-        assert_eq!(utc_day(1_795_392_000.0), "2026-11-23");
-    }
 
     #[test]
     fn ids_sort_by_time_and_never_repeat() {

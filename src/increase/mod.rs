@@ -20,7 +20,6 @@ pub mod policy;
 pub mod receiver;
 pub mod sqlite;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::config::increase::{IncreaseConfig, LedgerConfig};
@@ -45,22 +44,7 @@ pub async fn open_ledger(config: &IncreaseConfig, sdk_config: &aws_config::SdkCo
     }
 }
 
-/// Text from an alert with its control characters escaped (`\n`, `\u{1b}`), for logs
-/// and tables: a label value cannot forge a log line or move a terminal's cursor.
-pub fn escape_controls(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
+pub use crate::table::escape_controls;
 
 /// A quota's value as AWS reports it now.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,14 +103,6 @@ impl AutoManagement {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn control_characters_are_escaped_and_the_rest_is_kept() {
-        assert_eq!(escape_controls("L-1216C47A"), "L-1216C47A");
-        assert!(matches!(escape_controls("L-1216C47A"), Cow::Borrowed(_)));
-        assert_eq!(escape_controls("x\nlevel=error msg=forged"), "x\\nlevel=error msg=forged");
-        assert_eq!(escape_controls("\u{1b}[2Jé"), "\\u{1b}[2Jé");
-    }
 
     #[test]
     fn automatic_management_adjusts_only_when_opted_in_to_adjusting_and_not_excluded() {

@@ -92,7 +92,8 @@ fn round_up(value: f64, current: f64) -> f64 {
     if current.fract() == 0.0 { value.ceil() } else { (value * 100.0).ceil() / 100.0 }
 }
 
-fn show(v: f64) -> String {
+/// A limit as the ledger's details write it: whole numbers without decimals.
+pub(crate) fn show(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
 }
 

@@ -2,48 +2,20 @@
 //! file, and either the demo estate through the collectors or a running exporter's
 //! `/metrics` (then no AWS call at all). Exit 0 fits, 1 exceeds, 2 cannot assess.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{TempFile, binary, spawn_app};
 
 fn check(args: &[&str]) -> Output {
     check_with(args, &[])
 }
 
 fn check_with(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aws-quota-exporter"))
-        .arg("check")
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .output()
-        .expect("the binary runs")
+    binary(&[&["check"], args].concat(), env)
 }
 
 fn example(name: &str) -> String {
     format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A needs file in a temporary directory, removed on drop.
-struct NeedsFile(std::path::PathBuf);
-
-impl NeedsFile {
-    fn new(text: &str) -> NeedsFile {
-        let path = std::env::temp_dir().join(format!("aqe-needs-{}-{}.yaml", std::process::id(), fastrand::u64(..)));
-        std::fs::write(&path, text).expect("written");
-        NeedsFile(path)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("a UTF-8 path")
-    }
-}
-
-impl Drop for NeedsFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 #[test]
@@ -103,14 +75,14 @@ async fn a_plan_and_a_needs_file_add_up_against_a_running_exporter() {
     let labels = [("cloud_region", "eu-west-1"), ("service_code", "ec2"), ("quota_code", "L-1216C47A")];
     let usage = m.value("aws_quota_usage", &labels).expect("a usage");
     let url = format!("{}/metrics", app.address);
-    let plan = NeedsFile::new(
+    let plan = TempFile::new(
         r#"{"format_version": "1.2", "resource_changes": [
             {"address": "aws_instance.a", "type": "aws_instance",
              "change": {"actions": ["create"], "before": null, "after": {"instance_type": "m5.2xlarge"}}},
             {"address": "aws_instance.b", "type": "aws_instance",
              "change": {"actions": ["delete"], "before": {"instance_type": "t3.micro"}, "after": null}}]}"#,
     );
-    let needs = NeedsFile::new("- {region: eu-west-1, quota: ec2/L-1216C47A, add: 3}\n");
+    let needs = TempFile::new("- {region: eu-west-1, quota: ec2/L-1216C47A, add: 3}\n");
     let out = check(&[
         "--from",
         &url,
@@ -166,7 +138,7 @@ async fn from_a_running_exporter_it_reads_metrics_makes_no_aws_call_and_judges_a
     ];
     let calls = app.sim.calls().total();
 
-    let needs = |add: f64| NeedsFile::new(&format!("- region: eu-west-1\n  quota: ec2/L-1216C47A\n  add: {add}\n"));
+    let needs = |add: f64| TempFile::new(&format!("- region: eu-west-1\n  quota: ec2/L-1216C47A\n  add: {add}\n"));
     let below = needs((room - 1.0).floor());
     let out = check_with(&["--from", &url, "--needs", below.path(), "--output", "json"], &aws);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -195,22 +167,22 @@ async fn what_cannot_be_assessed_exits_2_with_a_clear_message_never_a_pass() {
     let url = format!("{}/metrics", app.address);
     let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
 
-    let unknown = NeedsFile::new("- {region: eu-west-1, quota: ec2/L-00000000, add: 1}\n");
+    let unknown = TempFile::new("- {region: eu-west-1, quota: ec2/L-00000000, add: 1}\n");
     let out = check(&["--from", &url, "--needs", unknown.path()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("ec2/L-00000000 in eu-west-1: no such quota in the data"), "{}", stderr(&out));
 
-    let negative = NeedsFile::new("- {region: eu-west-1, quota: ec2/L-1216C47A, add: -4}\n");
+    let negative = TempFile::new("- {region: eu-west-1, quota: ec2/L-1216C47A, add: -4}\n");
     let out = check(&["--from", &url, "--needs", negative.path()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("entry 1: add -4 is not an amount of at least 0"), "{}", stderr(&out));
 
-    let plan = NeedsFile::new(r#"{"format_version": "1.2", "resource_changes": [{"type": "aws_instance"}]}"#);
+    let plan = TempFile::new(r#"{"format_version": "1.2", "resource_changes": [{"type": "aws_instance"}]}"#);
     let out = check(&["--from", &url, "--needs", plan.path()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("is not a needs file"), "{}", stderr(&out));
 
-    let fine = NeedsFile::new("- {region: eu-west-1, quota: ec2/L-1216C47A, add: 1}\n");
+    let fine = TempFile::new("- {region: eu-west-1, quota: ec2/L-1216C47A, add: 1}\n");
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
     let dead = format!("http://{}/metrics", closed.local_addr().expect("bound"));
     drop(closed);

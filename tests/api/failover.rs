@@ -4,7 +4,7 @@
 //! `aws-quota-exporter failover` as a person runs it (the demo's seeded gap, JSON,
 //! `--from`, `--request`: a dry run by default, filed when filing is on, never twice).
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use aws_quota_exporter::config::FailoverPair;
 use aws_quota_exporter::config::increase::IncreaseConfig;
@@ -14,7 +14,7 @@ use aws_quota_exporter::increase::receiver::decision::Failover;
 use aws_quota_exporter::increase::receiver::{Reason, Verdict as Outcome};
 use simaws::estate::{Account, Estate, Quota, Region, Service, Shape, UsageMetric};
 
-use crate::helpers::{T0, spawn_app, spawn_app_with};
+use crate::helpers::{T0, binary, spawn_app, spawn_app_with};
 use crate::increase::TempLedger;
 
 const KEY: &str = "AKIAFAILOVERTEST0001";
@@ -26,14 +26,7 @@ fn pair(primary: &str, standby: &str) -> FailoverPair {
 }
 
 fn failover(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aws-quota-exporter"))
-        .arg("failover")
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .output()
-        .expect("the binary runs")
+    binary(&[&["failover"], args].concat(), env)
 }
 
 fn fargate(resource: &str) -> UsageMetric {
@@ -103,15 +96,14 @@ async fn the_primarys_peak_is_the_highest_daily_maximum_of_the_last_seven_days()
 
 #[test]
 fn start_up_refuses_a_pair_whose_region_is_not_collected() {
-    let out = Command::new(env!("CARGO_BIN_EXE_aws-quota-exporter"))
-        .arg("--demo")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("QUOTA_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0")
-        .env("QUOTA_EXPORTER_REGIONS", "us-east-1,eu-west-1")
-        .env("QUOTA_EXPORTER_FAILOVER_PAIRS", "us-east-1=us-west-2")
-        .output()
-        .expect("the binary runs");
+    let out = binary(
+        &["--demo"],
+        &[
+            ("QUOTA_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0"),
+            ("QUOTA_EXPORTER_REGIONS", "us-east-1,eu-west-1"),
+            ("QUOTA_EXPORTER_FAILOVER_PAIRS", "us-east-1=us-west-2"),
+        ],
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -213,12 +205,7 @@ fn against_the_demo_the_report_lists_the_seeded_gap_and_request_files_it_once() 
     let v: serde_json::Value = serde_json::from_slice(&failover(&request, &env).stdout).expect("JSON");
     let o = &v["requests"][0]["outcome"];
     assert_eq!((o["outcome"].as_str(), o["reason"].as_str()), (Some("skipped"), Some("open_request")), "{v}");
-    let listed = Command::new(env!("CARGO_BIN_EXE_aws-quota-exporter"))
-        .args(["requests", "--output", "json"])
-        .env_clear()
-        .env("QUOTA_EXPORTER_INCREASE_LEDGER_PATH", path)
-        .output()
-        .expect("the binary runs");
+    let listed = binary(&["requests", "--output", "json"], &[("QUOTA_EXPORTER_INCREASE_LEDGER_PATH", path)]);
     let entries: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
     let states: Vec<(&str, &str)> = entries
         .as_array()

@@ -330,3 +330,39 @@ fn parse_labels(s: &str) -> Option<BTreeMap<String, String>> {
         }
     }
 }
+
+/// The exporter binary run with `args` and only `env` (and `PATH`) in its environment.
+pub fn binary(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aws-quota-exporter"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs")
+}
+
+/// A file in the temporary directory, removed on drop.
+pub struct TempFile(pub std::path::PathBuf);
+
+impl TempFile {
+    pub fn new(text: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("aqe-test-{}-{}", std::process::id(), fastrand::u64(..)));
+        std::fs::write(&path, text).expect("written");
+        TempFile(path)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 path")
+    }
+
+    pub fn write(&self, text: &str) {
+        std::fs::write(&self.0, text).expect("written");
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -612,7 +612,7 @@ async fn a_filing_recorded_as_intent_only_is_found_in_aws_history_after_a_restar
     intent.desired_value = Some(960.0);
     sqlite.claim(&intent, T0).await.expect("ok").expect("claimed");
     let mut filing = intent.moved(State::Filing, T0);
-    filing.counted_day = Some(aws_quota_exporter::increase::ledger::utc_day(T0));
+    filing.counted_day = Some(aws_quota_exporter::clock::utc_day(T0));
     sqlite.begin_filing(&filing, &[State::Checking], 5).await.expect("ok").expect("counted");
     let sdk = aws_quota_exporter::aws::static_sdk_config(
         &app.sim.endpoint_url(),

@@ -2,32 +2,8 @@
 //! threshold, a bad edit that keeps the last good file and says so, start-up refusing a
 //! bad file, and the `quotas` report's effective tiers.
 
-use std::process::Command;
-
 use crate::estate::{ACCESS_KEY, ACCOUNT, test_estate};
-use crate::helpers::spawn_app_with;
-
-/// An overrides file in a temporary directory, removed on drop.
-struct File(std::path::PathBuf);
-
-impl File {
-    fn new(text: &str) -> File {
-        let path =
-            std::env::temp_dir().join(format!("aqe-overrides-{}-{}.yaml", std::process::id(), fastrand::u64(..)));
-        std::fs::write(&path, text).expect("written");
-        File(path)
-    }
-
-    fn write(&self, text: &str) {
-        std::fs::write(&self.0, text).expect("written");
-    }
-}
-
-impl Drop for File {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use crate::helpers::{TempFile, binary, spawn_app_with};
 
 const FIRST: &str = r#"overrides:
   - region: "us-*"
@@ -42,7 +18,7 @@ const FIRST: &str = r#"overrides:
 
 #[tokio::test]
 async fn the_file_publishes_per_quota_values_and_a_bad_edit_keeps_the_last_good_one() {
-    let file = File::new(FIRST);
+    let file = TempFile::new(FIRST);
     let path = file.0.clone();
     let app = spawn_app_with(test_estate(), ACCESS_KEY, move |c| c.alert_overrides = Some(path)).await;
     let m = app.refresh().await;
@@ -64,7 +40,7 @@ async fn the_file_publishes_per_quota_values_and_a_bad_edit_keeps_the_last_good_
     let live = app.handle.overrides.clone().expect("configured");
     file.write(&FIRST.replace("critical: 95", "critical: 85"));
     assert!(live.changed());
-    assert!(live.reload(live.now()));
+    assert!(live.reload());
     app.handle.store.touch();
     let m = app.refresh().await;
     assert_eq!(threshold(&m, "us-east-1", "critical"), Some(0.85));
@@ -72,7 +48,7 @@ async fn the_file_publishes_per_quota_values_and_a_bad_edit_keeps_the_last_good_
 
     // A bad edit: refused with its line, the last good file stays, the self-metric says so.
     file.write(&FIRST.replace("critical: 95", "critical: 150"));
-    live.reload(live.now());
+    live.reload();
     assert_eq!(
         live.error().as_deref(),
         Some(format!("{}: line 2: critical 150 is not a percent above 0 and at most 100", file.0.display()).as_str())
@@ -82,25 +58,21 @@ async fn the_file_publishes_per_quota_values_and_a_bad_edit_keeps_the_last_good_
     assert_eq!(m.value("aws_quota_exporter_alert_overrides_reload_success", &[]), Some(0.0));
     // A new mute that has already ended is a bad edit too; one that was in the file is not.
     file.write(&FIRST.replace("2099-01-01", "2020-01-01"));
-    live.reload(live.now());
+    live.reload();
     assert!(live.error().is_some_and(|e| e.contains("line 6: mute_until 2020-01-01 00:00:00 has already passed")));
     file.write(FIRST);
-    live.reload(live.now());
+    live.reload();
     assert_eq!(live.error(), None);
     app.stop().await;
 }
 
 #[test]
 fn start_up_refuses_a_bad_file_naming_its_line() {
-    let file = File::new("overrides:\n  - service: ec2\n    quota: L-1216C47A\n    colour: red\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_aws-quota-exporter"))
-        .arg("--demo")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("QUOTA_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0")
-        .env("QUOTA_EXPORTER_ALERT_OVERRIDES", &file.0)
-        .output()
-        .expect("the binary runs");
+    let file = TempFile::new("overrides:\n  - service: ec2\n    quota: L-1216C47A\n    colour: red\n");
+    let out = binary(
+        &["--demo"],
+        &[("QUOTA_EXPORTER_LISTEN_ADDRESS", "127.0.0.1:0"), ("QUOTA_EXPORTER_ALERT_OVERRIDES", file.path())],
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("QUOTA_EXPORTER_ALERT_OVERRIDES:"), "{stderr}");

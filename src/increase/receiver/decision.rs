@@ -11,7 +11,7 @@ use crate::collector::Source;
 use crate::config::increase::IncreaseConfig;
 use crate::increase::evidence::{self, Evidence};
 use crate::increase::ledger::{Entry, QuotaKey};
-use crate::increase::policy;
+use crate::increase::policy::{self, show};
 use crate::snapshot::Snapshot;
 
 /// Why an alert was not acted on (or a claim was closed): the `reason` of the webhook's
@@ -354,10 +354,6 @@ pub fn judge_failover(entry: &mut Entry, cx: &Context<'_>, f: &Failover) -> Resu
     })
 }
 
-fn show(v: f64) -> String {
-    crate::report::number(Some(v)).replace(',', "")
-}
-
 /// What the exporter knows about an alert's quota.
 pub(super) struct Facts {
     pub quota: crate::model::Quota,
@@ -443,7 +439,7 @@ pub(super) fn known_quota(snapshot: &Snapshot, key: &QuotaKey, regions: &[String
 /// (and never reaches a log line or the ledger's key unchecked).
 pub(super) fn valid_identity(key: &QuotaKey) -> Result<(), String> {
     let shown = |s: &str| format!("{:?}", crate::increase::escape_controls(s));
-    if !(key.account.len() == 12 && key.account.bytes().all(|b| b.is_ascii_digit())) {
+    if !crate::config::is_account_id(&key.account) {
         return Err(format!("cloud_account_id={} is not a 12-digit account id", shown(&key.account)));
     }
     if !crate::config::is_region_code(&key.region) {

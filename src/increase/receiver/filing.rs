@@ -8,8 +8,9 @@ use super::{
     outcome, outcome_for_ledger_error,
 };
 use crate::aws::{AwsError, TargetAws};
+use crate::clock::utc_day;
 use crate::increase::backend::Ledger;
-use crate::increase::ledger::{Entry, Refusal, State, utc_day};
+use crate::increase::ledger::{Entry, Refusal, State};
 use crate::increase::{AutoManagement, RequestedChange};
 
 impl Receiver {

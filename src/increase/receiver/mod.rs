@@ -407,24 +407,7 @@ impl Receiver {
         if let Err(stop) = decision::screen(&alert.labels, firing, &entry.key, &self.config) {
             return self.stop(l, entry, stop).await;
         }
-        let own_account = match self.own_account().await {
-            Ok(a) => a,
-            Err(e) => return self.fail_unclaimed(l, entry, &e).await,
-        };
-        let snapshot = self.store.snapshot();
-        let cx = decision::Context {
-            config: &self.config,
-            own_account: &own_account,
-            snapshot: &snapshot,
-            regions: &self.regions,
-            now,
-            max_usage_age: self.max_usage_age,
-        };
-        let claim = match decision::judge(&mut entry, &cx) {
-            Ok(claim) => claim,
-            Err(stop) => return self.stop(l, entry, stop).await,
-        };
-        self.claim_and_file(l, entry, claim).await
+        self.judge_and_file(l, entry, now, decision::judge).await
     }
 
     /// Proposes raising a standby region's limit of a quota (`key`, in the standby) to
@@ -447,13 +430,25 @@ impl Receiver {
         outcome
     }
 
-    async fn propose_in(&self, l: &Ledger, mut entry: Entry, failover: &decision::Failover, now: f64) -> AlertOutcome {
+    async fn propose_in(&self, l: &Ledger, entry: Entry, failover: &decision::Failover, now: f64) -> AlertOutcome {
         if let Err(detail) = decision::valid_identity(&entry.key) {
             return self.skip(l, entry, Reason::InvalidLabels, detail).await;
         }
         if let Err(why) = self.config.allows(&entry.key.service_code, &entry.key.quota_code) {
             return self.skip(l, entry, Reason::Policy, why).await;
         }
+        self.judge_and_file(l, entry, now, |entry, cx| decision::judge_failover(entry, cx, failover)).await
+    }
+
+    /// The decision's second step (`judge`, on the receiver's own account and the
+    /// exporter's snapshot), then the claim and filing, or the recorded stop.
+    async fn judge_and_file(
+        &self,
+        l: &Ledger,
+        mut entry: Entry,
+        now: f64,
+        judge: impl FnOnce(&mut Entry, &decision::Context<'_>) -> Result<decision::Claim, decision::Stop>,
+    ) -> AlertOutcome {
         let own_account = match self.own_account().await {
             Ok(a) => a,
             Err(e) => return self.fail_unclaimed(l, entry, &e).await,
@@ -467,7 +462,7 @@ impl Receiver {
             now,
             max_usage_age: self.max_usage_age,
         };
-        match decision::judge_failover(&mut entry, &cx, failover) {
+        match judge(&mut entry, &cx) {
             Ok(claim) => self.claim_and_file(l, entry, claim).await,
             Err(stop) => self.stop(l, entry, stop).await,
         }
