@@ -111,11 +111,13 @@ fuzz:
 	$(CARGO) fuzz run --sanitizer none --fuzz-dir fuzz webhook_payload target/fuzz-corpus fuzz/seeds/webhook_payload -- -max_total_time=$(FUZZ_SECONDS)
 
 ## Prints the benchmark figures quoted in the README (release build): one large
-## account, then organizations of 50 and 200 accounts.
+## account, then organizations of 50 and 200 accounts, then 30 days of usage reads
+## replayed with fixed and adaptive polling.
 bench:
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
 	$(CARGO) bench --bench exporter $(FEATURES)
 	$(CARGO) bench --bench organization $(FEATURES)
+	$(CARGO) bench --bench cadence $(FEATURES)
 
 ## Collection under 30 % throttling and 5 % server errors, a soak of 100 refresh cycles,
 ## and a flood of idle connections (release build; figures in the README).

@@ -135,6 +135,9 @@ async fn exporter(endpoint: &str, attempts: u32, backoff: Duration) -> (AppHandl
         listen_address: "127.0.0.1:0".parse().expect("valid"),
         regions: REGIONS.iter().map(|r| (*r).to_owned()).collect(),
         bedrock: false,
+        // Every usage metric at every refresh: these figures count the calls of reading
+        // them all; benches/cadence.rs measures the adaptive cadence.
+        usage_slowest_interval: Duration::from_secs(300),
         ..Config::default()
     };
     let app =

@@ -144,6 +144,9 @@ async fn bench() {
         regions: REGIONS.iter().map(|r| (*r).to_owned()).collect(),
         // The generated estate has no Bedrock; this measures the quota path.
         bedrock: false,
+        // Every usage metric at every refresh: these figures count the calls of reading
+        // them all; benches/cadence.rs measures the adaptive cadence.
+        usage_slowest_interval: Duration::from_secs(300),
         ..Config::default()
     };
     let app = startup::build(Settings {

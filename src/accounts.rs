@@ -211,6 +211,8 @@ pub struct Fleet {
     members: Mutex<BTreeMap<String, Member>>,
     /// Bedrock model names from every target's inventory.
     model_book: Arc<crate::bedrock::ModelBook>,
+    /// The CloudWatch budget of the whole process, shared by every target.
+    cloudwatch_budget: Arc<crate::cadence::BudgetBook>,
     last_org: StdMutex<Option<Vec<OrgAccount>>>,
     discovery: StdMutex<Option<SourceStatus>>,
     scheduler: StdMutex<Option<Scheduler>>,
@@ -234,6 +236,7 @@ impl Fleet {
             organizations,
             members: Mutex::new(BTreeMap::new()),
             model_book: Arc::default(),
+            cloudwatch_budget: Arc::new(crate::cadence::BudgetBook::new(p.config.cloudwatch_budget)),
             last_org: StdMutex::new(None),
             discovery: StdMutex::new(None),
             scheduler: StdMutex::new(None),
@@ -450,6 +453,7 @@ impl Fleet {
                     clock: self.p.clock.clone(),
                     publishes_global_quotas: global.as_deref() == Some(region.as_str()),
                     model_book: self.model_book.clone(),
+                    cloudwatch_budget: self.cloudwatch_budget.clone(),
                 };
                 let slot = self.p.store.register();
                 let target = Target { region: region.clone() };

@@ -15,6 +15,7 @@ pub mod supervise;
 pub mod aws;
 pub mod selfmetrics;
 pub mod forecast;
+pub mod cadence;
 pub mod bedrock;
 pub mod collector;
 pub mod identity;

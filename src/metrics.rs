@@ -29,6 +29,10 @@ pub struct HelpContext {
     pub limits_interval: String,
     pub usage_interval: String,
     pub usage_lookback: String,
+    /// The longest a cold usage metric goes unread.
+    pub usage_slowest: String,
+    /// USD a month for the process's usage reads, if capped.
+    pub cloudwatch_budget: Option<f64>,
     pub bedrock_lag: String,
     pub history_days: u32,
     /// Each enabled source's refresh interval, in seconds.
@@ -587,6 +591,40 @@ fn quota_families(help: &HelpContext, out: &mut Vec<Family>) {
         ),
         |t, q| usage_of(t, q).and_then(|u| utilization(u, q.limit)),
     ));
+    out.push(per_quota(
+        "aws_quota_usage_peak",
+        None,
+        "",
+        format!(
+            "The highest one-minute datapoint of the quota's usage metric over the {} before its latest read, in the \
+             quota's unit: a peak between two reads of a slowly read metric shows here, later, never lost.",
+            help.usage_slowest
+        ),
+        |t, q| {
+            let state = t.usage.schedule.state(q.usage_metric.as_ref()?)?;
+            Some(usage_in_quota_terms(state.peak()?, q.period))
+        },
+    ));
+    out.push(per_quota(
+        "aws_quota_usage_timestamp_seconds",
+        Some("seconds"),
+        "s",
+        "When the datapoint behind aws_quota_usage was measured (Unix time): time() minus this is the reading's age."
+            .to_owned(),
+        |t, q| Some(t.usage.readings.get(q.usage_metric.as_ref()?)?.timestamp),
+    ));
+    out.push(per_quota(
+        "aws_quota_usage_read_interval_seconds",
+        Some("seconds"),
+        "s",
+        format!(
+            "How often the quota's usage metric is read now: every usage refresh ({}) when it is near the lowest alert \
+             tier or can climb to it soon, up to {} when cold and flat, longer only within the CloudWatch budget's \
+             slowest interval.",
+            help.usage_interval, help.usage_slowest
+        ),
+        |t, q| Some(t.usage.schedule.state(q.usage_metric.as_ref()?)?.scheduled),
+    ));
 }
 
 fn forecast_families(help: &HelpContext, out: &mut Vec<Family>) {
@@ -1080,8 +1118,45 @@ fn self_families(help: &HelpContext, out: &mut Vec<Family>) {
         "aws_quota_exporter_usage_metrics",
         None,
         "{metric}",
-        "Distinct CloudWatch usage metrics queried for a target in its last usage refresh.",
+        "Distinct CloudWatch usage metrics read for a target in its last usage refresh (the others were not due).",
         |t| Some(t.usage.metrics_queried as f64),
+    ));
+    out.push(per_target(
+        "aws_quota_exporter_cloudwatch_projected_monthly_cost_usd",
+        None,
+        "USD",
+        "USD a month the target's usage reads cost at their current cadences (30 days, USD 0.01 per 1,000 metrics \
+         requested); Bedrock and history reads are not included.",
+        |t| t.statuses.contains_key(&Source::Usage).then_some(t.usage.cost.projected),
+    ));
+    out.push(per_target(
+        "aws_quota_exporter_cloudwatch_hot_monthly_cost_usd",
+        None,
+        "USD",
+        "USD a month the target's hot usage metrics (near or climbing to the lowest alert tier) cost at the fastest \
+         cadence, which the budget never slows.",
+        |t| t.statuses.contains_key(&Source::Usage).then_some(t.usage.cost.hot),
+    ));
+    let budget = help.cloudwatch_budget;
+    out.push(family(
+        "aws_quota_exporter_cloudwatch_budget_usd",
+        Kind::Gauge,
+        None,
+        "USD",
+        "QUOTA_EXPORTER_CLOUDWATCH_BUDGET: USD a month this process may spend on usage reads; absent without a budget."
+            .to_owned(),
+        move |_, sink| match budget {
+            Some(b) => sink.sample(&[], b),
+            None => Ok(()),
+        },
+    ));
+    out.push(per_target(
+        "aws_quota_exporter_cloudwatch_budget_share_usd",
+        None,
+        "USD",
+        "The target's share of QUOTA_EXPORTER_CLOUDWATCH_BUDGET (USD a month), in proportion to its usage metrics; \
+         absent without a budget.",
+        |t| t.usage.budget_share,
     ));
     out.push(self_counter(
         "aws_quota_exporter_aws_api_calls",

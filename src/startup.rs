@@ -167,6 +167,8 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         limits_interval: humanize(config.limits_refresh_interval),
         usage_interval: humanize(config.usage_refresh_interval),
         usage_lookback: humanize(config.usage_lookback),
+        usage_slowest: humanize(config.usage_slowest_interval.max(config.usage_refresh_interval)),
+        cloudwatch_budget: config.cloudwatch_budget,
         bedrock_lag: humanize(config.bedrock_lag),
         history_days: config.forecast_history_days,
         refresh_intervals: refresh_intervals(&config),

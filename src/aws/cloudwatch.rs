@@ -14,6 +14,17 @@ use super::{AwsError, TargetAws, every_page};
 const SERVICE: &str = "cloudwatch";
 /// AWS's limit of queries per `GetMetricData` call ("This quota cannot be changed").
 pub const MAX_QUERIES_PER_CALL: usize = 500;
+/// AWS's limit of datapoints one `GetMetricData` call returns before it pages.
+pub const MAX_DATAPOINTS_PER_CALL: usize = 100_800;
+
+/// How many queries share one call: at most 500, and no more than fit their datapoints
+/// over `[start, end)` into one answer (a longer window is read in more, smaller calls
+/// rather than in pages).
+pub fn queries_per_call(queries: &[MetricQuery], start: f64, end: f64) -> usize {
+    let period = queries.iter().map(|q| q.period.max(1)).min().unwrap_or(60);
+    let points = ((end - start).max(0.0) / f64::from(period)).ceil().max(1.0) as usize;
+    (MAX_DATAPOINTS_PER_CALL / points).clamp(1, MAX_QUERIES_PER_CALL)
+}
 
 /// One metric to read.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +68,7 @@ impl TargetAws {
         end: f64,
         concurrency: usize,
     ) -> Vec<BatchResult> {
-        let chunks: Vec<&[MetricQuery]> = queries.chunks(MAX_QUERIES_PER_CALL).collect();
+        let chunks: Vec<&[MetricQuery]> = queries.chunks(queries_per_call(queries, start, end)).collect();
         self.in_rounds(chunks, |chunks| self.read_chunks(chunks, start, end, concurrency))
             .await
             .into_iter()
@@ -228,6 +239,22 @@ mod tests {
         assert_eq!(out["q0"].points, vec![(60.0, 1.0), (120.0, 2.0)]);
         assert!(out["q0"].complete);
         assert!(!out["q1"].complete);
+    }
+
+    #[test]
+    fn a_call_holds_500_queries_unless_their_datapoints_would_not_fit_in_one_answer() {
+        let q = |period| MetricQuery {
+            id: "a".into(),
+            namespace: "AWS/Usage".into(),
+            name: "ResourceCount".into(),
+            dimensions: vec![],
+            stat: "Maximum".into(),
+            period,
+        };
+        assert_eq!(queries_per_call(&[q(60)], 0.0, 4500.0), 500);
+        // A day at one minute: 1,440 points a query, 70 queries in 100,800 points.
+        assert_eq!(queries_per_call(&[q(60)], 0.0, 86_400.0), 70);
+        assert_eq!(queries_per_call(&[q(86_400)], 0.0, 90.0 * 86_400.0), 500);
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub struct TargetContext {
     pub publishes_global_quotas: bool,
     /// Every region's Bedrock model names, for a region whose own list is missing.
     pub model_book: Arc<crate::bedrock::ModelBook>,
+    /// The process's CloudWatch budget, shared by its targets.
+    pub cloudwatch_budget: Arc<crate::cadence::BudgetBook>,
 }
 
 impl TargetContext {

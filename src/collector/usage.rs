@@ -1,24 +1,37 @@
-//! The usage collector: reads the latest datapoint of every distinct usage metric of
-//! the target's quotas from CloudWatch, without listing quotas again.
+//! The usage collector: reads the usage metrics of the target's quotas from CloudWatch,
+//! each when its cadence says it is due, without listing quotas again.
 //!
-//! Each metric is queried once, however many quotas share it, at a 60-second period
-//! over the lookback window that ends at the last complete minute, with the statistic
-//! chosen in [`crate::model::Statistic::for_usage`]. A batch that fails keeps its
-//! metrics' last good readings; a metric with no datapoint in the window has no usage.
+//! Each metric is queried once, however many quotas share it, at a 60-second period,
+//! with the statistic chosen in [`crate::model::Statistic::for_usage`]. The metrics due
+//! in one refresh share one window that ends at the last complete minute and covers, for
+//! each, the time since its last read (at least the lookback), so that a metric read
+//! once an hour loses no peak. [`crate::cadence`] decides which metrics are due and
+//! keeps the process inside its CloudWatch budget. A batch that fails keeps its
+//! metrics' last good readings (and they stay due); a metric with no datapoint in the
+//! lookback has no usage.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::{CollectError, Collector, Source, TargetContext, TargetData};
-use crate::aws::cloudwatch::{MetricQuery, latest};
-use crate::model::{Reading, USAGE_PERIOD_SECONDS, UsageMetric};
+use crate::aws::cloudwatch::MetricQuery;
+use crate::cadence::{Budgeted, Schedule, Settings};
+use crate::model::{Reading, USAGE_PERIOD_SECONDS, UsageMetric, usage_in_quota_terms};
 
-/// The latest reading of each usage metric.
+/// The latest reading of each usage metric, and when each is read next.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UsageTable {
     pub readings: HashMap<Arc<UsageMetric>, Reading>,
-    /// How many distinct usage metrics the last refresh queried.
+    /// How many usage metrics the last refresh read (what it was billed for).
     pub metrics_queried: usize,
+    /// How many distinct usage metrics the target's quotas have.
+    pub metrics: usize,
+    /// Each metric's cadence, peak and utilisation.
+    pub schedule: Schedule<Arc<UsageMetric>>,
+    /// The schedule's monthly cost against this target's share of the budget.
+    pub cost: Budgeted,
+    /// This target's share of the process's budget (USD a month), if there is one.
+    pub budget_share: Option<f64>,
 }
 
 /// Reads usage from CloudWatch.
@@ -32,13 +45,38 @@ pub fn window(now: f64, lookback_seconds: f64) -> (f64, f64) {
     (end - lookback_seconds, end)
 }
 
+/// Per usage metric, the factor from its value to the utilisation of the quota that
+/// is fullest for a given value (`None` where no quota sharing it has a limit).
+fn scales(data: &TargetData) -> BTreeMap<Arc<UsageMetric>, Option<f64>> {
+    let mut out: BTreeMap<Arc<UsageMetric>, Option<f64>> = BTreeMap::new();
+    for q in data.quotas.quotas() {
+        let Some(m) = &q.usage_metric else { continue };
+        let scale = q.limit.filter(|&l| l > 0.0).map(|l| usage_in_quota_terms(1.0, q.period) / l);
+        let entry = out.entry(m.clone()).or_insert(None);
+        *entry = match (*entry, scale) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    out
+}
+
 impl Collector for UsageCollector {
     const SOURCE: Source = Source::Usage;
 
     async fn collect(&self, ctx: &TargetContext, data: &mut TargetData) -> Result<(), CollectError> {
-        let metrics: BTreeSet<Arc<UsageMetric>> = data.quotas.quotas().filter_map(|q| q.usage_metric.clone()).collect();
-        let metrics: Vec<Arc<UsageMetric>> = metrics.into_iter().collect();
-        let queries: Vec<MetricQuery> = metrics
+        let scales = scales(data);
+        let now = ctx.clock.now();
+        let lookback = ctx.config.usage_lookback.as_secs_f64();
+        let (_, end) = window(now, lookback);
+        let fastest = ctx.config.usage_refresh_interval.as_secs_f64();
+        let mut schedule = data.usage.schedule.clone();
+        schedule.settings = Settings { fastest, slowest: ctx.config.usage_slowest_interval.as_secs_f64().max(fastest) };
+        schedule.retain(|m| scales.contains_key(m));
+
+        let due: Vec<&Arc<UsageMetric>> = scales.keys().filter(|m| schedule.is_due(m, end)).collect();
+        let start = schedule.window_start(due.iter().copied(), end, lookback);
+        let queries: Vec<MetricQuery> = due
             .iter()
             .enumerate()
             .map(|(i, m)| MetricQuery {
@@ -51,18 +89,16 @@ impl Collector for UsageCollector {
             })
             .collect();
         let by_id: HashMap<&str, &Arc<UsageMetric>> =
-            queries.iter().map(|q| q.id.as_str()).zip(metrics.iter()).collect();
-
-        let (start, end) = window(ctx.clock.now(), ctx.config.usage_lookback.as_secs_f64());
-        let batches = ctx.aws.get_metric_data_batched(&queries, start, end, ctx.config.concurrency).await;
-
-        let previous = &data.usage.readings;
-        let mut table = UsageTable { readings: HashMap::with_capacity(metrics.len()), metrics_queried: metrics.len() };
-        let keep_previous = |table: &mut UsageTable, metric: &Arc<UsageMetric>| {
-            if let Some(r) = previous.get(metric) {
-                table.readings.insert(metric.clone(), *r);
-            }
+            queries.iter().map(|q| q.id.as_str()).zip(due.iter().copied()).collect();
+        let batches = if queries.is_empty() {
+            Vec::new()
+        } else {
+            ctx.aws.get_metric_data_batched(&queries, start, end, ctx.config.concurrency).await
         };
+
+        // What is not read now keeps its reading; what is read replaces it.
+        let mut readings: HashMap<Arc<UsageMetric>, Reading> =
+            data.usage.readings.iter().filter(|(m, _)| scales.contains_key(*m)).map(|(m, r)| (m.clone(), *r)).collect();
         let mut errors = Vec::new();
         let mut incomplete = 0usize;
         for batch in batches {
@@ -70,29 +106,36 @@ impl Collector for UsageCollector {
                 Ok(results) => {
                     for id in &batch.ids {
                         let metric = by_id[id.as_str()];
-                        match results.get(id) {
+                        let points = match results.get(id) {
                             Some(d) if !d.complete => {
                                 incomplete += 1;
-                                keep_previous(&mut table, metric);
+                                continue;
                             }
-                            Some(d) => {
-                                if let Some((timestamp, value)) = latest(&d.points) {
-                                    table.readings.insert(metric.clone(), Reading { value, timestamp });
-                                }
-                            }
-                            None => {}
-                        }
+                            Some(d) => d.points.as_slice(),
+                            None => &[],
+                        };
+                        schedule.observe(metric, points, scales[metric], end);
+                        match points.last().filter(|&&(t, _)| t >= end - lookback) {
+                            Some(&(timestamp, value)) => readings.insert(metric.clone(), Reading { value, timestamp }),
+                            None => readings.remove(metric),
+                        };
                     }
                 }
-                Err(e) => {
-                    for id in &batch.ids {
-                        keep_previous(&mut table, by_id[id.as_str()]);
-                    }
-                    errors.push(e.to_string());
-                }
+                Err(e) => errors.push(e.to_string()),
             }
         }
-        data.usage = Arc::new(table);
+        let target = Arc::as_ptr(&ctx.aws.labels) as usize;
+        let stale = 2.0 * schedule.settings.slowest + ctx.config.limits_refresh_interval.as_secs_f64();
+        let budget_share = ctx.cloudwatch_budget.share(target, scales.len(), now, stale);
+        let cost = schedule.apply_budget(budget_share);
+        data.usage = Arc::new(UsageTable {
+            readings,
+            metrics_queried: due.len(),
+            metrics: scales.len(),
+            schedule,
+            cost,
+            budget_share,
+        });
         match (errors.first(), incomplete) {
             (None, 0) => Ok(()),
             (Some(first), _) => Err(CollectError(format!("{} GetMetricData batch(es) failed: {first}", errors.len()))),

@@ -131,6 +131,18 @@ pub const VARIABLES: &[Variable] = &[
         description: "CloudWatch window searched for the latest usage datapoint (at least 1m).",
     },
     Variable {
+        name: "QUOTA_EXPORTER_USAGE_SLOWEST_INTERVAL",
+        default: "1h",
+        description: "The longest a cold, flat usage metric goes unread (1m to 24h); a slower read covers the whole \
+                      time since the previous one. Set it to the usage refresh interval to read every metric every time.",
+    },
+    Variable {
+        name: "QUOTA_EXPORTER_CLOUDWATCH_BUDGET",
+        default: "none",
+        description: "USD a month this process may spend on CloudWatch usage reads (GetMetricData); the coldest \
+                      metrics are read less often first, hot ones never.",
+    },
+    Variable {
         name: "QUOTA_EXPORTER_CONCURRENCY",
         default: "4",
         description: "AWS requests in flight at once per target (account and region), 1 to 64.",
@@ -374,6 +386,10 @@ pub struct Config {
     pub limits_refresh_interval: Duration,
     pub usage_refresh_interval: Duration,
     pub usage_lookback: Duration,
+    /// The longest a cold usage metric goes unread.
+    pub usage_slowest_interval: Duration,
+    /// USD a month for the usage reads of the whole process, if capped.
+    pub cloudwatch_budget: Option<f64>,
     pub concurrency: usize,
     /// Service Quotas requests per second per operation and target.
     pub service_quotas_rate: f64,
@@ -415,6 +431,8 @@ impl Default for Config {
             limits_refresh_interval: Duration::from_secs(3600),
             usage_refresh_interval: Duration::from_secs(300),
             usage_lookback: Duration::from_secs(900),
+            usage_slowest_interval: Duration::from_secs(3600),
+            cloudwatch_budget: None,
             concurrency: 4,
             service_quotas_rate: 8.0,
             bedrock: true,
@@ -481,6 +499,8 @@ struct Raw {
     limits_refresh_interval: Option<String>,
     usage_refresh_interval: Option<String>,
     usage_lookback: Option<String>,
+    usage_slowest_interval: Option<String>,
+    cloudwatch_budget: Option<String>,
     concurrency: Option<String>,
     service_quotas_rate: Option<String>,
     bedrock: Option<String>,
@@ -546,6 +566,15 @@ pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Con
         )?,
         usage_lookback: parse(&raw.usage_lookback, "USAGE_LOOKBACK", d.usage_lookback, |v| {
             parse_duration_at_least(v, Duration::from_secs(60))
+        })?,
+        usage_slowest_interval: parse(
+            &raw.usage_slowest_interval,
+            "USAGE_SLOWEST_INTERVAL",
+            d.usage_slowest_interval,
+            parse_slowest_interval,
+        )?,
+        cloudwatch_budget: parse(&raw.cloudwatch_budget, "CLOUDWATCH_BUDGET", d.cloudwatch_budget, |v| {
+            number_above(v, 0.0, 1e9, "USD a month, a number above 0 (for example 25 or 2.5)").map(Some)
         })?,
         concurrency: parse(&raw.concurrency, "CONCURRENCY", d.concurrency, parse_concurrency)?,
         service_quotas_rate: parse(&raw.service_quotas_rate, "SERVICE_QUOTAS_RATE", d.service_quotas_rate, parse_rate)?,
@@ -1088,6 +1117,14 @@ pub(crate) fn number_above(v: &str, above: f64, max: f64, form: &'static str) ->
     }
 }
 
+fn parse_slowest_interval(v: &str) -> Result<Duration, Problem> {
+    let d = parse_duration_at_least(v, Duration::from_secs(60))?;
+    if d > Duration::from_secs(86_400) {
+        return Err(problem("longer than the maximum of 24h", DURATION_FORM));
+    }
+    Ok(d)
+}
+
 fn parse_concurrency(v: &str) -> Result<usize, Problem> {
     whole_number(v, 1..=64, "a whole number from 1 to 64")
 }
@@ -1273,6 +1310,8 @@ mod tests {
             ("QUOTA_EXPORTER_LIMITS_REFRESH_INTERVAL", "2h"),
             ("QUOTA_EXPORTER_USAGE_REFRESH_INTERVAL", "1m30s"),
             ("QUOTA_EXPORTER_USAGE_LOOKBACK", "1h"),
+            ("QUOTA_EXPORTER_USAGE_SLOWEST_INTERVAL", "6h"),
+            ("QUOTA_EXPORTER_CLOUDWATCH_BUDGET", "12.5"),
             ("QUOTA_EXPORTER_CONCURRENCY", "8"),
             ("QUOTA_EXPORTER_SERVICE_QUOTAS_RATE", "2.5"),
             ("QUOTA_EXPORTER_BEDROCK", "false"),
@@ -1291,6 +1330,8 @@ mod tests {
         assert_eq!(c.limits_refresh_interval, Duration::from_secs(7200));
         assert_eq!(c.usage_refresh_interval, Duration::from_secs(90));
         assert_eq!(c.usage_lookback, Duration::from_secs(3600));
+        assert_eq!(c.usage_slowest_interval, Duration::from_secs(6 * 3600));
+        assert_eq!(c.cloudwatch_budget, Some(12.5));
         assert_eq!(c.concurrency, 8);
         assert_eq!(c.service_quotas_rate, 2.5);
         assert!(!c.bedrock);
@@ -1420,6 +1461,21 @@ mod tests {
             error_of(&[("QUOTA_EXPORTER_EXCLUDE_SERVICES", "ec2,,vpc")]),
             "invalid QUOTA_EXPORTER_EXCLUDE_SERVICES=\"ec2,,vpc\": \"\" is not a service code; \
              expected a comma-separated list of Service Quotas service codes such as ec2,lambda,vpc"
+        );
+    }
+
+    #[test]
+    fn a_budget_or_slowest_interval_out_of_range_is_named_in_the_error() {
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_CLOUDWATCH_BUDGET", "$25")]),
+            "invalid QUOTA_EXPORTER_CLOUDWATCH_BUDGET=\"$25\": not a number; \
+             expected USD a month, a number above 0 (for example 25 or 2.5)"
+        );
+        assert!(error_of(&[("QUOTA_EXPORTER_CLOUDWATCH_BUDGET", "0")]).contains("out of range"));
+        assert_eq!(
+            error_of(&[("QUOTA_EXPORTER_USAGE_SLOWEST_INTERVAL", "2d")]),
+            "invalid QUOTA_EXPORTER_USAGE_SLOWEST_INTERVAL=\"2d\": longer than the maximum of 24h; \
+             expected a duration such as 30s, 5m, 1h or 1h30m (units ms, s, m, h, d)"
         );
     }
 

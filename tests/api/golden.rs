@@ -67,6 +67,9 @@ async fn the_metrics_output_matches_the_golden_files() {
     let path = overrides.clone();
     let app = spawn_app_with(crate::estate::test_estate(), crate::estate::ACCESS_KEY, move |c| {
         c.alert_overrides = Some(path);
+        // The adaptive cadence as shipped, and a budget.
+        c.usage_slowest_interval = std::time::Duration::from_secs(3600);
+        c.cloudwatch_budget = Some(5.0);
         c.failover_pairs = vec![aws_quota_exporter::config::FailoverPair {
             account: None,
             primary: "us-east-1".into(),

@@ -111,6 +111,9 @@ async fn spawn(
         regions: vec!["us-east-1".into(), "eu-west-1".into()],
         // The limiter is proven by its own tests; here it would only slow the suite.
         service_quotas_rate: 1000.0,
+        // Every usage metric at every refresh, as a test that sets usage and refreshes
+        // at the same instant expects; the tests of the adaptive cadence turn it on.
+        usage_slowest_interval: Duration::from_secs(300),
         ..Config::default()
     };
     configure(&mut config);

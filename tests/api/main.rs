@@ -8,6 +8,7 @@ compile_error!(
 );
 
 mod bedrock;
+mod cadence;
 mod calls;
 mod check;
 mod cli;
