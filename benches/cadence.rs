@@ -191,7 +191,7 @@ fn replay(metrics: &[Metric], truth: &[Vec<(i64, bool)>], settings: Settings, bu
     for r in 1..=refreshes {
         let end = r as f64 * FASTEST;
         let due: Vec<&usize> = keys.iter().filter(|k| schedule.is_due(k, end)).collect();
-        let start = schedule.window_start(due.iter().copied(), end, LOOKBACK);
+        let start = schedule.window_start(due.iter().copied(), end);
         for &&i in &due {
             let first = (start / MINUTE).ceil() as i64;
             let last = (end / MINUTE) as i64;
@@ -225,6 +225,21 @@ fn replay(metrics: &[Metric], truth: &[Vec<(i64, bool)>], settings: Settings, bu
             out.budget_short_refreshes += 1;
         }
         out.final_projection = b.projected;
+    }
+    // Crossings no read has seen by the end: counted with the delay until the end, a
+    // lower bound.
+    let last = refreshes as f64 * FASTEST;
+    for (i, crossings) in truth.iter().enumerate() {
+        for &(m, first) in &crossings[next_crossing[i]..] {
+            let delay = last - (m as f64 * MINUTE + MINUTE);
+            let kind = &mut out.by_kind[metrics[i].kind.index()];
+            kind.0 += 1;
+            if delay > FASTEST {
+                kind.1 += 1;
+                out.late_on_first_excursion += usize::from(first);
+            }
+            out.delays.push(delay.max(0.0));
+        }
     }
     out
 }
@@ -283,12 +298,13 @@ fn main() {
         "polling", "requested", "USD/month", "crossings", "within 5m", "p99 delay", "max delay", "missed"
     );
     let started = std::time::Instant::now();
-    let fixed = replay(&metrics, &truth, Settings { fastest: FASTEST, slowest: FASTEST }, None);
+    let fixed = replay(&metrics, &truth, Settings { fastest: FASTEST, slowest: FASTEST, lookback: LOOKBACK }, None);
     report("fixed every 5 min", &fixed);
-    let adaptive = replay(&metrics, &truth, Settings { fastest: FASTEST, slowest: SLOWEST }, None);
+    let adaptive = replay(&metrics, &truth, Settings { fastest: FASTEST, slowest: SLOWEST, lookback: LOOKBACK }, None);
     report("adaptive (slowest 1 h)", &adaptive);
     let budget = fixed.requested as f64 * USD_PER_METRIC * 0.15;
-    let budgeted = replay(&metrics, &truth, Settings { fastest: FASTEST, slowest: SLOWEST }, Some(budget));
+    let budgeted =
+        replay(&metrics, &truth, Settings { fastest: FASTEST, slowest: SLOWEST, lookback: LOOKBACK }, Some(budget));
     report(&format!("adaptive, budget ${budget:.2}"), &budgeted);
     let ratio = adaptive.requested as f64 / fixed.requested as f64;
     let within = |o: &Outcome| {

@@ -199,6 +199,8 @@ pub struct FleetParts {
     pub clock: Arc<dyn Clock>,
     pub regions: Vec<String>,
     pub store: Arc<Store>,
+    /// Each quota's lowest alert tier, from the alert overrides, for the usage cadence.
+    pub lowest_tier: Option<crate::collector::LowestTier>,
 }
 
 /// Every target of every account this replica collects.
@@ -423,6 +425,7 @@ impl Fleet {
                 task.abort();
             }
             self.p.store.unregister(t.slot);
+            self.cloudwatch_budget.forget(t.slot);
         }
         if let Some(id) = member.spec.id.as_deref() {
             self.p.parts.metrics.forget_account(id);
@@ -447,6 +450,7 @@ impl Fleet {
             .regions
             .iter()
             .map(|region| {
+                let slot = self.p.store.register();
                 let ctx = TargetContext {
                     aws: TargetAws::of_account(&sdk, region, &self.p.parts, spec.id.as_deref()),
                     config: self.p.config.clone(),
@@ -454,8 +458,9 @@ impl Fleet {
                     publishes_global_quotas: global.as_deref() == Some(region.as_str()),
                     model_book: self.model_book.clone(),
                     cloudwatch_budget: self.cloudwatch_budget.clone(),
+                    lowest_tier: self.p.lowest_tier.clone(),
+                    budget_key: slot,
                 };
-                let slot = self.p.store.register();
                 let target = Target { region: region.clone() };
                 let runner = TargetRunner::new(slot, target, ctx, self.p.store.clone(), identity.clone());
                 let patches = runner.patches();

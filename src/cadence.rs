@@ -1,24 +1,29 @@
 //! How often each usage metric is read: the adaptive cadence and the CloudWatch budget.
 //!
 //! `GetMetricData` is billed per metric requested, whatever the window, so the cost of
-//! usage is the number of reads. A metric near its quota, or one that can move, is read
-//! at every usage refresh (the fastest cadence); a cold, flat one is read less often,
-//! down to the slowest interval. A slower read covers the whole time since the previous
-//! one at 60-second resolution, so a peak is never lost, only seen later; the peak of
+//! usage is the number of reads. A metric at its quota's alert tier, or one that can
+//! climb to it, is read at every usage refresh (the fastest cadence); a cold, flat one
+//! is read less often, down to the slowest interval. A read covers the whole time since
+//! the previous one and the lookback before it (for datapoints CloudWatch received
+//! late) at 60-second resolution, so a peak is never lost, only seen later; the peak of
 //! the last slowest interval is kept beside the latest value.
 //!
-//! The rule, after each read of a metric (utilisation `u` = value × scale, the largest
-//! over the quotas that share the metric):
-//! 1. Hot: the window's highest utilisation is at or above the lowest alert tier less
-//!    the alerts' hysteresis (70 % − 5 points): the fastest cadence.
-//! 2. Otherwise the interval is the time the metric needs to climb from where it is to
-//!    the tier at the fastest rise it has shown (`headroom / rise`; the rise is the
-//!    largest climb within one refresh interval per second, remembered with a
-//!    half-life of two days), so a crossing is read within one refresh of happening;
-//!    a metric whose climb would reach the tier within one refresh is hot too.
-//! 3. It grows at most twofold per read (a metric that just moved slows down step by
-//!    step), and stays between the fastest and the slowest interval.
-//! 4. A metric without a limit (no utilisation) is read at the fastest cadence when its
+//! The rule, after each read of a metric (utilisation = value × scale, the largest over
+//! the quotas that share the metric, each scaled so that its own lowest alert tier is
+//! [`LOWEST_TIER`]), on the points the read brought that earlier reads had not:
+//! 1. At the tier: a point at or above the tier makes the metric hot until a read's
+//!    points all stay below the tier less the alerts' hysteresis (5 points).
+//! 2. A jump: a point at the tier reached by a climb of [`JUMP`] of the limit within one
+//!    refresh keeps the metric hot for [`JUMP_MEMORY_SECONDS`].
+//! 3. Otherwise the interval is the time the metric needs to climb from where it is to
+//!    the tier at the steepest climb it has shown (the largest climb within one refresh
+//!    interval, per second, remembered with a half-life of two days), so a crossing is
+//!    read within one refresh of happening; a metric that could reach the tier within
+//!    one refresh is hot.
+//! 4. The interval at most doubles per read (a metric that just moved slows down step
+//!    by step), stays between the fastest and the slowest interval, and is a whole
+//!    number of refreshes (the one it is read at).
+//! 5. A metric without a limit (no utilisation) is read at the fastest cadence when its
 //!    value changed and slows down twofold per unchanged read.
 //!
 //! The budget (USD a month, shared among the process's targets by their number of
@@ -33,14 +38,14 @@ use std::hash::Hash;
 pub const USD_PER_METRIC: f64 = 0.01 / 1000.0;
 /// The month of the projection: 30 days.
 pub const MONTH_SECONDS: f64 = 30.0 * 86_400.0;
-/// The lowest alert tier (the `info` tier of the rules), as a ratio.
+/// The lowest alert tier (the `info` tier of the rules), as a ratio: every quota's own
+/// lowest tier is scaled to it.
 pub const LOWEST_TIER: f64 = 0.70;
 /// The alerts' hysteresis: an alert resolves 5 points below its tier.
 pub const HYSTERESIS: f64 = 0.05;
 /// How long a metric remembers its steepest rise at full weight: it halves every two days.
 pub const RISE_HALF_LIFE_SECONDS: f64 = 2.0 * 86_400.0;
-/// A jump: a climb of a quarter of the limit within one refresh that reached the lowest
-/// tier less the hysteresis.
+/// A jump: a climb of a quarter of the limit within one refresh that reached the tier.
 pub const JUMP: f64 = 0.25;
 /// How long a quota that jumped stays on the fastest cadence: a quota that spiked once
 /// is likely to spike again.
@@ -75,6 +80,16 @@ pub struct Settings {
     pub fastest: f64,
     /// Seconds: the longest a metric goes unread (and the window of its peak).
     pub slowest: f64,
+    /// Seconds: how far before its previous read a read reaches back, for datapoints
+    /// CloudWatch received late (the usage lookback).
+    pub lookback: f64,
+}
+
+impl Settings {
+    /// The slowest interval, never below the fastest (equal: a fixed cadence).
+    fn slowest(&self) -> f64 {
+        self.slowest.max(self.fastest)
+    }
 }
 
 /// What the schedule knows of one metric.
@@ -90,9 +105,9 @@ pub struct MetricState {
     pub utilization: Option<f64>,
     /// Whether the rule keeps the metric on the fastest cadence.
     pub hot: bool,
-    /// Whether the metric reached the lowest tier and has not gone 5 points below it.
+    /// Whether the metric reached the tier and has not gone 5 points below it.
     at_tier: bool,
-    /// When a read last saw the metric jump to the lowest tier.
+    /// When a read last saw the metric jump to the tier.
     jumped_at: Option<f64>,
     /// The steepest climb seen, in utilisation (or value, without a limit) per second,
     /// and when it was last renewed.
@@ -100,14 +115,50 @@ pub struct MetricState {
     rise_at: f64,
     /// The datapoints of the last refresh interval read `(timestamp, value)`.
     last_points: VecDeque<(f64, f64)>,
-    /// `(window end, highest value in the window)` of the reads within `slowest`.
+    /// The highest value per refresh-long bucket of datapoint time `(bucket start,
+    /// value)`, over the slowest interval, oldest first.
     peaks: VecDeque<(f64, f64)>,
 }
 
 impl MetricState {
-    /// The highest one-minute value read over the slowest interval before the last read.
+    /// The highest one-minute value of the datapoints within the slowest interval
+    /// before the last read (to the refresh-long bucket).
     pub fn peak(&self) -> Option<f64> {
         self.peaks.iter().map(|&(_, v)| v).reduce(f64::max)
+    }
+
+    fn new(end: f64, settings: &Settings) -> MetricState {
+        MetricState {
+            read_at: end,
+            interval: settings.fastest,
+            scheduled: settings.fastest,
+            utilization: None,
+            hot: false,
+            at_tier: false,
+            jumped_at: None,
+            rise: 0.0,
+            rise_at: end,
+            last_points: VecDeque::new(),
+            peaks: VecDeque::new(),
+        }
+    }
+
+    /// Keeps the highest value of each refresh-long bucket, for the slowest interval.
+    fn record_peaks(&mut self, points: &[(f64, f64)], end: f64, settings: &Settings) {
+        let width = settings.fastest.max(60.0);
+        for &(t, v) in points {
+            let bucket = (t / width).floor() * width;
+            match self.peaks.iter_mut().rev().find(|(b, _)| *b <= bucket) {
+                Some((b, m)) if *b == bucket => *m = m.max(v),
+                _ => {
+                    let at = self.peaks.iter().position(|&(b, _)| b > bucket).unwrap_or(self.peaks.len());
+                    self.peaks.insert(at, (bucket, v));
+                }
+            }
+        }
+        while self.peaks.front().is_some_and(|&(b, _)| b + width <= end - settings.slowest()) {
+            self.peaks.pop_front();
+        }
     }
 }
 
@@ -131,7 +182,7 @@ pub struct Schedule<K> {
 
 impl<K> Default for Schedule<K> {
     fn default() -> Schedule<K> {
-        Schedule { settings: Settings { fastest: 300.0, slowest: 3600.0 }, states: HashMap::new() }
+        Schedule { settings: Settings { fastest: 300.0, slowest: 3600.0, lookback: 900.0 }, states: HashMap::new() }
     }
 }
 
@@ -166,16 +217,17 @@ impl<K: Hash + Ord + Clone> Schedule<K> {
     }
 
     /// The start of one window that covers, for every metric in `due`, the time since
-    /// its last read and at least `lookback` seconds, never more than the slowest
-    /// interval plus `lookback`.
-    pub fn window_start<'k>(&self, due: impl IntoIterator<Item = &'k K>, end: f64, lookback: f64) -> f64
+    /// the lookback before its last read (at least the lookback before `end`), never
+    /// more than the slowest interval plus the lookback.
+    pub fn window_start<'k>(&self, due: impl IntoIterator<Item = &'k K>, end: f64) -> f64
     where
         K: 'k,
     {
-        let earliest = end - self.settings.slowest.max(self.settings.fastest) - lookback;
+        let lookback = self.settings.lookback;
+        let earliest = end - self.settings.slowest() - lookback;
         due.into_iter()
             .filter_map(|k| self.states.get(k))
-            .map(|s| s.read_at)
+            .map(|s| s.read_at - lookback)
             .fold(end - lookback, f64::min)
             .max(earliest)
     }
@@ -187,80 +239,65 @@ impl<K: Hash + Ord + Clone> Schedule<K> {
 
     /// Takes in one read of `key` over a window ending at `end`: its datapoints
     /// `(timestamp, value)` in time order, and `scale`, the factor from value to
-    /// utilisation (the largest over the metric's quotas), where it has a limit.
+    /// utilisation (the largest over the metric's quotas), where it has a limit. Of a
+    /// window shared with metrics read less often, only the points from the lookback
+    /// before this metric's previous read on count.
     pub fn observe(&mut self, key: &K, points: &[(f64, f64)], scale: Option<f64>, end: f64) {
         let settings = self.settings;
-        let state = self.states.entry(key.clone()).or_insert_with(|| MetricState {
-            read_at: end,
-            interval: settings.fastest,
-            scheduled: settings.fastest,
-            utilization: None,
-            hot: false,
-            at_tier: false,
-            jumped_at: None,
-            rise: 0.0,
-            rise_at: end,
-            last_points: VecDeque::new(),
-            peaks: VecDeque::new(),
-        });
+        let known = self.states.get(key).map(|s| s.read_at - settings.lookback);
+        let state = self.states.entry(key.clone()).or_insert_with(|| MetricState::new(end, &settings));
+        let fresh: Vec<(f64, f64)> =
+            points.iter().copied().filter(|&(t, _)| known.is_none_or(|from| t >= from)).collect();
         let as_ratio = |v: f64| scale.map_or(v, |s| v * s);
 
         // The steepest climb: the largest rise within one refresh interval, from the
         // points known before this read through this read's, per second of a refresh.
+        let last_known = state.last_points.back().copied();
         let mut series: Vec<(f64, f64)> = state.last_points.iter().copied().collect();
-        series.extend(points.iter().filter(|&&(t, _)| state.last_points.back().is_none_or(|&(lt, _)| t > lt)));
-        let rise = steepest_climb(&series, settings.fastest, as_ratio);
-        let fresh_rise = rise;
+        series.extend(fresh.iter().filter(|&&(t, _)| last_known.is_none_or(|(lt, _)| t > lt)));
+        let fresh_rise = steepest_climb(&series, settings.fastest, as_ratio);
         let decayed = state.rise * 0.5f64.powf((end - state.rise_at).max(0.0) / RISE_HALF_LIFE_SECONDS);
-        let rise = rise.max(decayed);
+        let rise = fresh_rise.max(decayed);
         state.rise = rise;
         state.rise_at = end;
 
-        let changed = match (state.last_points.back().copied(), points.last()) {
-            (Some((_, a)), Some(&(_, b))) => a != b,
-            (None, Some(_)) => false,
-            (_, None) => false,
-        };
-        let window_max = points.iter().map(|&(_, v)| v).reduce(f64::max);
-        if let Some(m) = window_max {
-            state.peaks.push_back((end, m));
-        }
-        while state.peaks.front().is_some_and(|&(at, _)| at <= end - settings.slowest.max(settings.fastest)) {
-            state.peaks.pop_front();
-        }
+        // Whether a metric without a limit moved: a new point unlike the last one known.
+        let changed = last_known.is_some_and(|(lt, lv)| fresh.iter().any(|&(t, v)| t > lt && v != lv));
+        state.record_peaks(&fresh, end, &settings);
         state.last_points = series.into_iter().filter(|&(t, _)| t > end - settings.fastest - 60.0).collect();
-        let first_read = state.read_at == end && state.utilization.is_none() && state.peaks.len() <= 1;
         let latest = points.last().map(|&(_, v)| v);
         state.utilization = scale.zip(latest).map(|(s, v)| v * s);
 
-        let ladder = if first_read { settings.fastest * 2.0 } else { state.interval * 2.0 };
-        let (interval, hot) = match (scale, latest) {
-            (Some(s), Some(v)) => {
-                let peak = window_max.unwrap_or(v) * s;
-                // At the tier: hot until 5 points below it, as the alerts resolve.
-                if peak >= LOWEST_TIER {
-                    state.at_tier = true;
-                } else if peak < LOWEST_TIER - HYSTERESIS {
-                    state.at_tier = false;
-                }
-                // A jump: the tier reached with a climb of a quarter of the limit within one
-                // refresh. Such a quota stays on the fastest cadence for two weeks.
-                if peak >= LOWEST_TIER && fresh_rise * settings.fastest >= JUMP {
-                    state.jumped_at = Some(end);
+        let ladder = state.interval * 2.0;
+        let (interval, hot) = match scale {
+            Some(s) => {
+                if let Some(highest) = fresh.iter().map(|&(_, v)| v * s).reduce(f64::max) {
+                    if highest >= LOWEST_TIER {
+                        state.at_tier = true;
+                    } else if highest < LOWEST_TIER - HYSTERESIS {
+                        state.at_tier = false;
+                    }
+                    if highest >= LOWEST_TIER && fresh_rise * settings.fastest >= JUMP {
+                        state.jumped_at = Some(end);
+                    }
                 }
                 let jumped = state.jumped_at.is_some_and(|at| end - at < JUMP_MEMORY_SECONDS);
-                if state.at_tier || jumped {
-                    (settings.fastest, true)
-                } else {
-                    let headroom = LOWEST_TIER - v * s;
-                    let by_rise = if rise > 0.0 { headroom / rise } else { f64::INFINITY };
-                    (by_rise.min(ladder), by_rise <= settings.fastest)
+                match latest {
+                    _ if state.at_tier || jumped => (settings.fastest, true),
+                    Some(v) => {
+                        let headroom = LOWEST_TIER - v * s;
+                        let by_rise = if rise > 0.0 { headroom / rise } else { f64::INFINITY };
+                        (by_rise.min(ladder), by_rise <= settings.fastest)
+                    }
+                    None => (ladder, false),
                 }
             }
-            _ if changed => (settings.fastest, false),
-            _ => (ladder, false),
+            None if changed => (settings.fastest, false),
+            None => (ladder, false),
         };
-        state.interval = interval.clamp(settings.fastest, settings.slowest.max(settings.fastest));
+        // A whole number of refreshes, rounded down: the refresh that reads it.
+        let bounded = interval.clamp(settings.fastest, settings.slowest());
+        state.interval = ((bounded / settings.fastest).floor() * settings.fastest).max(settings.fastest);
         state.scheduled = state.interval;
         state.hot = hot;
         state.read_at = end;
@@ -268,10 +305,10 @@ impl<K: Hash + Ord + Clone> Schedule<K> {
 
     /// Fits the schedule into `budget` (USD a month), where there is one: the non-hot
     /// metrics, coldest first (the longest interval by the rule, then the lowest
-    /// utilisation; those without one before them), move
-    /// to the slowest interval until the projection fits. Hot metrics are never slowed.
+    /// utilisation; those without one before them), move to the slowest interval until
+    /// the projection fits. Hot metrics are never slowed.
     pub fn apply_budget(&mut self, budget: Option<f64>) -> Budgeted {
-        let slowest = self.settings.slowest.max(self.settings.fastest);
+        let slowest = self.settings.slowest();
         for s in self.states.values_mut() {
             s.scheduled = s.interval;
         }
@@ -311,8 +348,8 @@ impl<K: Hash + Ord + Clone> Schedule<K> {
 #[derive(Debug, Default)]
 pub struct BudgetBook {
     total: Option<f64>,
-    /// Per target: its number of usage metrics and when it said so.
-    targets: std::sync::Mutex<HashMap<usize, (usize, f64)>>,
+    /// Per target (its store slot): its number of usage metrics.
+    targets: std::sync::Mutex<HashMap<usize, usize>>,
 }
 
 impl BudgetBook {
@@ -325,16 +362,20 @@ impl BudgetBook {
         self.total
     }
 
-    /// Records that `target` reads `metrics` usage metrics at `now` and returns its share
-    /// of the budget. A target not heard of for `stale` seconds (gone with its account)
-    /// no longer counts.
-    pub fn share(&self, target: usize, metrics: usize, now: f64, stale: f64) -> Option<f64> {
+    /// Records that `target` reads `metrics` usage metrics and returns its share of the
+    /// budget. Until every target has refreshed once, the first ones share it among
+    /// fewer.
+    pub fn share(&self, target: usize, metrics: usize) -> Option<f64> {
         let total = self.total?;
         let mut targets = self.targets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        targets.insert(target, (metrics, now));
-        targets.retain(|_, &mut (_, at)| at > now - stale);
-        let all: usize = targets.values().map(|&(n, _)| n).sum();
+        targets.insert(target, metrics);
+        let all: usize = targets.values().sum();
         Some(if all == 0 { total } else { total * metrics as f64 / all as f64 })
+    }
+
+    /// A target that is gone (its account left) no longer takes a share.
+    pub fn forget(&self, target: usize) {
+        self.targets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&target);
     }
 }
 
@@ -346,7 +387,7 @@ mod tests {
     const SLOW: f64 = 3600.0;
 
     fn schedule() -> Schedule<&'static str> {
-        Schedule::new(Settings { fastest: FAST, slowest: SLOW })
+        Schedule::new(Settings { fastest: FAST, slowest: SLOW, lookback: 900.0 })
     }
 
     /// Per-minute points of `values` ending just before `end`.
@@ -360,7 +401,7 @@ mod tests {
         for r in 1..=refreshes {
             let end = f64::from(r) * FAST;
             if s.is_due(&key, end) {
-                let start = s.window_start([&key], end, 900.0);
+                let start = s.window_start([&key], end);
                 let n = ((end - start) / 60.0) as usize;
                 s.observe(&key, &minutes(end, &vec![value; n]), scale, end);
             }
@@ -422,7 +463,7 @@ mod tests {
 
     #[test]
     fn with_the_slowest_interval_at_the_fastest_every_metric_is_read_at_every_refresh() {
-        let mut s = Schedule::new(Settings { fastest: FAST, slowest: FAST });
+        let mut s = Schedule::new(Settings { fastest: FAST, slowest: FAST, lookback: 900.0 });
         s.observe(&"m", &minutes(300.0, &[1.0]), Some(0.01), 300.0);
         assert!(s.is_due(&"m", 300.0));
         assert_eq!(s.state(&"m").expect("known").interval, FAST);
@@ -447,11 +488,12 @@ mod tests {
         let end = s.state(&"m").expect("known").read_at + SLOW;
         assert!(s.is_due(&"m", end));
         assert!(!s.is_due(&"m", end - FAST));
-        let start = s.window_start([&"m"], end, 900.0);
+        let start = s.window_start([&"m"], end);
         let last = s.state(&"m").expect("known").read_at;
-        assert_eq!(start, last);
+        // From the lookback before the last read: 75 minutes.
+        assert_eq!(start, last - 900.0);
         let n = ((end - start) / 60.0) as usize;
-        assert_eq!(n, 60);
+        assert_eq!(n, 75);
         let mut values = vec![10.0; n - 30];
         values.extend([40.0; 30]);
         s.observe(&"m", &minutes(end, &values), Some(0.01), end);
@@ -501,16 +543,54 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_read_covers_the_time_since_the_last_read_and_a_fast_one_the_lookback() {
+    fn a_read_reaches_back_the_lookback_before_the_previous_read_and_no_further_than_the_slowest_interval() {
         let mut s = schedule();
         s.observe(&"slow", &[], Some(0.01), 1000.0);
         s.observe(&"fast", &[], Some(0.01), 1000.0);
-        assert_eq!(s.window_start([&"fast"], 1300.0, 900.0), 400.0);
-        assert_eq!(s.window_start([&"fast", &"slow"], 1300.0, 900.0), 400.0);
-        assert_eq!(s.window_start([&"slow"], 5000.0, 900.0), 1000.0);
-        // Never further back than the slowest interval and the lookback.
-        assert_eq!(s.window_start([&"slow"], 100_000.0, 900.0), 100_000.0 - SLOW - 900.0);
-        assert_eq!(s.window_start([&"never-read"], 5000.0, 900.0), 4100.0);
+        // Datapoints CloudWatch received late, up to the lookback before the last read.
+        assert_eq!(s.window_start([&"fast"], 1300.0), 100.0);
+        assert_eq!(s.window_start([&"slow"], 1000.0 + SLOW), 100.0);
+        assert_eq!(s.window_start([&"slow"], 100_000.0), 100_000.0 - SLOW - 900.0);
+        assert_eq!(s.window_start([&"never-read"], 5000.0), 4100.0);
+    }
+
+    #[test]
+    fn of_a_window_shared_with_slower_metrics_only_the_points_since_the_lookback_before_the_last_read_count() {
+        let mut s = schedule();
+        s.observe(&"m", &minutes(3600.0, &[10.0; 15]), Some(0.01), 3600.0);
+        // A 95 % minute from long before the last read, in a window another metric needed.
+        let mut values = vec![10.0; 75];
+        values[0] = 95.0;
+        s.observe(&"m", &minutes(3900.0, &values), Some(0.01), 3900.0);
+        let st = s.state(&"m").expect("known");
+        assert!(!st.hot);
+        assert_eq!(st.peak(), Some(10.0));
+    }
+
+    #[test]
+    fn an_interval_is_a_whole_number_of_refreshes_rounded_down() {
+        let mut s = schedule();
+        // 0.6 points a minute up to 39.4 %: 3 points a refresh, 30.6 points of headroom,
+        // a little over 3,060 s to the tier.
+        let values: Vec<f64> = (0..15).map(|i| 31.0 + 0.6 * f64::from(i)).collect();
+        s.observe(&"m", &minutes(900.0, &values), Some(0.01), 900.0);
+        for (end, n, ladder) in [(1500.0, 10, 1200.0), (2700.0, 20, 2400.0)] {
+            s.observe(&"m", &minutes(end, &vec![39.4; n]), Some(0.01), end);
+            assert_eq!(s.state(&"m").expect("known").interval, ladder);
+        }
+        s.observe(&"m", &minutes(5100.0, &[39.4; 40]), Some(0.01), 5100.0);
+        assert_eq!(s.state(&"m").expect("known").interval, 3000.0);
+    }
+
+    #[test]
+    fn a_quota_that_jumped_stays_hot_through_reads_without_datapoints() {
+        let mut s = schedule();
+        s.observe(&"m", &minutes(600.0, &[5.0, 95.0]), Some(0.01), 600.0);
+        for end in [900.0, 1200.0, 1500.0] {
+            s.observe(&"m", &[], Some(0.01), end);
+            let st = s.state(&"m").expect("known");
+            assert_eq!((st.interval, st.hot), (FAST, true), "at {end}");
+        }
     }
 
     #[test]
@@ -527,7 +607,7 @@ mod tests {
 
     #[test]
     fn the_budget_stretches_the_coldest_metrics_first_and_never_a_hot_one() {
-        let mut s: Schedule<u32> = Schedule::new(Settings { fastest: FAST, slowest: SLOW });
+        let mut s: Schedule<u32> = Schedule::new(Settings { fastest: FAST, slowest: SLOW, lookback: 900.0 });
         // Three cold metrics at 2 %, 20 % and 40 % read every 600 s, one hot at 90 %.
         for (k, v) in [(1, 2.0), (2, 20.0), (3, 40.0), (4, 90.0)] {
             s.observe(&k, &minutes(300.0, &[v]), Some(0.01), 300.0);
@@ -553,14 +633,14 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_is_shared_by_the_number_of_metrics_and_a_silent_target_drops_out() {
+    fn the_budget_is_shared_by_the_number_of_metrics_and_a_target_that_is_gone_drops_out() {
         let book = BudgetBook::new(Some(30.0));
-        assert_eq!(book.share(1, 100, 0.0, 7200.0), Some(30.0));
-        assert_eq!(book.share(2, 200, 10.0, 7200.0), Some(20.0));
-        assert_eq!(book.share(1, 100, 20.0, 7200.0), Some(10.0));
-        // Target 2 has not reported for longer than `stale`: target 1 has it all.
-        assert_eq!(book.share(1, 100, 8000.0, 7200.0), Some(30.0));
-        assert_eq!(BudgetBook::new(None).share(1, 100, 0.0, 7200.0), None);
+        assert_eq!(book.share(1, 100), Some(30.0));
+        assert_eq!(book.share(2, 200), Some(20.0));
+        assert_eq!(book.share(1, 100), Some(10.0));
+        book.forget(2);
+        assert_eq!(book.share(1, 100), Some(30.0));
+        assert_eq!(BudgetBook::new(None).share(1, 100), None);
     }
 
     #[test]

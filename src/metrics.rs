@@ -574,9 +574,10 @@ fn quota_families(help: &HelpContext, out: &mut Vec<Family>) {
         "",
         format!(
             "Current usage in the quota's unit: the latest one-minute datapoint of the quota's CloudWatch usage metric \
-             within the last {}, with its recommended statistic; rate quotas are converted to the quota's period. \
-             Refreshed every {}; absent when CloudWatch has no datapoint.",
-            help.usage_lookback, help.usage_interval
+             within the {} before its last read, with its recommended statistic; rate quotas are converted to the \
+             quota's period. Read every {} to {} (aws_quota_usage_read_interval_seconds; its time is \
+             aws_quota_usage_timestamp_seconds); absent when CloudWatch had no datapoint.",
+            help.usage_lookback, help.usage_interval, help.usage_slowest
         ),
         usage_of,
     ));
@@ -618,9 +619,9 @@ fn quota_families(help: &HelpContext, out: &mut Vec<Family>) {
         Some("seconds"),
         "s",
         format!(
-            "How often the quota's usage metric is read now: every usage refresh ({}) when it is near the lowest alert \
-             tier or can climb to it soon, up to {} when cold and flat, longer only within the CloudWatch budget's \
-             slowest interval.",
+            "How often the quota's usage metric is read now: at every usage refresh ({}) when it is at its lowest alert \
+             tier, jumped to it in the last 14 days or could climb to it before the next refresh; up to {} when cold \
+             and flat, or when the CloudWatch budget stretches it.",
             help.usage_interval, help.usage_slowest
         ),
         |t, q| Some(t.usage.schedule.state(q.usage_metric.as_ref()?)?.scheduled),

@@ -189,6 +189,7 @@ pub async fn build(settings: Settings) -> Result<App, StartupError> {
         clock: clock.clone(),
         regions: regions.clone(),
         store: store.clone(),
+        lowest_tier: overrides.clone().map(lowest_tier),
     }));
     let discovered = fleet.sync().await;
     // The write roles' sessions: named apart from the read roles' in CloudTrail.
@@ -280,6 +281,15 @@ fn limit_refresh(clock: Arc<dyn Clock>, fleet: Arc<Fleet>) -> LimitRefresh {
 pub async fn collect_once(mut settings: Settings) -> Result<crate::snapshot::Snapshot, StartupError> {
     settings.config.increase.receiver = false;
     Ok(refresh_once(settings).await?.store.snapshot())
+}
+
+/// A quota's lowest alert tier from the overrides file in use, as a ratio (the shipped
+/// default where the file sets none).
+fn lowest_tier(live: Arc<crate::overrides::Live>) -> crate::collector::LowestTier {
+    crate::collector::LowestTier(Arc::new(move |identity| {
+        let tiers = live.current().effective(identity, live.now()).percents();
+        tiers.into_iter().fold(f64::INFINITY, f64::min) / 100.0
+    }))
 }
 
 /// Builds the exporter on loopback without scheduling, serving or pushing, and runs one

@@ -119,6 +119,24 @@ pub struct TargetContext {
     pub model_book: Arc<crate::bedrock::ModelBook>,
     /// The process's CloudWatch budget, shared by its targets.
     pub cloudwatch_budget: Arc<crate::cadence::BudgetBook>,
+    /// This target's key in the budget (its store slot).
+    pub budget_key: usize,
+    /// Each quota's lowest alert tier (a ratio), where the alert overrides set one.
+    pub lowest_tier: Option<LowestTier>,
+}
+
+/// A quota's lowest alert tier as a ratio, by its identity (account, region, service,
+/// quota, resource): what the usage cadence takes for "near the tier".
+#[derive(Clone)]
+pub struct LowestTier(pub Arc<TierOf>);
+
+/// The function behind [`LowestTier`].
+pub type TierOf = dyn Fn([&str; 5]) -> f64 + Send + Sync;
+
+impl std::fmt::Debug for LowestTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LowestTier")
+    }
 }
 
 impl TargetContext {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::{CollectError, Collector, Source, TargetContext, TargetData};
 use crate::aws::cloudwatch::MetricQuery;
-use crate::cadence::{Budgeted, Schedule, Settings};
+use crate::cadence::{Budgeted, LOWEST_TIER, Schedule, Settings};
 use crate::model::{Reading, USAGE_PERIOD_SECONDS, UsageMetric, usage_in_quota_terms};
 
 /// The latest reading of each usage metric, and when each is read next.
@@ -46,12 +46,21 @@ pub fn window(now: f64, lookback_seconds: f64) -> (f64, f64) {
 }
 
 /// Per usage metric, the factor from its value to the utilisation of the quota that
-/// is fullest for a given value (`None` where no quota sharing it has a limit).
-fn scales(data: &TargetData) -> BTreeMap<Arc<UsageMetric>, Option<f64>> {
+/// is fullest for a given value, each quota's scaled so that its own lowest alert tier
+/// is the cadence's [`LOWEST_TIER`] (`None` where no quota sharing it has a limit).
+fn scales(ctx: &TargetContext, data: &TargetData) -> BTreeMap<Arc<UsageMetric>, Option<f64>> {
+    let account = data.account_id.as_deref().unwrap_or_default();
+    let region = ctx.aws.labels.region.as_str();
     let mut out: BTreeMap<Arc<UsageMetric>, Option<f64>> = BTreeMap::new();
     for q in data.quotas.quotas() {
         let Some(m) = &q.usage_metric else { continue };
-        let scale = q.limit.filter(|&l| l > 0.0).map(|l| usage_in_quota_terms(1.0, q.period) / l);
+        let tier = ctx.lowest_tier.as_ref().map_or(LOWEST_TIER, |tier_of| {
+            tier_of.0([account, region, &q.service_code, &q.code, q.resource.as_deref().unwrap_or_default()])
+        });
+        let scale = q
+            .limit
+            .filter(|&l| l > 0.0)
+            .map(|l| usage_in_quota_terms(1.0, q.period) / l * LOWEST_TIER / tier.max(0.01));
         let entry = out.entry(m.clone()).or_insert(None);
         *entry = match (*entry, scale) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -65,17 +74,18 @@ impl Collector for UsageCollector {
     const SOURCE: Source = Source::Usage;
 
     async fn collect(&self, ctx: &TargetContext, data: &mut TargetData) -> Result<(), CollectError> {
-        let scales = scales(data);
+        let scales = scales(ctx, data);
         let now = ctx.clock.now();
         let lookback = ctx.config.usage_lookback.as_secs_f64();
         let (_, end) = window(now, lookback);
         let fastest = ctx.config.usage_refresh_interval.as_secs_f64();
         let mut schedule = data.usage.schedule.clone();
-        schedule.settings = Settings { fastest, slowest: ctx.config.usage_slowest_interval.as_secs_f64().max(fastest) };
+        schedule.settings =
+            Settings { fastest, slowest: ctx.config.usage_slowest_interval.as_secs_f64().max(fastest), lookback };
         schedule.retain(|m| scales.contains_key(m));
 
         let due: Vec<&Arc<UsageMetric>> = scales.keys().filter(|m| schedule.is_due(m, end)).collect();
-        let start = schedule.window_start(due.iter().copied(), end, lookback);
+        let start = schedule.window_start(due.iter().copied(), end);
         let queries: Vec<MetricQuery> = due
             .iter()
             .enumerate()
@@ -124,9 +134,7 @@ impl Collector for UsageCollector {
                 Err(e) => errors.push(e.to_string()),
             }
         }
-        let target = Arc::as_ptr(&ctx.aws.labels) as usize;
-        let stale = 2.0 * schedule.settings.slowest + ctx.config.limits_refresh_interval.as_secs_f64();
-        let budget_share = ctx.cloudwatch_budget.share(target, scales.len(), now, stale);
+        let budget_share = ctx.cloudwatch_budget.share(ctx.budget_key, scales.len());
         let cost = schedule.apply_budget(budget_share);
         data.usage = Arc::new(UsageTable {
             readings,

@@ -89,16 +89,17 @@ async fn a_cold_metric_waits_for_its_interval_and_its_slow_read_sees_the_spike_i
 async fn the_budget_moves_the_coldest_metrics_to_the_slowest_interval_and_never_a_hot_one() {
     // Far too small a budget: everything cold goes to an hour.
     let app = adaptive(Some(0.01)).await;
-    app.handle.refresh_all().await;
+    // The first refresh reads every usage metric: how many each region has.
+    let first = app.refresh().await;
     // Each target takes its share as it refreshes: after every target's first refresh
     // the shares are in proportion and add up to the budget.
-    app.sim.clock().set(T0 + SLOWEST);
+    app.sim.clock().set(T0 + FASTEST);
     let m = app.refresh().await;
     assert_eq!(m.value("aws_quota_exporter_cloudwatch_budget_usd", &[]), Some(0.01));
     let mut share_sum = 0.0;
     for region in ["us-east-1", "eu-west-1"] {
         let place = [("cloud_region", region)];
-        let metrics = m.value("aws_quota_exporter_usage_metrics", &place).expect("known");
+        let metrics = first.value("aws_quota_exporter_usage_metrics", &place).expect("known");
         let hot = m.value("aws_quota_exporter_cloudwatch_hot_monthly_cost_usd", &place).expect("known");
         let projected = m.value("aws_quota_exporter_cloudwatch_projected_monthly_cost_usd", &place).expect("known");
         let hot_metrics = (hot / monthly(FASTEST)).round();
@@ -124,4 +125,29 @@ async fn the_budget_moves_the_coldest_metrics_to_the_slowest_interval_and_never_
     assert!(uncapped > capped, "{uncapped} > {capped}");
     assert_eq!(m2.value("aws_quota_exporter_cloudwatch_budget_usd", &[]), None);
     assert_eq!(m2.value("aws_quota_exporter_cloudwatch_budget_share_usd", &place), None);
+}
+
+#[tokio::test]
+async fn a_quota_whose_overridden_tier_it_has_reached_is_read_at_every_refresh() {
+    // Spot vCPUs in us-east-1: 128 of 256, 50 %, below the shipped 70 %.
+    let plain = adaptive(None).await;
+    let m = plain.refresh().await;
+    let interval = |m: &crate::helpers::Exposition| {
+        m.quota("aws_quota_usage_read_interval_seconds", "us-east-1", "ec2", "L-34B43A08")
+    };
+    assert_eq!(m.quota("aws_quota_utilization_ratio", "us-east-1", "ec2", "L-34B43A08"), Some(0.5));
+    assert_eq!(interval(&m), Some(2.0 * FASTEST), "cold at the shipped tiers");
+
+    // The overrides file puts its info tier at 45 %: it is at its tier, hence hot.
+    let file = crate::helpers::TempFile::new("overrides:\n  - service: ec2\n    quota: L-34B43A08\n    info: 45\n");
+    let path = std::path::PathBuf::from(file.path());
+    let tuned = spawn_app_with(test_estate(), ACCESS_KEY, move |c| {
+        c.usage_slowest_interval = Duration::from_secs(SLOWEST as u64);
+        c.alert_overrides = Some(path);
+    })
+    .await;
+    let m = tuned.refresh().await;
+    assert_eq!(interval(&m), Some(FASTEST));
+    // The other quotas keep the shipped tiers.
+    assert_eq!(m.quota("aws_quota_usage_read_interval_seconds", "eu-west-1", "ec2", "L-1216C47A"), Some(2.0 * FASTEST));
 }
