@@ -133,8 +133,9 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "QUOTA_EXPORTER_USAGE_SLOWEST_INTERVAL",
         default: "1h",
-        description: "The longest a cold, flat usage metric goes unread (1m to 24h); a slower read covers the whole \
-                      time since the previous one. Set it to the usage refresh interval to read every metric every time.",
+        description: "The longest a cold, flat usage metric goes unread (at most 24h); a slower read covers the whole \
+                      time since the previous one. At or below the usage refresh interval, every metric is read at \
+                      every refresh.",
     },
     Variable {
         name: "QUOTA_EXPORTER_CLOUDWATCH_BUDGET",
@@ -1118,7 +1119,7 @@ pub(crate) fn number_above(v: &str, above: f64, max: f64, form: &'static str) ->
 }
 
 fn parse_slowest_interval(v: &str) -> Result<Duration, Problem> {
-    let d = parse_duration_at_least(v, Duration::from_secs(60))?;
+    let d = parse_duration_at_least(v, Duration::from_secs(1))?;
     if d > Duration::from_secs(86_400) {
         return Err(problem("longer than the maximum of 24h", DURATION_FORM));
     }

@@ -119,9 +119,12 @@ class Stack:
             "QUOTA_EXPORTER_USAGE_REFRESH_INTERVAL": "10s",
             "QUOTA_EXPORTER_LIMITS_REFRESH_INTERVAL": "30s",
             "QUOTA_EXPORTER_BEDROCK_LAG": "1m",
-            # A budget below what the demo's hot quotas cost: every cold usage metric is
-            # stretched to the slowest interval, the hot ones are still read at every
-            # refresh (the tier alerts below fire), and the budget rule has data.
+            # Every usage metric at every 10-second refresh (the adaptive cadence reads a
+            # metric at most once a minute, its datapoints' resolution): the throttling
+            # alert below counts GetMetricData calls, and needs them within the wait.
+            # tests/api/cadence.rs and `make bench` cover the cadence itself.
+            "QUOTA_EXPORTER_USAGE_SLOWEST_INTERVAL": "10s",
+            # A budget below what the usage reads cost, so that the budget rule has data.
             "QUOTA_EXPORTER_CLOUDWATCH_BUDGET": "0.01",
             "QUOTA_EXPORTER_LOG_LEVEL": "warn",
         })
