@@ -119,6 +119,14 @@ pub fn usage_of(t: &TargetSnapshot, q: &Quota) -> Option<f64> {
     Some(usage_in_quota_terms(reading.value, q.period))
 }
 
+/// Where a quota's usage comes from: `cloudwatch` (its usage metric in `AWS/Usage`, or
+/// for a Bedrock quota linked to a model, `AWS/Bedrock`), or `none` (AWS publishes no
+/// usage metric for it, so nothing can alert on its utilisation).
+pub fn usage_source(t: &TargetSnapshot, q: &Quota) -> &'static str {
+    let bedrock = &*q.service_code == "bedrock" && t.bedrock_runtime.links.contains_key(&q.code);
+    if q.usage_metric.is_some() || bedrock { "cloudwatch" } else { "none" }
+}
+
 /// The identity labels of a per-quota series.
 pub fn identity<'a>(t: &'a TargetSnapshot, q: &'a Quota) -> Vec<(&'static str, &'a str)> {
     let mut labels = Vec::with_capacity(11);
@@ -526,8 +534,9 @@ fn quota_families(help: &HelpContext, out: &mut Vec<Family>) {
         None,
         "",
         format!(
-            "Static facts about an AWS service quota (value 1): its service and quota names, unit, and whether it is \
-             adjustable and global. From Service Quotas, refreshed every {}.",
+            "Static facts about an AWS service quota (value 1): its service and quota names, unit, whether it is \
+             adjustable and global, and where its usage comes from (usage_source: cloudwatch, or none where AWS \
+             publishes no usage metric). From Service Quotas, refreshed every {}.",
             help.limits_interval
         ),
         |inputs, sink| {
@@ -540,6 +549,7 @@ fn quota_families(help: &HelpContext, out: &mut Vec<Family>) {
                         ("unit", q.unit.as_str()),
                         ("adjustable", bool_str(q.adjustable)),
                         ("global", bool_str(q.global)),
+                        ("usage_source", usage_source(t, q)),
                     ]);
                     sink.sample(&labels, 1.0)?;
                 }

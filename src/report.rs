@@ -32,6 +32,8 @@ pub struct Row {
     pub global: bool,
     pub usage: Option<f64>,
     pub utilization: Option<f64>,
+    /// Where its usage comes from: `cloudwatch`, or `none` (no usage source).
+    pub usage_source: &'static str,
     /// For a Bedrock quota: the model ids it governs, how each was linked, and what the
     /// quota had left at the last complete minute (per-minute quotas).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -109,6 +111,7 @@ pub fn rows(snapshot: &Snapshot, service_code: &str) -> Vec<Row> {
                 global: q.global,
                 usage,
                 utilization: ratio,
+                usage_source: crate::metrics::usage_source(t, q),
                 models: linked(t, &q.code),
                 alert_tiers: crate::overrides::TIERS.map(|(_, d)| d),
                 muted_until: None,
@@ -179,7 +182,10 @@ pub fn table(rows: &[Row]) -> String {
                 number(r.limit),
                 number(r.default_limit),
                 if r.adjustable { "yes".into() } else { "no".into() },
-                number(r.usage),
+                match r.usage_source {
+                    "none" => "no usage source".into(),
+                    _ => number(r.usage),
+                },
                 r.utilization.map_or_else(|| "-".into(), |u| format!("{:.1}%", u * 100.0)),
             ];
             if tuned {

@@ -41,6 +41,13 @@ async fn the_ec2_table_lists_every_quota_with_usage_and_utilisation() {
         (standard.limit, standard.default_limit, standard.usage, standard.utilization),
         (Some(640.0), Some(5.0), Some(544.0), Some(0.85))
     );
+    assert_eq!(standard.usage_source, "cloudwatch");
+    // AWS publishes no usage metric for Elastic IPs: the table says so.
+    let ips = rows.iter().find(|r| r.quota_code == "L-0263D0A3").expect("the Elastic IP quota");
+    assert_eq!((ips.usage, ips.usage_source), (None, "none"));
+    let table = report::table(&rows);
+    let line = table.lines().find(|l| l.starts_with("L-0263D0A3")).expect("its line");
+    assert!(line.contains("no usage source"), "{line}");
 }
 
 #[tokio::test]

@@ -52,6 +52,13 @@ async fn a_quota_without_usage_metric_has_a_limit_but_no_usage() {
     assert_eq!(m.quota("aws_quota_limit", "us-east-1", "ec2", "L-0263D0A3"), Some(15.0));
     assert_eq!(m.quota("aws_quota_usage", "us-east-1", "ec2", "L-0263D0A3"), None);
     assert_eq!(m.quota("aws_quota_utilization_ratio", "us-east-1", "ec2", "L-0263D0A3"), None);
+    // Its info series says where usage would come from: nowhere.
+    let info = |code| {
+        m.find("aws_quota_info", &[("cloud_region", "us-east-1"), ("quota_code", code)])[0].labels["usage_source"]
+            .clone()
+    };
+    assert_eq!(info("L-0263D0A3"), "none");
+    assert_eq!(info("L-1216C47A"), "cloudwatch");
 }
 
 #[tokio::test]
