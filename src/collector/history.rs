@@ -195,10 +195,13 @@ impl Collector for HistoryCollector {
     }
 }
 
-/// Extends the current day of every series with what the latest refresh read.
+/// Extends the current day of every series with what the latest refresh read (a usage
+/// metric that was not due keeps its reading, which is not counted again).
 pub fn extend(data: &mut TargetData, now: f64) {
     let mut history = (*data.history).clone();
-    for (metric, reading) in &data.usage.readings {
+    let usage = &data.usage;
+    let read_now = |m: &Arc<UsageMetric>| usage.schedule.state(m).is_none_or(|s| s.read_at >= usage.read_at);
+    for (metric, reading) in usage.readings.iter().filter(|(m, _)| read_now(m)) {
         let series = history
             .series
             .entry(SeriesKey::Usage(metric.clone()))
@@ -291,6 +294,39 @@ mod tests {
         // The next day begins: yesterday becomes a point of its own.
         peak.observe(day0 + DAY + 60.0, 5.0);
         assert_eq!(peak.points(day0 + DAY + 60.0, 30), vec![(20_000.5, 30.0), (20_001.5, 5.0)]);
+    }
+
+    #[test]
+    fn a_usage_reading_kept_from_an_earlier_refresh_is_not_counted_again() {
+        use crate::cadence::{Schedule, Settings};
+        use crate::collector::UsageTable;
+        use crate::model::Reading;
+        let metric = |name: &str| {
+            Arc::new(UsageMetric {
+                namespace: "AWS/Usage".into(),
+                name: name.into(),
+                dimensions: vec![],
+                statistic: Statistic::Sum,
+            })
+        };
+        let (fresh, kept) = (metric("fresh"), metric("kept"));
+        let mut schedule = Schedule::new(Settings { fastest: 300.0, slowest: 3600.0, lookback: 900.0 });
+        schedule.observe(&kept, &[(540.0, 7.0)], None, 600.0);
+        schedule.observe(&fresh, &[(840.0, 3.0)], None, 900.0);
+        let usage = Arc::new(UsageTable {
+            readings: [
+                (fresh.clone(), Reading { value: 3.0, timestamp: 840.0 }),
+                (kept.clone(), Reading { value: 7.0, timestamp: 540.0 }),
+            ]
+            .into(),
+            schedule,
+            read_at: 900.0,
+            ..UsageTable::default()
+        });
+        let mut data = TargetData { usage, ..TargetData::default() };
+        extend(&mut data, 20_000.0 * DAY + 900.0);
+        assert!(data.history.series.contains_key(&SeriesKey::Usage(fresh)));
+        assert!(!data.history.series.contains_key(&SeriesKey::Usage(kept)));
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct UsageTable {
     pub cost: Budgeted,
     /// This target's share of the process's budget (USD a month), if there is one.
     pub budget_share: Option<f64>,
+    /// The end of the last refresh's window: a metric read then has this `read_at`.
+    pub read_at: f64,
 }
 
 /// Reads usage from CloudWatch.
@@ -143,6 +145,7 @@ impl Collector for UsageCollector {
             schedule,
             cost,
             budget_share,
+            read_at: end,
         });
         match (errors.first(), incomplete) {
             (None, 0) => Ok(()),
