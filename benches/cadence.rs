@@ -200,8 +200,7 @@ fn replay(metrics: &[Metric], truth: &[Vec<(i64, bool)>], settings: Settings, bu
     let mut pending: Vec<Vec<(i64, bool)>> = truth.to_vec();
     for r in 1..=refreshes {
         let end = r as f64 * FASTEST;
-        let due: Vec<&usize> = keys.iter().filter(|k| schedule.is_due(k, end)).collect();
-        let start = schedule.window_start(due.iter().copied(), end);
+        let (due, start) = schedule.plan(&keys, end);
         for &&i in &due {
             let first = (start / MINUTE).ceil() as i64;
             let last = (end / MINUTE) as i64;

@@ -169,8 +169,6 @@ pub struct Budgeted {
     pub projected: f64,
     /// USD a month of the hot metrics alone at the fastest cadence.
     pub hot: f64,
-    /// How many metrics the budget moved to the slowest interval.
-    pub stretched: usize,
 }
 
 /// The cadence of every usage metric of one target.
@@ -201,10 +199,6 @@ impl<K: Hash + Ord + Clone> Schedule<K> {
         self.states.get(key)
     }
 
-    pub fn states(&self) -> impl Iterator<Item = (&K, &MetricState)> {
-        self.states.iter()
-    }
-
     /// Whether `key` is read by a refresh at `now`: never read, or its interval has
     /// passed (within half a refresh, as refreshes do not land on the second). With
     /// the slowest interval no longer than the fastest the cadence is fixed: every
@@ -214,6 +208,17 @@ impl<K: Hash + Ord + Clone> Schedule<K> {
             return true;
         }
         self.states.get(key).is_none_or(|s| now + self.settings.fastest / 2.0 >= s.read_at + s.scheduled)
+    }
+
+    /// The metrics of `keys` a refresh whose window ends at `end` reads, and the start
+    /// of the one window they share ([`Schedule::window_start`]).
+    pub fn plan<'k>(&self, keys: impl IntoIterator<Item = &'k K>, end: f64) -> (Vec<&'k K>, f64)
+    where
+        K: 'k,
+    {
+        let due: Vec<&K> = keys.into_iter().filter(|k| self.is_due(k, end)).collect();
+        let start = self.window_start(due.iter().copied(), end);
+        (due, start)
     }
 
     /// The start of one window that covers, for every metric in `due`, the time since
@@ -318,7 +323,6 @@ impl<K: Hash + Ord + Clone> Schedule<K> {
         costs.sort_by(f64::total_cmp);
         let mut projected: f64 = costs.iter().sum();
         let hot = self.states.values().filter(|s| s.hot).count() as f64 * monthly_cost(self.settings.fastest);
-        let mut stretched = 0;
         if let Some(budget) = budget
             && projected > budget
         {
@@ -337,10 +341,9 @@ impl<K: Hash + Ord + Clone> Schedule<K> {
                 }
                 projected -= monthly_cost(s.scheduled) - monthly_cost(slowest);
                 s.scheduled = slowest;
-                stretched += 1;
             }
         }
-        Budgeted { projected, hot, stretched }
+        Budgeted { projected, hot }
     }
 }
 
@@ -355,11 +358,6 @@ pub struct BudgetBook {
 impl BudgetBook {
     pub fn new(total: Option<f64>) -> BudgetBook {
         BudgetBook { total, targets: Default::default() }
-    }
-
-    /// USD a month for the whole process, if capped.
-    pub fn total(&self) -> Option<f64> {
-        self.total
     }
 
     /// Records that `target` reads `metrics` usage metrics and returns its share of the
@@ -400,8 +398,8 @@ mod tests {
     fn run_flat(s: &mut Schedule<&'static str>, key: &'static str, value: f64, scale: Option<f64>, refreshes: u32) {
         for r in 1..=refreshes {
             let end = f64::from(r) * FAST;
-            if s.is_due(&key, end) {
-                let start = s.window_start([&key], end);
+            let (due, start) = s.plan([&key], end);
+            if !due.is_empty() {
                 let n = ((end - start) / 60.0) as usize;
                 s.observe(&key, &minutes(end, &vec![value; n]), scale, end);
             }
@@ -615,11 +613,12 @@ mod tests {
         let free = s.apply_budget(None);
         let full = 3.0 * monthly_cost(600.0) + monthly_cost(FAST);
         assert!((free.projected - full).abs() < 1e-12);
-        assert_eq!(free.stretched, 0);
+        let at_slowest = |s: &Schedule<u32>| (1..=4).filter(|k| s.state(k).expect("known").scheduled == SLOW).count();
+        assert_eq!(at_slowest(&s), 0);
         // Room for one cold metric at 600 s: the two coldest go to the slowest interval.
         let budget = monthly_cost(FAST) + monthly_cost(600.0) + 2.0 * monthly_cost(SLOW);
         let b = s.apply_budget(Some(budget + 1e-9));
-        assert_eq!(b.stretched, 2);
+        assert_eq!(at_slowest(&s), 2);
         assert_eq!(s.state(&1).expect("known").scheduled, SLOW);
         assert_eq!(s.state(&2).expect("known").scheduled, SLOW);
         assert_eq!(s.state(&3).expect("known").scheduled, 600.0);

@@ -11,6 +11,7 @@
 use serde::Serialize;
 
 use crate::check::{CannotAssess, Inventory, Output};
+use crate::report::number;
 
 /// Where a quota stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -108,10 +109,6 @@ pub fn assessable(inv: &Inventory, primary: &str, standby: &str, account: Option
         .map(|r| format!("no quotas{whose} in {r} in the data (is the region collected?)"))
         .collect();
     if missing.is_empty() { Ok(()) } else { Err(CannotAssess(missing.join("\n  "))) }
-}
-
-fn number(v: Option<f64>) -> String {
-    crate::report::number(v)
 }
 
 /// The rows a person reads: the gaps (every row with `all`), then a summary.

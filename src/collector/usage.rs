@@ -24,8 +24,6 @@ pub struct UsageTable {
     pub readings: HashMap<Arc<UsageMetric>, Reading>,
     /// How many usage metrics the last refresh read (what it was billed for).
     pub metrics_queried: usize,
-    /// How many distinct usage metrics the target's quotas have.
-    pub metrics: usize,
     /// Each metric's cadence, peak and utilisation.
     pub schedule: Schedule<Arc<UsageMetric>>,
     /// The schedule's monthly cost against this target's share of the budget.
@@ -40,11 +38,10 @@ pub struct UsageTable {
 #[derive(Debug, Default)]
 pub struct UsageCollector;
 
-/// The query window: `lookback` seconds ending at the start of the current minute,
-/// so that the newest datapoint is a complete minute.
-pub fn window(now: f64, lookback_seconds: f64) -> (f64, f64) {
-    let end = (now / 60.0).floor() * 60.0;
-    (end - lookback_seconds, end)
+/// The end of the query window: the start of the current minute, so that the newest
+/// datapoint is a complete minute.
+pub fn window_end(now: f64) -> f64 {
+    (now / 60.0).floor() * 60.0
 }
 
 /// Per usage metric, the factor from its value to the utilisation of the quota that
@@ -79,15 +76,13 @@ impl Collector for UsageCollector {
         let scales = scales(ctx, data);
         let now = ctx.clock.now();
         let lookback = ctx.config.usage_lookback.as_secs_f64();
-        let (_, end) = window(now, lookback);
+        let end = window_end(now);
         let fastest = ctx.config.usage_refresh_interval.as_secs_f64();
         let mut schedule = data.usage.schedule.clone();
-        schedule.settings =
-            Settings { fastest, slowest: ctx.config.usage_slowest_interval.as_secs_f64().max(fastest), lookback };
+        schedule.settings = Settings { fastest, slowest: ctx.config.usage_slowest_interval.as_secs_f64(), lookback };
         schedule.retain(|m| scales.contains_key(m));
 
-        let due: Vec<&Arc<UsageMetric>> = scales.keys().filter(|m| schedule.is_due(m, end)).collect();
-        let start = schedule.window_start(due.iter().copied(), end);
+        let (due, start) = schedule.plan(scales.keys(), end);
         let queries: Vec<MetricQuery> = due
             .iter()
             .enumerate()
@@ -138,15 +133,8 @@ impl Collector for UsageCollector {
         }
         let budget_share = ctx.cloudwatch_budget.share(ctx.budget_key, scales.len());
         let cost = schedule.apply_budget(budget_share);
-        data.usage = Arc::new(UsageTable {
-            readings,
-            metrics_queried: due.len(),
-            metrics: scales.len(),
-            schedule,
-            cost,
-            budget_share,
-            read_at: end,
-        });
+        data.usage =
+            Arc::new(UsageTable { readings, metrics_queried: due.len(), schedule, cost, budget_share, read_at: end });
         match (errors.first(), incomplete) {
             (None, 0) => Ok(()),
             (Some(first), _) => Err(CollectError(format!("{} GetMetricData batch(es) failed: {first}", errors.len()))),
@@ -161,7 +149,7 @@ mod tests {
 
     #[test]
     fn the_window_ends_at_the_start_of_the_current_minute() {
-        assert_eq!(window(1_000_030.0, 900.0), (999_120.0, 1_000_020.0));
-        assert_eq!(window(1_000_020.0, 900.0), (999_120.0, 1_000_020.0));
+        assert_eq!(window_end(1_000_030.0), 1_000_020.0);
+        assert_eq!(window_end(1_000_020.0), 1_000_020.0);
     }
 }
